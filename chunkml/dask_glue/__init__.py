@@ -1,0 +1,26 @@
+"""Maps the kernels over dask blocks, reduces their partials and runs the driver loops.
+
+Imports dask, numpy and chunkml.kernels; never the estimators.
+"""
+
+from .init import DEFAULT_INIT_ROUNDS
+from .kmeans import (
+    KMeansResult,
+    fit_kmeans,
+    inertia,
+    is_dask_collection,
+    predict_labels,
+    transform_distances,
+)
+from .lloyd import NonFiniteInputError
+
+__all__ = [
+    "DEFAULT_INIT_ROUNDS",
+    "KMeansResult",
+    "NonFiniteInputError",
+    "fit_kmeans",
+    "inertia",
+    "is_dask_collection",
+    "predict_labels",
+    "transform_distances",
+]

@@ -1,0 +1,145 @@
+"""Module-level wrappers that run one kernel on one block and pack its partials.
+
+dask ships these functions to workers by reference (they are importable), not by value.
+Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous blocks.
+"""
+
+import numpy as np
+
+from .. import kernels
+from ._partials import LloydLayout, SampleLayout
+
+UNIT_WEIGHT = np.empty(0)
+
+
+def as_weight(sample_weight):
+    """float64 contiguous weights, or the 0-length array that means unit weights."""
+    if sample_weight is None:
+        return UNIT_WEIGHT
+    return np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1)
+
+
+def as_block(X):
+    X = np.asarray(X)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return np.ascontiguousarray(X)
+
+
+def lloyd_block(X, sample_weight, centers, centers_sqnorm, n_far, with_moments,
+                parallel=False):
+    """Fused Lloyd pass over one block -> (1, LloydLayout.size) packed partial."""
+    X = as_block(X)
+    w = as_weight(sample_weight)
+    n_clusters, n_features = centers.shape
+    sums = np.zeros((n_clusters, n_features))
+    weight = np.zeros(n_clusters)
+    moments = np.zeros((2 if with_moments else 0, n_features))
+    far_dist = np.empty(n_far)
+    far_idx = np.empty(n_far, dtype=np.int64)
+    far_label = np.empty(n_far, dtype=np.int64)
+    kernel = kernels.lloyd_partial_sums_parallel if parallel else kernels.lloyd_partial_sums
+    inertia = kernel(X, centers, centers_sqnorm, w, sums, weight, moments, far_dist,
+                     far_idx, far_label)
+    valid = far_idx >= 0
+    far_X = np.zeros((n_far, n_features))
+    far_X[valid] = X[far_idx[valid]]
+    far_weight = np.zeros(n_far)
+    far_weight[valid] = 1.0 if w.shape[0] == 0 else w[far_idx[valid]]
+    layout = LloydLayout(n_clusters, n_features, n_far)
+    if not with_moments:
+        moments = np.zeros((2, n_features))
+    return layout.pack(X.shape[0], inertia, sums, weight, moments, far_dist, far_weight,
+                       far_label, far_X)[None, :]
+
+
+def _pack_sample(X, total, moments, top_key, top_idx, row_offset):
+    valid = top_idx >= 0
+    top_X = np.zeros((top_idx.shape[0], X.shape[1]))
+    top_X[valid] = X[top_idx[valid]]
+    index = np.where(valid, top_idx + row_offset, -1)
+    layout = SampleLayout(X.shape[1], top_idx.shape[0])
+    return layout.pack(X.shape[0], total, moments, top_key, index, top_X)
+
+
+def _first(row_offset):
+    """A block's first global row index, from a scalar or a broadcast offsets block."""
+    return int(np.ravel(row_offset)[0]) if np.size(row_offset) else 0
+
+
+def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
+    """Weighted sample of rows + moments of one block -> (1, SampleLayout.size)."""
+    X = as_block(X)
+    moments = np.zeros((2, X.shape[1]))
+    top_key = np.empty(n_top)
+    top_idx = np.empty(n_top, dtype=np.int64)
+    offset = _first(row_offset)
+    total = kernels.sample_rows(X, as_weight(sample_weight), seed, stream, offset, moments,
+                                top_key, top_idx)
+    return _pack_sample(X, total, moments, top_key, top_idx, offset)[None, :]
+
+
+def mindist_block(X, mindist, sample_weight, row_offset, new_centers, seed, stream, n_top,
+                  exponential):
+    """One k-means|| / k-means++ round over a block.
+
+    Returns a 1-D vector: the updated squared distances of the block's rows, followed by
+    the packed SampleLayout partial (moments left at zero).
+    """
+    X = as_block(X)
+    n_samples = X.shape[0]
+    layout = SampleLayout(X.shape[1], n_top)
+    out = np.empty(n_samples + layout.size)
+    top_key = np.empty(n_top)
+    top_idx = np.empty(n_top, dtype=np.int64)
+    offset = _first(row_offset)
+    mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
+    phi = kernels.update_mindist_sample(X, new_centers, mindist, as_weight(sample_weight),
+                                        seed, stream, offset, exponential, out[:n_samples],
+                                        top_key, top_idx)
+    out[n_samples:] = _pack_sample(X, phi, np.zeros((2, X.shape[1])), top_key, top_idx,
+                                   offset)
+    return out
+
+
+def head(packed, n_tail):
+    return packed[:packed.shape[0] - n_tail]
+
+
+def tail(packed, n_tail):
+    return packed[packed.shape[0] - n_tail:][None, :]
+
+
+def row_offsets_block(block_info=None):
+    """A broadcast (zero-copy) block holding the global index of the block's first row."""
+    start, stop = block_info[None]["array-location"][0]
+    return np.broadcast_to(np.int64(start), (stop - start,))
+
+
+def labels_block(X, centers, centers_sqnorm, parallel=False):
+    X = as_block(X)
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    mindist = np.empty(X.shape[0])
+    kernel = kernels.assign_labels_parallel if parallel else kernels.assign_labels
+    kernel(X, centers, centers_sqnorm, labels, mindist)
+    return labels, mindist
+
+
+def labels_only_block(X, centers, centers_sqnorm):
+    return labels_block(X, centers, centers_sqnorm)[0]
+
+
+def inertia_block(X, sample_weight, centers, centers_sqnorm):
+    """(1, 1) weighted inertia of one block."""
+    _, mindist = labels_block(X, centers, centers_sqnorm)
+    w = as_weight(sample_weight)
+    total = mindist.sum() if w.shape[0] == 0 else np.dot(w, mindist)
+    return np.array([[total]])
+
+
+def transform_block(X, centers, parallel=False):
+    X = as_block(X)
+    out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
+    kernel = kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances
+    kernel(X, centers, out)
+    return out

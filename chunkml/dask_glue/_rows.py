@@ -1,0 +1,142 @@
+"""One pass over the rows of X, for in-memory numpy X and for dask arrays alike.
+
+`NumpyRows` runs the in-memory parallel kernels in the calling thread. `DaskRows` maps the
+serial kernels over row blocks, tree-reduces the small partials with `split_every`, and
+computes them with whatever scheduler is active (threads, a distributed Client, ...).
+The drivers in `lloyd.py` and `init.py` see the same methods on both.
+"""
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ._blocks import (
+    head,
+    labels_block,
+    labels_only_block,
+    lloyd_block,
+    mindist_block,
+    row_offsets_block,
+    sample_block,
+    tail,
+)
+from ._partials import LloydLayout, SampleLayout
+
+# Partials merged per reduction task: a tree of depth log_8(n_blocks) keeps the driver
+# from receiving one message per block.
+SPLIT_EVERY = 8
+
+
+def squared_norms(centers):
+    return np.einsum("ij,ij->i", centers, centers)
+
+
+class NumpyRows:
+    """Passes over an in-memory (n_samples, n_features) float array."""
+
+    def __init__(self, X, sample_weight=None):
+        self.X = np.ascontiguousarray(X)
+        self.sample_weight = sample_weight
+        self.n_features = X.shape[1]
+
+    def lloyd(self, centers, n_far, with_moments):
+        layout = LloydLayout(centers.shape[0], self.n_features, n_far)
+        vec = lloyd_block(self.X, self.sample_weight, centers, squared_norms(centers), n_far,
+                          with_moments, parallel=True)
+        return layout.unpack(vec[0])
+
+    def sample(self, seed, stream, n_top):
+        vec = sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
+        return SampleLayout(self.n_features, n_top).unpack(vec[0])
+
+    def mindist_round(self, mindist, new_centers, seed, stream, n_top, exponential):
+        out = mindist_block(self.X, mindist, self.sample_weight, 0, new_centers, seed, stream,
+                            n_top, exponential)
+        n_samples = self.X.shape[0]
+        return out[:n_samples], SampleLayout(self.n_features, n_top).unpack(out[n_samples:])
+
+    def final(self, centers, last_partial=None):
+        """Labels, inertia and number of non-empty clusters for the final centers."""
+        labels, mindist = labels_block(self.X, centers, squared_norms(centers), parallel=True)
+        w = self.sample_weight
+        inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
+        return labels, inertia, int(np.unique(labels).size)
+
+
+def _identity(x, axis=None, keepdims=True):
+    return x
+
+
+class DaskRows:
+    """Passes over a dask array with one column chunk and known row chunks."""
+
+    def __init__(self, X, sample_weight=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.n_features = X.shape[1]
+        self.row_chunks = X.chunks[0]
+        self.offsets = da.map_blocks(row_offsets_block, chunks=(self.row_chunks,),
+                                     dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+
+    def _weight(self):
+        return (None, None) if self.sample_weight is None else (self.sample_weight, "i")
+
+    def _reduce(self, partials, layout):
+        return da.reduction(partials, _identity, layout.merge, combine=layout.merge, axis=0,
+                            keepdims=True, dtype=np.float64, split_every=SPLIT_EVERY,
+                            concatenate=True, meta=np.empty((0, 0)))
+
+    def lloyd_graph(self, centers, n_far, with_moments):
+        """Lazy (1, size) reduced Lloyd partial; one read of every block of X."""
+        layout = LloydLayout(centers.shape[0], self.n_features, n_far)
+        partials = da.blockwise(
+            lloyd_block, "ij", self.X, "ij", *self._weight(),
+            adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
+            meta=np.empty((0, 0)), centers=centers, centers_sqnorm=squared_norms(centers),
+            n_far=n_far, with_moments=with_moments)
+        return layout, self._reduce(partials, layout)
+
+    def lloyd(self, centers, n_far, with_moments):
+        layout, reduced = self.lloyd_graph(centers, n_far, with_moments)
+        (vec,) = dask.compute(reduced)
+        return layout.unpack(vec[0])
+
+    def sample(self, seed, stream, n_top):
+        layout = SampleLayout(self.n_features, n_top)
+        partials = da.blockwise(
+            sample_block, "ij", self.X, "ij", *self._weight(), self.offsets, "i",
+            adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
+            meta=np.empty((0, 0)), seed=seed, stream=stream, n_top=n_top)
+        (vec,) = dask.compute(self._reduce(partials, layout))
+        return layout.unpack(vec[0])
+
+    def mindist_round(self, mindist, new_centers, seed, stream, n_top, exponential):
+        """Update the persisted distances and sample; returns (new distances, partial)."""
+        layout = SampleLayout(self.n_features, n_top)
+        mindist_arg = (None, None) if mindist is None else (mindist, "i")
+        packed = da.blockwise(
+            mindist_block, "i", self.X, "ij", *mindist_arg, *self._weight(), self.offsets,
+            "i", adjust_chunks={"i": lambda n: n + layout.size}, concatenate=True,
+            dtype=np.float64, meta=np.empty(0), new_centers=new_centers, seed=seed,
+            stream=stream, n_top=n_top, exponential=exponential)
+        new_mindist = packed.map_blocks(head, layout.size, chunks=(self.row_chunks,),
+                                        dtype=np.float64, meta=np.empty(0))
+        partials = packed.map_blocks(
+            tail, layout.size, chunks=((1,) * len(self.row_chunks), (layout.size,)),
+            new_axis=1, dtype=np.float64, meta=np.empty((0, 0)))
+        new_mindist, reduced = dask.persist(new_mindist, self._reduce(partials, layout))
+        (vec,) = dask.compute(reduced)
+        return new_mindist, layout.unpack(vec[0])
+
+    def final(self, centers, last_partial=None):
+        """Lazy labels, inertia and number of non-empty clusters for the final centers.
+
+        `last_partial`, a Lloyd pass already made with exactly these centers, saves the
+        pass that would otherwise compute the inertia.
+        """
+        if last_partial is None:
+            last_partial = self.lloyd(centers, n_far=0, with_moments=False)
+        labels = self.X.map_blocks(
+            labels_only_block, centers=centers, centers_sqnorm=squared_norms(centers),
+            drop_axis=1, dtype=np.int32, meta=np.empty(0, dtype=np.int32))
+        return labels, last_partial.inertia, int(np.count_nonzero(last_partial.weight))

@@ -1,0 +1,115 @@
+"""Initial centers: k-means|| (default), k-means++ and random, on NumpyRows or DaskRows.
+
+Each driver returns the centers and the moments of X from its first pass, which also
+checks X for NaN/inf, so that Lloyd does not need a pass of its own for them.
+"""
+
+import logging
+
+import numpy as np
+
+from ._rows import NumpyRows
+from .kmeanspp import kmeans_plusplus
+from .lloyd import check_finite_pass, lloyd
+
+logger = logging.getLogger("chunkml")
+
+# Bahmani et al. (2012) find that about 5 rounds with l >= 2k match k-means++ in quality;
+# the count does not depend on the scale of the data (dask-ml's log(cost) does).
+DEFAULT_INIT_ROUNDS = 5
+# Extra rounds allowed when fewer than n_clusters candidates were drawn.
+_MAX_EXTRA_ROUNDS = 100
+_MAX_RECLUSTER_ITER = 300
+
+
+class ZeroWeightError(ValueError):
+    """sample_weight sums to zero."""
+
+
+def _first_pass(rows, seed, n_top):
+    """Pass 0: weighted sample of n_top rows, moments of X and the NaN/inf check."""
+    part = rows.sample(seed, 0, n_top)
+    check_finite_pass(part.moments)
+    if part.key.size == 0:
+        raise ZeroWeightError("sample_weight sums to zero: no row can be drawn as a center.")
+    return part, (part.n_samples, part.moments)
+
+
+def _pad(centers, n_clusters, rng):
+    """Repeat drawn rows when X has fewer distinct (or positive-weight) rows than clusters."""
+    if centers.shape[0] >= n_clusters:
+        return centers[:n_clusters]
+    extra = rng.choice(centers.shape[0], n_clusters - centers.shape[0])
+    return np.concatenate([centers, centers[extra]])
+
+
+def random_init(rows, n_clusters, seed, rng):
+    """n_clusters rows drawn with probability proportional to weight, without replacement."""
+    part, stats = _first_pass(rows, seed, n_clusters)
+    return _pad(part.X, n_clusters, rng), stats
+
+
+def kmeanspp_init(rows, n_clusters, seed, rng):
+    """k-means++: greedy in memory (as scikit-learn); D^2 sampling in k passes on dask."""
+    if isinstance(rows, NumpyRows):
+        weight = (np.ones(rows.X.shape[0]) if rows.sample_weight is None
+                  else rows.sample_weight)
+        if not weight.sum() > 0:
+            raise ZeroWeightError("sample_weight sums to zero.")
+        centers, _ = kmeans_plusplus(rows.X, n_clusters, weight, rng)
+        return centers, None
+    part, stats = _first_pass(rows, seed, 1)
+    centers = [part.X[0]]
+    mindist = None
+    for c in range(1, n_clusters):
+        mindist, part = rows.mindist_round(mindist, centers[-1][None, :], seed, c, 1, True)
+        # No key means every row sits on a center: fewer distinct rows than clusters.
+        centers.append(part.X[0] if part.key.size else centers[c % len(centers)])
+    return np.array(centers), stats
+
+
+def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_rounds,
+                         tol):
+    """k-means|| (Bahmani et al. 2012), as in Spark MLlib.
+
+    Pass 0 draws the first candidate (proportional to weight); each of the `n_rounds`
+    rounds updates every row's distance to the candidates against the new ones and draws
+    each row independently with probability min(1, l * w * d^2 / phi), l =
+    oversampling_factor * n_clusters; a last pass weights each candidate by the weight of
+    the rows nearest to it. Weighted k-means++ and Lloyd on the candidates, in memory,
+    give the n_clusters centers. At most n_rounds + 2 passes over X (more only when fewer
+    than n_clusters candidates were drawn, or in the rare case that one block draws more
+    than 2 l + 32 rows in a round).
+    """
+    part, stats = _first_pass(rows, seed, 1)
+    candidates = [part.X[:1]]
+    new = part.X[:1]
+    n_candidates = 1
+    expected = oversampling_factor * n_clusters
+    n_top = int(np.ceil(2 * expected)) + 32
+    mindist = None
+    for stream in range(1, n_rounds + _MAX_EXTRA_ROUNDS + 1):
+        if stream > n_rounds and n_candidates >= n_clusters:
+            break
+        new_mindist, part = rows.mindist_round(mindist, new, seed, stream, n_top, False)
+        threshold = part.total / expected
+        # A full heap whose smallest key passes the threshold may have dropped drawn rows.
+        while part.key.size == n_top and part.key[-1] > threshold:
+            n_top *= 4
+            new_mindist, part = rows.mindist_round(mindist, new, seed, stream, n_top, False)
+        mindist = new_mindist
+        if part.total <= 0:
+            break
+        new = part.X[part.key > threshold]
+        candidates.append(new)
+        n_candidates += new.shape[0]
+        logger.debug("k-means|| round %d: cost %.9g, %d new candidates", stream, part.total,
+                     new.shape[0])
+    candidates = np.concatenate(candidates)
+    if candidates.shape[0] <= n_clusters:
+        return _pad(candidates, n_clusters, rng), stats
+    weight = rows.lloyd(candidates, n_far=0, with_moments=False).weight
+    centers, _ = kmeans_plusplus(candidates, n_clusters, weight, rng)
+    centers, *_ = lloyd(NumpyRows(candidates, weight), centers,
+                        max_iter=_MAX_RECLUSTER_ITER, tol=tol)
+    return centers, stats

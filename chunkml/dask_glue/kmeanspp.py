@@ -1,0 +1,58 @@
+"""Greedy weighted k-means++ on in-memory data (Arthur and Vassilvitskii 2007).
+
+As scikit-learn's ``_kmeans_plusplus``: the first center is drawn with probability
+proportional to sample_weight; each next one is the best of ``2 + log(n_clusters)``
+candidates drawn proportionally to weight * squared distance.
+"""
+
+import numpy as np
+
+# Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
+_SLAB_ROWS = 1 << 16
+
+
+def _sq_distances(points, X, X_sqnorm):
+    """(len(points), n_samples) squared distances, clamped at 0."""
+    out = np.empty((points.shape[0], X.shape[0]))
+    p_sqnorm = np.einsum("ij,ij->i", points, points)
+    for start in range(0, X.shape[0], _SLAB_ROWS):
+        sl = slice(start, start + _SLAB_ROWS)
+        block = X[sl] @ points.T
+        out[:, sl] = (X_sqnorm[sl, None] - 2.0 * block + p_sqnorm[None, :]).T
+    return np.maximum(out, 0.0, out=out)
+
+
+def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None):
+    """Pick n_clusters rows of X as initial centers.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    sample_weight : ndarray of shape (n_samples,), float64, non-negative, positive sum
+    rng : numpy.random.RandomState
+    n_local_trials : int, default=2 + int(log(n_clusters))
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), float64
+    indices : ndarray of shape (n_clusters,)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_samples = X.shape[0]
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    X_sqnorm = np.einsum("ij,ij->i", X, X)
+    indices = np.empty(n_clusters, dtype=np.int64)
+    indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
+    closest = _sq_distances(X[indices[:1]], X, X_sqnorm)[0]
+    for c in range(1, n_clusters):
+        cumulative = np.cumsum(sample_weight * closest)
+        draws = rng.uniform(size=n_local_trials) * cumulative[-1]
+        candidates = np.minimum(np.searchsorted(cumulative, draws), n_samples - 1)
+        dist = np.minimum(closest, _sq_distances(X[candidates], X, X_sqnorm))
+        potentials = dist @ sample_weight
+        best = int(np.argmin(potentials))
+        closest = dist[best]
+        indices[c] = candidates[best]
+    return X[indices].copy(), indices

@@ -1,0 +1,99 @@
+"""The Lloyd driver loop: one pass over X per iteration, scikit-learn's semantics."""
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger("chunkml")
+
+
+class NonFiniteInputError(ValueError):
+    """X holds NaN or infinity (found inside the first pass over it)."""
+
+
+def check_finite_pass(moments, inertia=0.0):
+    if not (np.all(np.isfinite(moments)) and np.isfinite(inertia)):
+        raise NonFiniteInputError(
+            "Input X contains NaN or infinity (or values too large for float64 "
+            "squared distances).")
+
+
+def scaled_tol(tol, n_samples, moments):
+    """scikit-learn's tolerance: tol times the mean over features of the variance of X."""
+    if tol == 0 or n_samples == 0:
+        return 0.0
+    return float(tol * np.mean(moments[1] / n_samples))
+
+
+def update_centers(partial, centers_old):
+    """New centers from a Lloyd partial, relocating empty clusters first.
+
+    As scikit-learn: each empty cluster takes one of the rows farthest from their center
+    (largest distance first), which leaves its old cluster. A cluster that stays empty
+    keeps its old center (scikit-learn would send it to the origin).
+    """
+    sums = partial.sums.copy()
+    weight = partial.weight.copy()
+    empty = np.flatnonzero(weight == 0)
+    moved = {}
+    if empty.size and partial.far_dist.size and partial.far_dist.max() > 0:
+        order = np.argsort(-partial.far_dist, kind="stable")
+        order = order[partial.far_label[order] >= 0]
+        for new_id, far in zip(empty, order):
+            x, w, old_id = partial.far_X[far], partial.far_weight[far], partial.far_label[far]
+            sums[old_id] -= w * x
+            weight[old_id] -= w
+            sums[new_id] = w * x
+            weight[new_id] = w
+            moved[new_id] = x
+    centers = centers_old.copy()
+    filled = weight > 0
+    centers[filled] = sums[filled] / weight[filled, None]
+    for new_id, x in moved.items():
+        if weight[new_id] <= 0:
+            centers[new_id] = x
+    return centers
+
+
+def lloyd(rows, centers, *, max_iter, tol, stats=None):
+    """Run Lloyd iterations from `centers` until convergence or `max_iter`.
+
+    Parameters
+    ----------
+    rows : NumpyRows or DaskRows
+    centers : ndarray of shape (n_clusters, n_features), float64
+    max_iter : int
+    tol : float
+        Relative tolerance; convergence when the summed squared center shift is
+        <= tol * mean(variance of each feature of X).
+    stats : tuple (n_samples, moments) or None
+        Moments of X from an earlier pass; when None the first Lloyd pass computes them
+        (and checks X for NaN/inf).
+
+    Returns
+    -------
+    centers, inertia, n_iter, labels, n_distinct
+        labels are a numpy array for NumpyRows and a lazy dask array for DaskRows.
+    """
+    n_clusters = centers.shape[0]
+    tol_abs = None if stats is None else scaled_tol(tol, *stats)
+    partial = None
+    shift = np.inf
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        first = tol_abs is None
+        partial = rows.lloyd(centers, n_far=n_clusters, with_moments=first)
+        if first:
+            check_finite_pass(partial.moments, partial.inertia)
+            tol_abs = scaled_tol(tol, partial.n_samples, partial.moments)
+        new_centers = update_centers(partial, centers)
+        shift = float(((new_centers - centers) ** 2).sum())
+        logger.debug("Lloyd iteration %d: inertia %.9g, center shift %.9g", n_iter,
+                     partial.inertia, shift)
+        centers = new_centers
+        if shift <= tol_abs:
+            break
+    # When no center moved, the last pass already measured the final centers.
+    last = partial if shift == 0 else None
+    labels, inertia, n_distinct = rows.final(centers, last_partial=last)
+    return centers, inertia, n_iter, labels, n_distinct

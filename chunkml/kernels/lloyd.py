@@ -1,0 +1,142 @@
+"""The fused Lloyd step: assign and accumulate in one read of a block."""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import CACHE, FASTMATH
+from ._topk import topk_finish, topk_push
+from .assign import chunk_bounds, nearest_center
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
+                       out_sums, out_weight, out_moments, out_far_dist, out_far_idx,
+                       out_far_label):
+    """Fused assign + accumulate for one block; returns the block's weighted inertia.
+
+    Parameters
+    ----------
+    X : (n, d) float32|float64, IN. May have 0 rows.
+    centers : (k, d) float64, IN.
+    centers_sqnorm : (k,) float64, IN. Squared norms of `centers`.
+    sample_weight : (n,) float64, IN; or (0,) meaning unit weights.
+    out_sums : (k, d) float64, INOUT (added to): weighted sum of the rows of each cluster.
+    out_weight : (k,) float64, INOUT (added to): total weight of each cluster.
+    out_moments : (2, d) float64, OUT (overwritten): per-feature unweighted mean and sum of
+        squared deviations (M2) of the block, for scikit-learn's variance-scaled tol; or
+        (0, d) to skip them.
+    out_far_dist, out_far_idx, out_far_label : (m,) float64 / int64 / int64, OUT
+        (overwritten): the m rows farthest from their nearest center (squared distance,
+        row index in the block, label), largest first not guaranteed; unused slots hold
+        -1. Empty clusters are relocated to these rows without another pass.
+
+    Returns
+    -------
+    inertia : float
+        Sum over rows of weight * squared distance to the nearest center (clamped at 0).
+        NaN or inf in X makes it non-finite, which is how callers detect such input.
+    """
+    n_samples, n_features = X.shape
+    unit_weight = sample_weight.shape[0] == 0
+    with_moments = out_moments.shape[0] == 2
+    if with_moments:
+        out_moments[:] = 0.0
+    inertia = 0.0
+    far_size = 0
+    for i in range(n_samples):
+        j = nearest_center(X, i, centers, centers_sqnorm)
+        w = 1.0 if unit_weight else sample_weight[i]
+        dist = 0.0
+        for f in range(n_features):
+            x = X[i, f]
+            diff = x - centers[j, f]
+            dist += diff * diff
+            out_sums[j, f] += w * x
+            if with_moments:
+                t = x - X[0, f]
+                out_moments[0, f] += t
+                out_moments[1, f] += t * t
+        dist = max(dist, 0.0)
+        out_weight[j] += w
+        inertia += w * dist
+        far_size = topk_push(out_far_dist, out_far_idx, far_size, dist, i)
+    topk_finish(out_far_dist, out_far_idx, far_size)
+    for s in range(out_far_idx.shape[0]):
+        out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
+            X, out_far_idx[s], centers, centers_sqnorm)
+    if with_moments and n_samples > 0:
+        for f in range(n_features):
+            s1 = out_moments[0, f]
+            s2 = out_moments[1, f]
+            out_moments[0, f] = X[0, f] + s1 / n_samples
+            out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
+    return inertia
+
+
+@njit(nogil=True, cache=CACHE)
+def merge_moments(n_a, moments_a, n_b, moments_b):
+    """Merge (mean, M2) of two row sets into `moments_a` (Chan et al.); returns n_a + n_b.
+
+    moments_a (2, d) float64 INOUT; moments_b (2, d) float64 IN.
+    """
+    n = n_a + n_b
+    if n_b == 0:
+        return n
+    if n_a == 0:
+        moments_a[:] = moments_b
+        return n
+    for f in range(moments_a.shape[1]):
+        delta = moments_b[0, f] - moments_a[0, f]
+        moments_a[0, f] += delta * n_b / n
+        moments_a[1, f] += moments_b[1, f] + delta * delta * (n_a * n_b / n)
+    return n
+
+
+@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
+def lloyd_partial_sums_parallel(X, centers, centers_sqnorm, sample_weight,
+                                out_sums, out_weight, out_moments, out_far_dist,
+                                out_far_idx, out_far_label):
+    """In-memory variant of `lloyd_partial_sums` (same arguments and meaning).
+
+    Parallel over fixed row chunks, each writing its own partial buffers, then merged
+    serially, so no two threads ever add into the same cluster sum.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centers.shape[0]
+    m = out_far_dist.shape[0]
+    n_chunks, rows = chunk_bounds(n_samples)
+    sums = np.zeros((n_chunks, n_clusters, n_features))
+    weight = np.zeros((n_chunks, n_clusters))
+    moments = np.zeros((n_chunks, out_moments.shape[0], n_features))
+    inertia = np.zeros(n_chunks)
+    far_dist = np.empty((n_chunks, m))
+    far_idx = np.empty((n_chunks, m), dtype=np.int64)
+    far_label = np.empty((n_chunks, m), dtype=np.int64)
+    unit_weight = sample_weight.shape[0] == 0
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, n_samples)
+        w = sample_weight if unit_weight else sample_weight[start:stop]
+        inertia[c] = lloyd_partial_sums(
+            X[start:stop], centers, centers_sqnorm, w, sums[c], weight[c], moments[c],
+            far_dist[c], far_idx[c], far_label[c])
+    far_size = 0
+    n_seen = 0
+    total = 0.0
+    for c in range(n_chunks):
+        start = c * rows
+        out_sums += sums[c]
+        out_weight += weight[c]
+        total += inertia[c]
+        if out_moments.shape[0] == 2:
+            n_seen = merge_moments(n_seen, out_moments, max(min(rows, n_samples - start), 0),
+                                   moments[c])
+        for s in range(m):
+            if far_idx[c, s] >= 0:
+                far_size = topk_push(out_far_dist, out_far_idx, far_size, far_dist[c, s],
+                                     far_idx[c, s] + start)
+    topk_finish(out_far_dist, out_far_idx, far_size)
+    for s in range(m):
+        out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
+            X, out_far_idx[s], centers, centers_sqnorm)
+    return total

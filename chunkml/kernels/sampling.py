@@ -1,0 +1,121 @@
+"""Sampling kernels for k-means|| (Bahmani et al. 2012), k-means++ and random init.
+
+Every row's random draw is `counter_uniform(seed, stream, global row index)`, so the rows
+drawn do not depend on how X is chunked. Each block keeps its rows with the largest
+sampling keys in a fixed-size heap; merging the heaps of all blocks gives the sample.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._config import CACHE, FASTMATH
+from ._random import counter_uniform
+from ._topk import topk_finish, topk_push
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top_key,
+                out_top_idx):
+    """Weighted sampling without replacement of rows, plus the block's moments.
+
+    Row i gets the key w_i / E_i with E_i = -log(u_i) exponential; the m rows with the
+    largest keys over all of X are a sample of m rows drawn with probability proportional
+    to their weight, without replacement (Efraimidis and Spirakis 2006).
+
+    Parameters
+    ----------
+    X : (n, d) float32|float64, IN.
+    sample_weight : (n,) float64, IN; or (0,) for unit weights.
+    seed, stream, row_offset : int
+        The draw of row i is counter_uniform(seed, stream, row_offset + i).
+    out_moments : (2, d) float64, OUT: per-feature mean and M2 of the block (NaN for
+        non-finite input); or (0, d) to skip.
+    out_top_key, out_top_idx : (m,) float64 / int64, OUT: the kept keys and block row
+        indices, -1 in unused slots. Rows of zero weight are never kept.
+
+    Returns
+    -------
+    weight_sum : float
+    """
+    n_samples, n_features = X.shape
+    unit_weight = sample_weight.shape[0] == 0
+    with_moments = out_moments.shape[0] == 2
+    if with_moments:
+        out_moments[:] = 0.0
+    size = 0
+    weight_sum = 0.0
+    for i in range(n_samples):
+        w = 1.0 if unit_weight else sample_weight[i]
+        weight_sum += w
+        if w > 0:
+            e = -np.log(counter_uniform(seed, stream, row_offset + i))
+            size = topk_push(out_top_key, out_top_idx, size, w / e, i)
+        if with_moments:
+            for f in range(n_features):
+                t = X[i, f] - X[0, f]
+                out_moments[0, f] += t
+                out_moments[1, f] += t * t
+    topk_finish(out_top_key, out_top_idx, size)
+    if with_moments and n_samples > 0:
+        for f in range(n_features):
+            s1 = out_moments[0, f]
+            s2 = out_moments[1, f]
+            out_moments[0, f] = X[0, f] + s1 / n_samples
+            out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
+    return weight_sum
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def update_mindist_sample(X, new_centers, mindist, sample_weight, seed, stream, row_offset,
+                          exponential, out_mindist, out_top_key, out_top_idx):
+    """One k-means|| (or k-means++) round for a block; returns its weighted cost phi.
+
+    Updates each row's squared distance to the candidate set against the NEW candidates
+    only, then gives the row the sampling key p / u (k-means||: the row is drawn iff
+    u < l * p / phi, i.e. iff its key exceeds phi / l) or p / -log(u) (k-means++: the
+    largest key is a draw proportional to p), where p = weight * distance.
+
+    Parameters
+    ----------
+    X : (n, d) float32|float64, IN.
+    new_centers : (c, d) float64, IN: candidates added since `mindist` was computed.
+    mindist : (n,) float64, IN: squared distance to the earlier candidates; or (0,) when
+        there were none (infinite distance).
+    sample_weight : (n,) float64, IN; or (0,) for unit weights.
+    seed, stream, row_offset : int
+        The draw of row i is counter_uniform(seed, stream, row_offset + i).
+    exponential : bool
+        Exponential keys (k-means++) instead of uniform ones (k-means||).
+    out_mindist : (n,) float64, OUT (overwritten): updated squared distances.
+    out_top_key, out_top_idx : (m,) float64 / int64, OUT: the largest keys and their block
+        row indices, -1 in unused slots; rows with p == 0 are never kept.
+
+    Returns
+    -------
+    phi : float
+        Sum over rows of weight * updated squared distance.
+    """
+    n_samples, n_features = X.shape
+    unit_weight = sample_weight.shape[0] == 0
+    have_mindist = mindist.shape[0] > 0
+    phi = 0.0
+    size = 0
+    for i in range(n_samples):
+        best = mindist[i] if have_mindist else np.inf
+        for j in range(new_centers.shape[0]):
+            dist = 0.0
+            for f in range(n_features):
+                diff = X[i, f] - new_centers[j, f]
+                dist += diff * diff
+            if dist < best:
+                best = dist
+        out_mindist[i] = best
+        w = 1.0 if unit_weight else sample_weight[i]
+        p = w * best
+        phi += p
+        if p > 0:
+            u = counter_uniform(seed, stream, row_offset + i)
+            key = p / -np.log(u) if exponential else p / u
+            size = topk_push(out_top_key, out_top_idx, size, key, i)
+    topk_finish(out_top_key, out_top_idx, size)
+    return phi
