@@ -1,0 +1,104 @@
+"""Input checks for numpy and dask input; none of them sets an attribute.
+
+numpy input is validated by scikit-learn's `check_array`. dask input gets only the cheap,
+lazy checks (shape, dtype); NaN and inf are found inside the first kernel pass over X.
+"""
+
+import numbers
+
+import dask.array as da
+import numpy as np
+
+from ._compat import _check_sample_weight, check_array
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def is_dask(X):
+    return isinstance(X, da.Array)
+
+
+def check_X(X, *, n_features=None):
+    """Validated X: a C-ordered float32/float64 numpy array, or a float dask array.
+
+    Parameters
+    ----------
+    X : array-like or dask array of shape (n_samples, n_features)
+    n_features : int, optional
+        The number of features seen in fit; a different count raises ValueError.
+    """
+    if is_dask(X):
+        X = _check_dask_X(X)
+    else:
+        X = check_array(X, dtype=list(FLOAT_DTYPES), order="C", accept_sparse=False)
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but KMeans is expecting {n_features} features "
+            "as input.")
+    return X
+
+
+def _check_dask_X(X):
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D array, got a {X.ndim}-D dask array of shape {X.shape}; "
+            "reshape your data (X.reshape(-1, 1) for a single feature).")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        raise TypeError(f"X must hold numbers, got a dask array of dtype {X.dtype}.")
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError("Complex data not supported.")
+    if not np.isnan(X.shape[0]) and X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+            "required.")
+    if X.shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+            "required.")
+    if X.dtype not in FLOAT_DTYPES:
+        X = X.astype(np.float64)
+    return X
+
+
+def check_weight(sample_weight, X):
+    """Validated sample_weight (None, numpy float64, or dask float64), aligned with X."""
+    if sample_weight is None:
+        return None
+    if is_dask(sample_weight) or is_dask(X):
+        w = sample_weight if is_dask(sample_weight) else np.asarray(sample_weight)
+        if w.ndim != 1:
+            raise ValueError(f"sample_weight must be 1-D, got shape {w.shape}.")
+        if not (np.isnan(w.shape[0]) or np.isnan(X.shape[0])) and w.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"sample_weight has {w.shape[0]} entries but X has {X.shape[0]} rows.")
+        if not is_dask(w):
+            w = check_array(w, ensure_2d=False, dtype=np.float64)
+            _check_nonnegative(w)
+        return w.astype(np.float64)
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    _check_nonnegative(w)
+    return w
+
+
+def _check_nonnegative(w):
+    if np.any(w < 0):
+        raise ValueError("sample_weight must be non-negative; negative weights found.")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+
+
+def check_init(init, n_clusters, n_features, dtype):
+    """An explicit init array: shape (n_clusters, n_features), finite."""
+    init = check_array(init, dtype=list(FLOAT_DTYPES), order="C", copy=True,
+                       input_name="init")
+    if init.shape != (n_clusters, n_features):
+        raise ValueError(
+            f"The init array has shape {init.shape}; expected (n_clusters, n_features) = "
+            f"({n_clusters}, {n_features}).")
+    return init.astype(dtype, copy=False)
+
+
+def check_n_clusters(n_clusters, X):
+    n_samples = X.shape[0]
+    if isinstance(n_samples, numbers.Integral) and n_samples < n_clusters:
+        raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")

@@ -1,0 +1,212 @@
+"""chunkml.KMeans: scikit-learn's KMeans semantics on numpy and dask arrays."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+from .. import dask_glue
+from ._compat import (
+    BaseEstimator,
+    ClusterMixin,
+    ConvergenceWarning,
+    Interval,
+    StrOptions,
+    TransformerMixin,
+    _fit_context,
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
+from ._validation import check_init, check_n_clusters, check_weight, check_X
+
+
+class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """K-Means clustering on numpy or dask arrays (Lloyd's algorithm, k-means|| init).
+
+    A drop-in for ``dask_ml.cluster.KMeans`` with scikit-learn's semantics: the same
+    labels, centers, ``n_iter_`` and ``inertia_`` as ``sklearn.cluster.KMeans`` started
+    from the same centers. Every Lloyd iteration reads X once; on a dask array only the
+    small per-cluster partial sums travel to the client.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters to form.
+    init : {"k-means||", "k-means++", "random"} or array-like of shape \
+            (n_clusters, n_features), default="k-means||"
+        "k-means||": scalable k-means++ (Bahmani et al. 2012), in ``init_max_iter + 2``
+        passes over X. "k-means++": greedy k-means++ for numpy input (as scikit-learn);
+        plain D^2 sampling in n_clusters passes for dask input. "random": n_clusters rows
+        drawn with probability proportional to sample_weight. An array: the initial
+        centers.
+    oversampling_factor : float, default=2
+        k-means|| draws about ``oversampling_factor * n_clusters`` candidates per round
+        (as the paper and Spark MLlib; dask-ml's is an absolute count).
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations of a single run.
+    tol : float, default=1e-4
+        Convergence when the summed squared center shift is <= tol * mean(per-feature
+        variance of X), as in scikit-learn.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation. The rows drawn depend on (seed, row index) only, so
+        the same seed gives the same centers whatever the chunking of X.
+    init_max_iter : int or None, default=None
+        Number of k-means|| rounds; None means 5, whatever the scale of the data.
+    n_init : int, default=1
+        Number of complete runs with different seeds; the lowest inertia wins.
+    algorithm : {"lloyd"}, default="lloyd"
+        The only algorithm; kept for scikit-learn compatibility.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        In X's float dtype.
+    labels_ : ndarray or dask array of shape (n_samples,)
+        int32; a lazy dask array when X is a dask array.
+    inertia_ : float
+        Weighted sum of squared distances of the rows to their nearest center.
+    n_iter_ : int
+        Lloyd iterations of the winning run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+
+    Examples
+    --------
+    >>> import chunkml
+    >>> X, _ = chunkml.datasets.make_blobs(n_samples=10_000, chunks=2_500, random_state=0)
+    >>> km = chunkml.KMeans(n_clusters=3, random_state=0).fit(X)
+    >>> km.cluster_centers_.shape
+    (3, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"k-means||", "k-means++", "random"}), "array-like"],
+        "oversampling_factor": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "init_max_iter": [None, Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"lloyd"})],
+    }
+
+    def __init__(self, n_clusters=8, *, init="k-means||", oversampling_factor=2,
+                 max_iter=300, tol=1e-4, random_state=None, init_max_iter=None, n_init=1,
+                 algorithm="lloyd"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.oversampling_factor = oversampling_factor
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.init_max_iter = init_max_iter
+        self.n_init = n_init
+        self.algorithm = algorithm
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            int input becomes float64; float32 stays float32.
+        y : Ignored
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
+            Non-negative weight of each row.
+
+        Returns
+        -------
+        self : KMeans
+            Fitted estimator. On error no fitted attribute is set or changed.
+        """
+        X_in = X
+        X = check_X(X)
+        check_n_clusters(self.n_clusters, X)
+        sample_weight = check_weight(sample_weight, X)
+        init = self.init
+        n_init = self.n_init
+        if not isinstance(init, str):
+            init = check_init(init, self.n_clusters, X.shape[1], np.float64)
+            if n_init != 1:
+                warnings.warn(
+                    "Explicit initial center position passed: performing only one init in "
+                    f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
+                    stacklevel=2)
+                n_init = 1
+        rng = check_random_state(self.random_state)
+        best = None
+        for _ in range(n_init):
+            result = dask_glue.fit_kmeans(
+                X, sample_weight, self.n_clusters, init=init,
+                oversampling_factor=self.oversampling_factor,
+                init_max_iter=self.init_max_iter, max_iter=self.max_iter, tol=self.tol,
+                random_state=rng)
+            if best is None or result.inertia < best.inertia:
+                best = result
+        if best.n_distinct < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({best.n_distinct}) found smaller than "
+                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning, stacklevel=2)
+        # Only now, with the fit complete, does the estimator change.
+        validate_data(self, X_in, reset=True, skip_check_array=True)
+        self.cluster_centers_ = best.centers.astype(X.dtype)
+        self.labels_ = best.labels
+        self.inertia_ = float(best.inertia)
+        self.n_iter_ = int(best.n_iter)
+        return self
+
+    def _check_test_data(self, X):
+        check_is_fitted(self)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return check_X(X, n_features=self.n_features_in_)
+
+    def predict(self, X, sample_weight=None):
+        """Index of the nearest center for each row (labels do not depend on weights).
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Accepted for dask-ml compatibility and validated; labels do not depend on it.
+
+        Returns
+        -------
+        labels : ndarray or dask array of shape (n_samples,), int32
+            Lazy when X is a dask array.
+        """
+        X = self._check_test_data(X)
+        check_weight(sample_weight, X)
+        return dask_glue.predict_labels(X, self.cluster_centers_)
+
+    def transform(self, X):
+        """Euclidean distance from every row to every center.
+
+        Returns
+        -------
+        X_new : ndarray or dask array of shape (n_samples, n_clusters)
+            In X's float dtype; lazy when X is a dask array.
+        """
+        X = self._check_test_data(X)
+        return dask_glue.transform_distances(X, self.cluster_centers_)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the weighted sum of squared distances of X to its nearest center."""
+        X = self._check_test_data(X)
+        sample_weight = check_weight(sample_weight, X)
+        return -dask_glue.inertia(X, self.cluster_centers_, sample_weight)
