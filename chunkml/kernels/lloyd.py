@@ -43,6 +43,7 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
         out_moments[:] = 0.0
     inertia = 0.0
     far_size = 0
+    n_far = out_far_dist.shape[0]
     for i in range(n_samples):
         j = nearest_center(X, i, centers, centers_sqnorm)
         w = 1.0 if unit_weight else sample_weight[i]
@@ -52,14 +53,15 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
             diff = x - centers[j, f]
             dist += diff * diff
             out_sums[j, f] += w * x
-            if with_moments:
-                t = x - X[0, f]
+        if with_moments:
+            for f in range(n_features):
+                t = X[i, f] - X[0, f]
                 out_moments[0, f] += t
                 out_moments[1, f] += t * t
-        dist = max(dist, 0.0)
         out_weight[j] += w
         inertia += w * dist
-        far_size = topk_push(out_far_dist, out_far_idx, far_size, dist, i)
+        if far_size < n_far or dist > out_far_dist[0]:
+            far_size = topk_push(out_far_dist, out_far_idx, far_size, dist, i)
     topk_finish(out_far_dist, out_far_idx, far_size)
     for s in range(out_far_idx.shape[0]):
         out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
