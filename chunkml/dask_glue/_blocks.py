@@ -19,6 +19,13 @@ def as_weight(sample_weight):
     return np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1)
 
 
+def min_weight(w, n_samples):
+    """Smallest weight of a block (+inf for 0 rows), so passes can reject negative weights."""
+    if n_samples == 0:
+        return np.inf
+    return 1.0 if w.shape[0] == 0 else float(w.min())
+
+
 def as_block(X):
     X = np.asarray(X)
     if X.dtype not in (np.float32, np.float64):
@@ -49,17 +56,19 @@ def lloyd_block(X, sample_weight, centers, centers_sqnorm, n_far, with_moments,
     layout = LloydLayout(n_clusters, n_features, n_far)
     if not with_moments:
         moments = np.zeros((2, n_features))
+    smallest = min_weight(w, X.shape[0])
     return layout.pack(X.shape[0], inertia, sums, weight, moments, far_dist, far_weight,
-                       far_label, far_X)[None, :]
+                       far_label, far_X, smallest)[None, :]
 
 
-def _pack_sample(X, total, moments, top_key, top_idx, row_offset):
+def _pack_sample(X, w, total, moments, top_key, top_idx, row_offset):
     valid = top_idx >= 0
     top_X = np.zeros((top_idx.shape[0], X.shape[1]))
     top_X[valid] = X[top_idx[valid]]
     index = np.where(valid, top_idx + row_offset, -1)
     layout = SampleLayout(X.shape[1], top_idx.shape[0])
-    return layout.pack(X.shape[0], total, moments, top_key, index, top_X)
+    smallest = min_weight(w, X.shape[0])
+    return layout.pack(X.shape[0], total, moments, top_key, index, top_X, smallest)
 
 
 def _first(row_offset):
@@ -74,9 +83,9 @@ def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
     top_key = np.empty(n_top)
     top_idx = np.empty(n_top, dtype=np.int64)
     offset = _first(row_offset)
-    total = kernels.sample_rows(X, as_weight(sample_weight), seed, stream, offset, moments,
-                                top_key, top_idx)
-    return _pack_sample(X, total, moments, top_key, top_idx, offset)[None, :]
+    w = as_weight(sample_weight)
+    total = kernels.sample_rows(X, w, seed, stream, offset, moments, top_key, top_idx)
+    return _pack_sample(X, w, total, moments, top_key, top_idx, offset)[None, :]
 
 
 def mindist_block(X, mindist, sample_weight, row_offset, new_centers, seed, stream, n_top,
@@ -94,10 +103,10 @@ def mindist_block(X, mindist, sample_weight, row_offset, new_centers, seed, stre
     top_idx = np.empty(n_top, dtype=np.int64)
     offset = _first(row_offset)
     mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
-    phi = kernels.update_mindist_sample(X, new_centers, mindist, as_weight(sample_weight),
-                                        seed, stream, offset, exponential, out[:n_samples],
-                                        top_key, top_idx)
-    out[n_samples:] = _pack_sample(X, phi, np.zeros((2, X.shape[1])), top_key, top_idx,
+    w = as_weight(sample_weight)
+    phi = kernels.update_mindist_sample(X, new_centers, mindist, w, seed, stream, offset,
+                                        exponential, out[:n_samples], top_key, top_idx)
+    out[n_samples:] = _pack_sample(X, w, phi, np.zeros((2, X.shape[1])), top_key, top_idx,
                                    offset)
     return out
 
@@ -114,6 +123,16 @@ def row_offsets_block(block_info=None):
     """A broadcast (zero-copy) block holding the global index of the block's first row."""
     start, stop = block_info[None]["array-location"][0]
     return np.broadcast_to(np.int64(start), (stop - start,))
+
+
+def pseudo_offsets_block(block_id=None):
+    """Stand-in first-row index while block sizes are unknown: block number * 2**40."""
+    return np.array([np.int64(block_id[0]) << 40])
+
+
+def block_rows(X):
+    """(1,) number of rows of a block, to learn unknown chunk sizes within a pass."""
+    return np.array([X.shape[0]], dtype=np.int64)
 
 
 def labels_block(X, centers, centers_sqnorm, parallel=False):

@@ -39,19 +39,20 @@ class LloydLayout:
     @property
     def size(self):
         k, d, m = self.n_clusters, self.n_features, self.n_far
-        return 2 + k * d + k + 2 * d + m * (3 + d)
+        return 3 + k * d + k + 2 * d + m * (3 + d)
 
     def _slices(self):
         k, d, m = self.n_clusters, self.n_features, self.n_far
-        bounds = np.cumsum([0, 1, 1, k * d, k, 2 * d, m, m, m, m * d])
+        bounds = np.cumsum([0, 1, 1, k * d, k, 2 * d, m, m, m, m * d, 1])
         names = ("n", "inertia", "sums", "weight", "moments", "far_dist", "far_weight",
-                 "far_label", "far_X")
+                 "far_label", "far_X", "min_weight")
         return {name: slice(a, b) for name, a, b in zip(names, bounds[:-1], bounds[1:])}
 
     def pack(self, n, inertia, sums, weight, moments, far_dist, far_weight, far_label,
-             far_X):
+             far_X, min_weight):
         vec = np.empty(self.size)
-        parts = (n, inertia, sums, weight, moments, far_dist, far_weight, far_label, far_X)
+        parts = (n, inertia, sums, weight, moments, far_dist, far_weight, far_label, far_X,
+                 min_weight)
         for sl, value in zip(self._slices().values(), parts):
             vec[sl] = np.ravel(value)
         return vec
@@ -69,6 +70,7 @@ class LloydLayout:
             far_weight=vec[s["far_weight"]].copy(),
             far_label=vec[s["far_label"]].astype(np.int64),
             far_X=vec[s["far_X"]].reshape(m, d),
+            min_weight=float(vec[s["min_weight"]][0]),
         )
 
     def merge(self, parts, axis=None, keepdims=True):
@@ -76,6 +78,7 @@ class LloydLayout:
         parts = np.asarray(parts).reshape(-1, self.size)
         s = self._slices()
         out = parts.sum(axis=0)
+        out[s["min_weight"]] = parts[:, s["min_weight"]].min()
         counts = parts[:, s["n"]][:, 0]
         _, moments = merge_moment_rows(counts, parts[:, s["moments"]].reshape(-1, 2,
                                                                          self.n_features))
@@ -109,6 +112,7 @@ class LloydPartial:
     far_weight: np.ndarray
     far_label: np.ndarray
     far_X: np.ndarray
+    min_weight: float
 
 
 @dataclass(frozen=True)
@@ -121,17 +125,18 @@ class SampleLayout:
     @property
     def size(self):
         d, t = self.n_features, self.n_top
-        return 2 + 2 * d + t * (2 + d)
+        return 3 + 2 * d + t * (2 + d)
 
     def _slices(self):
         d, t = self.n_features, self.n_top
-        bounds = np.cumsum([0, 1, 1, 2 * d, t, t, t * d])
-        names = ("n", "total", "moments", "key", "index", "X")
+        bounds = np.cumsum([0, 1, 1, 2 * d, t, t, t * d, 1])
+        names = ("n", "total", "moments", "key", "index", "X", "min_weight")
         return {name: slice(a, b) for name, a, b in zip(names, bounds[:-1], bounds[1:])}
 
-    def pack(self, n, total, moments, key, index, X_top):
+    def pack(self, n, total, moments, key, index, X_top, min_weight):
         vec = np.empty(self.size)
-        for sl, value in zip(self._slices().values(), (n, total, moments, key, index, X_top)):
+        values = (n, total, moments, key, index, X_top, min_weight)
+        for sl, value in zip(self._slices().values(), values):
             vec[sl] = np.ravel(value)
         return vec
 
@@ -147,6 +152,7 @@ class SampleLayout:
             key=key[keep],
             index=index[keep].astype(np.int64),
             X=vec[s["X"]].reshape(self.n_top, self.n_features)[keep],
+            min_weight=float(vec[s["min_weight"]][0]),
         )
 
     def merge(self, parts, axis=None, keepdims=True):
@@ -156,6 +162,7 @@ class SampleLayout:
         out = np.empty(self.size)
         out[s["n"]] = parts[:, s["n"]].sum()
         out[s["total"]] = parts[:, s["total"]].sum()
+        out[s["min_weight"]] = parts[:, s["min_weight"]].min()
         _, moments = merge_moment_rows(parts[:, s["n"]][:, 0],
                                        parts[:, s["moments"]].reshape(-1, 2, self.n_features))
         out[s["moments"]] = moments.ravel()
@@ -184,3 +191,4 @@ class SamplePartial:
     key: np.ndarray
     index: np.ndarray
     X: np.ndarray
+    min_weight: float

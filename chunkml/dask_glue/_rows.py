@@ -11,11 +11,13 @@ import dask.array as da
 import numpy as np
 
 from ._blocks import (
+    block_rows,
     head,
     labels_block,
     labels_only_block,
     lloyd_block,
     mindist_block,
+    pseudo_offsets_block,
     row_offsets_block,
     sample_block,
     tail,
@@ -67,16 +69,56 @@ def _identity(x, axis=None, keepdims=True):
     return x
 
 
+def _with_row_chunks(arr, rows):
+    """The same graph, with its (previously unknown) row chunk sizes filled in."""
+    return da.Array(arr.dask, arr.name, (rows,) + arr.chunks[1:], meta=arr._meta)
+
+
 class DaskRows:
-    """Passes over a dask array with one column chunk and known row chunks."""
+    """Passes over a dask array with one column chunk.
+
+    Row chunk sizes may be unknown (a dask DataFrame's ``.to_dask_array()``): the first
+    pass then also counts the rows of each block, in the same compute, so no pass is
+    spent on learning them. Until then, draws are keyed by (block, row in block) instead
+    of the global row index.
+    """
 
     def __init__(self, X, sample_weight=None):
         self.X = X
         self.sample_weight = sample_weight
         self.n_features = X.shape[1]
-        self.row_chunks = X.chunks[0]
-        self.offsets = da.map_blocks(row_offsets_block, chunks=(self.row_chunks,),
-                                     dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+        self._set_offsets()
+
+    @property
+    def known_rows(self):
+        return not any(np.isnan(c) for c in self.X.chunks[0])
+
+    def _set_offsets(self):
+        if self.known_rows:
+            self.offsets = da.map_blocks(row_offsets_block, chunks=(self.X.chunks[0],),
+                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+        else:
+            self.offsets = da.map_blocks(pseudo_offsets_block, chunks=(self.X.chunks[0],),
+                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+
+    def _compute(self, *graphs):
+        """dask.compute the graphs; counts block rows alongside while they are unknown."""
+        if self.known_rows:
+            return dask.compute(*graphs)
+        counts = self.X.map_blocks(block_rows, drop_axis=1,
+                                   chunks=((1,) * self.X.numblocks[0],), dtype=np.int64,
+                                   meta=np.empty(0, dtype=np.int64))
+        *results, counts = dask.compute(*graphs, counts)
+        rows = tuple(int(c) for c in counts)
+        self.X = _with_row_chunks(self.X, rows)
+        if self.sample_weight is not None:
+            self.sample_weight = _with_row_chunks(self.sample_weight, rows)
+        self._set_offsets()
+        return results
+
+    @property
+    def row_chunks(self):
+        return self.X.chunks[0]
 
     def _weight(self):
         return (None, None) if self.sample_weight is None else (self.sample_weight, "i")
@@ -98,7 +140,7 @@ class DaskRows:
 
     def lloyd(self, centers, n_far, with_moments):
         layout, reduced = self.lloyd_graph(centers, n_far, with_moments)
-        (vec,) = dask.compute(reduced)
+        (vec,) = self._compute(reduced)
         return layout.unpack(vec[0])
 
     def sample(self, seed, stream, n_top):
@@ -107,11 +149,13 @@ class DaskRows:
             sample_block, "ij", self.X, "ij", *self._weight(), self.offsets, "i",
             adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
             meta=np.empty((0, 0)), seed=seed, stream=stream, n_top=n_top)
-        (vec,) = dask.compute(self._reduce(partials, layout))
+        (vec,) = self._compute(self._reduce(partials, layout))
         return layout.unpack(vec[0])
 
     def mindist_round(self, mindist, new_centers, seed, stream, n_top, exponential):
         """Update the persisted distances and sample; returns (new distances, partial)."""
+        if not self.known_rows:
+            self._compute()
         layout = SampleLayout(self.n_features, n_top)
         mindist_arg = (None, None) if mindist is None else (mindist, "i")
         packed = da.blockwise(

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._rows import NumpyRows
 from .kmeanspp import kmeans_plusplus
-from .lloyd import check_finite_pass, lloyd
+from .lloyd import check_first_pass, lloyd
 
 logger = logging.getLogger("chunkml")
 
@@ -22,16 +22,10 @@ _MAX_EXTRA_ROUNDS = 100
 _MAX_RECLUSTER_ITER = 300
 
 
-class ZeroWeightError(ValueError):
-    """sample_weight sums to zero."""
-
-
-def _first_pass(rows, seed, n_top):
-    """Pass 0: weighted sample of n_top rows, moments of X and the NaN/inf check."""
+def _first_pass(rows, seed, n_top, n_clusters):
+    """Pass 0: weighted sample of n_top rows, moments of X, and the checks of the input."""
     part = rows.sample(seed, 0, n_top)
-    check_finite_pass(part.moments)
-    if part.key.size == 0:
-        raise ZeroWeightError("sample_weight sums to zero: no row can be drawn as a center.")
+    check_first_pass(n_clusters, part.n_samples, part.moments, part.min_weight, part.total)
     return part, (part.n_samples, part.moments)
 
 
@@ -45,7 +39,7 @@ def _pad(centers, n_clusters, rng):
 
 def random_init(rows, n_clusters, seed, rng):
     """n_clusters rows drawn with probability proportional to weight, without replacement."""
-    part, stats = _first_pass(rows, seed, n_clusters)
+    part, stats = _first_pass(rows, seed, n_clusters, n_clusters)
     return _pad(part.X, n_clusters, rng), stats
 
 
@@ -54,11 +48,9 @@ def kmeanspp_init(rows, n_clusters, seed, rng):
     if isinstance(rows, NumpyRows):
         weight = (np.ones(rows.X.shape[0]) if rows.sample_weight is None
                   else rows.sample_weight)
-        if not weight.sum() > 0:
-            raise ZeroWeightError("sample_weight sums to zero.")
         centers, _ = kmeans_plusplus(rows.X, n_clusters, weight, rng)
         return centers, None
-    part, stats = _first_pass(rows, seed, 1)
+    part, stats = _first_pass(rows, seed, 1, n_clusters)
     centers = [part.X[0]]
     mindist = None
     for c in range(1, n_clusters):
@@ -81,7 +73,7 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
     than n_clusters candidates were drawn, or in the rare case that one block draws more
     than 2 l + 32 rows in a round).
     """
-    part, stats = _first_pass(rows, seed, 1)
+    part, stats = _first_pass(rows, seed, 1, n_clusters)
     candidates = [part.X[:1]]
     new = part.X[:1]
     n_candidates = 1

@@ -20,20 +20,31 @@ def is_dask_collection(X):
     return isinstance(X, da.Array)
 
 
+def _unknown(chunks):
+    return any(np.isnan(c) for c in chunks)
+
+
 def prepare_dask(X, sample_weight=None):
-    """One column chunk, known row chunks, and weights chunked like the rows of X."""
+    """One column chunk, and weights chunked like the rows of X.
+
+    Unknown row chunk sizes stay unknown (the first pass learns them), except when numpy
+    weights must be split like X's rows, or dask weights are chunked differently from X.
+    """
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
-    if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
-    if sample_weight is not None:
-        if not isinstance(sample_weight, da.Array):
-            sample_weight = da.from_array(np.asarray(sample_weight, dtype=np.float64),
-                                          chunks=(X.chunks[0],))
-        elif sample_weight.chunks[0] != X.chunks[0]:
-            if any(np.isnan(c) for c in sample_weight.chunks[0]):
-                sample_weight = sample_weight.compute_chunk_sizes()
-            sample_weight = sample_weight.rechunk((X.chunks[0],))
+    if sample_weight is None:
+        return X, None
+    if not isinstance(sample_weight, da.Array):
+        if _unknown(X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        sample_weight = da.from_array(np.asarray(sample_weight, dtype=np.float64),
+                                      chunks=(X.chunks[0],))
+    elif sample_weight.chunks[0] != X.chunks[0]:
+        if _unknown(X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        if _unknown(sample_weight.chunks[0]):
+            sample_weight = sample_weight.compute_chunk_sizes()
+        sample_weight = sample_weight.rechunk((X.chunks[0],))
     return X, sample_weight
 
 

@@ -11,11 +11,22 @@ class NonFiniteInputError(ValueError):
     """X holds NaN or infinity (found inside the first pass over it)."""
 
 
-def check_finite_pass(moments, inertia=0.0):
+def check_first_pass(n_clusters, n_samples, moments, min_weight, total_weight,
+                     inertia=0.0):
+    """The checks a lazy input gets in the first pass over it, instead of a pass of its own."""
+    if n_samples == 0:
+        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+    if n_samples < n_clusters:
+        raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")
     if not (np.all(np.isfinite(moments)) and np.isfinite(inertia)):
         raise NonFiniteInputError(
             "Input X contains NaN or infinity (or values too large for float64 "
             "squared distances).")
+    if not min_weight >= 0:
+        raise ValueError("sample_weight must be non-negative and finite; found "
+                         f"{min_weight}.")
+    if not total_weight > 0:
+        raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
 
 
 def scaled_tol(tol, n_samples, moments):
@@ -84,7 +95,8 @@ def lloyd(rows, centers, *, max_iter, tol, stats=None):
         first = tol_abs is None
         partial = rows.lloyd(centers, n_far=n_clusters, with_moments=first)
         if first:
-            check_finite_pass(partial.moments, partial.inertia)
+            check_first_pass(n_clusters, partial.n_samples, partial.moments,
+                             partial.min_weight, partial.weight.sum(), partial.inertia)
             tol_abs = scaled_tol(tol, partial.n_samples, partial.moments)
         new_centers = update_centers(partial, centers)
         shift = float(((new_centers - centers) ** 2).sum())

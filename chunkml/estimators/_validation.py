@@ -18,23 +18,37 @@ def is_dask(X):
     return isinstance(X, da.Array)
 
 
-def check_X(X, *, n_features=None):
+def is_dask_frame(X):
+    return hasattr(X, "to_dask_array") and hasattr(X, "columns")
+
+
+def _check_numeric_columns(X):
+    dtypes = X.dtypes
+    bad = [str(c) for c, t in zip(X.columns, dtypes)
+           if not (np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_))]
+    if bad:
+        raise TypeError(f"X has non-numeric columns {bad}; KMeans needs numbers. Drop or "
+                        "encode them first.")
+
+
+def check_X(X):
     """Validated X: a C-ordered float32/float64 numpy array, or a float dask array.
 
     Parameters
     ----------
-    X : array-like or dask array of shape (n_samples, n_features)
-    n_features : int, optional
-        The number of features seen in fit; a different count raises ValueError.
+    X : array-like, pandas or dask DataFrame, or dask array of shape \
+            (n_samples, n_features)
+        A dask DataFrame becomes a dask array with unknown chunk sizes, which the first
+        pass over it learns.
     """
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        _check_numeric_columns(X)
+    if is_dask_frame(X):
+        X = X.to_dask_array()
     if is_dask(X):
         X = _check_dask_X(X)
     else:
         X = check_array(X, dtype=list(FLOAT_DTYPES), order="C", accept_sparse=False)
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but KMeans is expecting {n_features} features "
-            "as input.")
     return X
 
 

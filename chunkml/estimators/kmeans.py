@@ -3,6 +3,7 @@
 import warnings
 from numbers import Integral, Real
 
+import dask.array as da
 import numpy as np
 
 from .. import dask_glue
@@ -165,10 +166,27 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = int(best.n_iter)
         return self
 
+    def __getstate__(self):
+        # A lazy labels_ holds a graph that may reference X's persisted blocks or a
+        # cluster's futures (dask-ml#460): pickle the labels themselves instead.
+        state = super().__getstate__()
+        labels = state.get("labels_")
+        if isinstance(labels, da.Array):
+            state["labels_"] = _PickledLabels(labels.compute(), labels.chunks[0])
+        return state
+
+    def __setstate__(self, state):
+        labels = state.get("labels_")
+        if isinstance(labels, _PickledLabels):
+            state["labels_"] = da.from_array(labels.values, chunks=(labels.chunks,))
+        super().__setstate__(state)
+
     def _check_test_data(self, X):
         check_is_fitted(self)
+        X_checked = check_X(X)
+        # n_features_in_ and feature_names_in_, as scikit-learn checks them.
         validate_data(self, X, reset=False, skip_check_array=True)
-        return check_X(X, n_features=self.n_features_in_)
+        return X_checked
 
     def predict(self, X, sample_weight=None):
         """Index of the nearest center for each row (labels do not depend on weights).
@@ -210,3 +228,11 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         X = self._check_test_data(X)
         sample_weight = check_weight(sample_weight, X)
         return -dask_glue.inertia(X, self.cluster_centers_, sample_weight)
+
+
+class _PickledLabels:
+    """labels_ of a dask-fitted model, computed for pickling; a dask array again on load."""
+
+    def __init__(self, values, chunks):
+        self.values = values
+        self.chunks = chunks
