@@ -10,8 +10,6 @@ from sklearn.linear_model import LogisticRegression
 import chunkml.datasets as datasets
 from chunkml.datasets import make_blobs, make_classification
 
-settings.register_profile("chunkml", deadline=None)
-settings.load_profile("chunkml")
 
 GENERATORS = [make_blobs, make_classification]
 

@@ -6,12 +6,19 @@ from ._config import CACHE
 
 
 @njit(nogil=True, cache=CACHE)
+def _worse(key_a, idx_a, key_b, idx_b):
+    """Whether row a ranks below row b: a smaller key, or an equal key and larger index."""
+    return key_a < key_b or (key_a == key_b and idx_a > idx_b)
+
+
+@njit(nogil=True, cache=CACHE)
 def topk_push(heap_key, heap_idx, size, key, idx):
     """Offer (key, idx) to the heap; return the new size.
 
-    heap_key float64 (m,) INOUT, heap_idx int64 (m,) INOUT. The smallest kept key sits at
-    position 0. On equal keys the row offered first is kept, so the result is
-    deterministic for a given row order.
+    heap_key float64 (m,) INOUT, heap_idx int64 (m,) INOUT. Rows are ranked by key, and
+    on equal keys the smaller index ranks higher, so the kept set is the m best rows
+    whatever the order they are offered in (and so whatever the chunking or the number
+    of threads). The worst kept row sits at position 0.
     """
     cap = heap_key.shape[0]
     if size < cap:
@@ -20,13 +27,13 @@ def topk_push(heap_key, heap_idx, size, key, idx):
         heap_idx[pos] = idx
         while pos > 0:
             parent = (pos - 1) >> 1
-            if heap_key[parent] <= heap_key[pos]:
+            if not _worse(heap_key[pos], heap_idx[pos], heap_key[parent], heap_idx[parent]):
                 break
             heap_key[parent], heap_key[pos] = heap_key[pos], heap_key[parent]
             heap_idx[parent], heap_idx[pos] = heap_idx[pos], heap_idx[parent]
             pos = parent
         return size + 1
-    if cap == 0 or not key > heap_key[0]:
+    if cap == 0 or not _worse(heap_key[0], heap_idx[0], key, idx):
         return size
     heap_key[0] = key
     heap_idx[0] = idx
@@ -36,9 +43,10 @@ def topk_push(heap_key, heap_idx, size, key, idx):
         if left >= size:
             break
         child = left
-        if left + 1 < size and heap_key[left + 1] < heap_key[left]:
+        if left + 1 < size and _worse(heap_key[left + 1], heap_idx[left + 1],
+                                      heap_key[left], heap_idx[left]):
             child = left + 1
-        if heap_key[pos] <= heap_key[child]:
+        if not _worse(heap_key[child], heap_idx[child], heap_key[pos], heap_idx[pos]):
             break
         heap_key[child], heap_key[pos] = heap_key[pos], heap_key[child]
         heap_idx[child], heap_idx[pos] = heap_idx[pos], heap_idx[child]

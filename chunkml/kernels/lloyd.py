@@ -55,12 +55,12 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
             out_sums[j, f] += w * x
         if with_moments:
             for f in range(n_features):
-                t = X[i, f] - X[0, f]
+                t = np.float64(X[i, f]) - np.float64(X[0, f])
                 out_moments[0, f] += t
                 out_moments[1, f] += t * t
         out_weight[j] += w
         inertia += w * dist
-        if far_size < n_far or dist > out_far_dist[0]:
+        if n_far > 0 and (far_size < n_far or dist >= out_far_dist[0]):
             far_size = topk_push(out_far_dist, out_far_idx, far_size, dist, i)
     topk_finish(out_far_dist, out_far_idx, far_size)
     for s in range(out_far_idx.shape[0]):
@@ -115,6 +115,7 @@ def lloyd_partial_sums_parallel(X, centers, centers_sqnorm, sample_weight,
     far_idx = np.empty((n_chunks, m), dtype=np.int64)
     far_label = np.empty((n_chunks, m), dtype=np.int64)
     unit_weight = sample_weight.shape[0] == 0
+    out_moments[:] = 0.0
     for c in prange(n_chunks):
         start = c * rows
         stop = min(start + rows, n_samples)

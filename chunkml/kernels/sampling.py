@@ -52,7 +52,7 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
             size = topk_push(out_top_key, out_top_idx, size, w / e, i)
         if with_moments:
             for f in range(n_features):
-                t = X[i, f] - X[0, f]
+                t = np.float64(X[i, f]) - np.float64(X[0, f])
                 out_moments[0, f] += t
                 out_moments[1, f] += t * t
     topk_finish(out_top_key, out_top_idx, size)

@@ -1,0 +1,81 @@
+"""Calls every kernel on edge shapes; run by test_bounds.py with NUMBA_BOUNDSCHECK=1.
+
+Prints one line per call that raised IndexError (an out-of-bounds access: without bounds
+checking numba reads or writes past the buffer silently), then "done".
+"""
+
+import itertools
+
+import numpy as np
+
+from chunkml.kernels import (
+    assign_labels,
+    assign_labels_parallel,
+    euclidean_distances,
+    euclidean_distances_parallel,
+    lloyd_partial_sums,
+    lloyd_partial_sums_parallel,
+    merge_moments,
+    sample_rows,
+    update_mindist_sample,
+)
+from chunkml.kernels._topk import topk_finish, topk_push
+
+SHAPES = [(0, 3, 2), (1, 1, 1), (3, 2, 5), (6, 2, 1)]  # (n_samples, n_features, n_clusters)
+
+
+def _calls():
+    for (n, d, k), m in itertools.product(SHAPES, [0, 1, 10]):
+        X = np.arange(n * d, dtype=np.float64).reshape(n, d) % 5
+        C = np.linspace(0.0, 4.0, k * d).reshape(k, d)
+        c2 = (C * C).sum(axis=1)
+        tag = f"n={n} d={d} k={k} m={m}"
+        for name, kernel in [("assign_labels", assign_labels),
+                             ("assign_labels_parallel", assign_labels_parallel)]:
+            yield f"{name} {tag}", kernel, (X, C, c2, np.empty(n, np.int64), np.empty(n))
+        for name, kernel in [("euclidean_distances", euclidean_distances),
+                             ("euclidean_distances_parallel", euclidean_distances_parallel)]:
+            yield f"{name} {tag}", kernel, (X, C, np.empty((n, k)))
+        for (name, kernel), w, mom in itertools.product(
+                [("lloyd_partial_sums", lloyd_partial_sums),
+                 ("lloyd_partial_sums_parallel", lloyd_partial_sums_parallel)],
+                [np.empty(0), np.ones(n)], [2, 0]):
+            yield (f"{name} {tag} weights={w.size} moments={mom}", kernel,
+                   (X, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
+                    np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
+        for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
+            yield (f"sample_rows {tag} weights={w.size} moments={mom}", sample_rows,
+                   (X, w, 1, 2, 3, np.zeros((mom, d)), np.empty(m), np.empty(m, np.int64)))
+        for mindist, new, exp in itertools.product([np.empty(0), np.ones(n)], [C, C[:0]],
+                                                   [False, True]):
+            yield (f"update_mindist_sample {tag} mindist={mindist.size} new={new.shape[0]}"
+                   f" exponential={exp}", update_mindist_sample,
+                   (X, new, mindist, np.empty(0), 1, 2, 3, exp, np.empty(n), np.empty(m),
+                    np.empty(m, np.int64)))
+    for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
+        yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,
+               (n_a, np.zeros((2, 3)), n_b, np.ones((2, 3))))
+
+
+def _topk(m, n):
+    key, idx = np.empty(m), np.empty(m, np.int64)
+    size = 0
+    for i in range(n):
+        size = topk_push(key, idx, size, float(i % 3), i)
+    topk_finish(key, idx, size)
+
+
+def main():
+    calls = list(_calls())
+    calls += [(f"topk m={m} n={n}", _topk, (m, n)) for m in [0, 1, 4] for n in [0, 1, 9]]
+    for name, kernel, args in calls:
+        try:
+            kernel(*args)
+        # Inside prange an IndexError surfaces as a SystemError.
+        except (IndexError, SystemError) as exc:
+            print(f"{name}: {type(exc).__name__}: {exc}")
+    print("done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_kernels_stay_in_bounds_on_edge_shapes(request):
+    """Every kernel on 0-row, 1-row, n < k, k=1, d=1 blocks and m=0 heaps, compiled with
+    bounds checking (numba reads past a buffer silently otherwise)."""
+    # A cache of its own: bounds-checked code must neither load nor replace the normal
+    # cache, and keeping it makes later runs fast.
+    cache = request.config.cache.mkdir("numba_boundscheck")
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(cache),
+               CHUNKML_NUMBA_CACHE="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "tests.kernels._boundscheck_calls"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1:] == ["done"], proc.stdout + proc.stderr
+    assert lines[:-1] == []
