@@ -103,5 +103,5 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
     weight = rows.lloyd(candidates, n_far=0, with_moments=False).weight
     centers, _ = kmeans_plusplus(candidates, n_clusters, weight, rng)
     centers, *_ = lloyd(NumpyRows(candidates, weight), centers,
-                        max_iter=_MAX_RECLUSTER_ITER, tol=tol)
+                        max_iter=_MAX_RECLUSTER_ITER, tol=tol, name="k-means|| recluster")
     return centers, stats

@@ -66,7 +66,7 @@ def update_centers(partial, centers_old):
     return centers
 
 
-def lloyd(rows, centers, *, max_iter, tol, stats=None):
+def lloyd(rows, centers, *, max_iter, tol, stats=None, name="Lloyd"):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
 
     Parameters
@@ -80,6 +80,8 @@ def lloyd(rows, centers, *, max_iter, tol, stats=None):
     stats : tuple (n_samples, moments) or None
         Moments of X from an earlier pass; when None the first Lloyd pass computes them
         (and checks X for NaN/inf).
+    name : str
+        How the DEBUG log line of each iteration names this loop.
 
     Returns
     -------
@@ -100,7 +102,7 @@ def lloyd(rows, centers, *, max_iter, tol, stats=None):
             tol_abs = scaled_tol(tol, partial.n_samples, partial.moments)
         new_centers = update_centers(partial, centers)
         shift = float(((new_centers - centers) ** 2).sum())
-        logger.debug("Lloyd iteration %d: inertia %.9g, center shift %.9g", n_iter,
+        logger.debug("%s iteration %d: inertia %.9g, center shift %.9g", name, n_iter,
                      partial.inertia, shift)
         centers = new_centers
         if shift <= tol_abs:

@@ -22,10 +22,23 @@ def is_dask_frame(X):
     return hasattr(X, "to_dask_array") and hasattr(X, "columns")
 
 
+def dask_frame_feature_names(X):
+    """Column names of a dask DataFrame as scikit-learn stores them (all str), else None.
+
+    scikit-learn's own check recognises pandas frames only.
+    """
+    if not is_dask_frame(X):
+        return None
+    names = np.asarray(list(X.columns), dtype=object)
+    return names if all(isinstance(n, str) for n in names) else None
+
+
 def _check_numeric_columns(X):
-    dtypes = X.dtypes
-    bad = [str(c) for c, t in zip(X.columns, dtypes)
-           if not (np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_))]
+    # Only frames get here, so pandas is installed.
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    bad = [str(c) for c, t in zip(X.columns, X.dtypes)
+           if not (is_numeric_dtype(t) or is_bool_dtype(t))]
     if bad:
         raise TypeError(f"X has non-numeric columns {bad}; KMeans needs numbers. Drop or "
                         "encode them first.")

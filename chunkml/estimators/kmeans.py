@@ -19,7 +19,13 @@ from ._compat import (
     check_random_state,
     validate_data,
 )
-from ._validation import check_init, check_n_clusters, check_weight, check_X
+from ._validation import (
+    check_init,
+    check_n_clusters,
+    check_weight,
+    check_X,
+    dask_frame_feature_names,
+)
 
 
 class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -160,6 +166,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                 ConvergenceWarning, stacklevel=2)
         # Only now, with the fit complete, does the estimator change.
         validate_data(self, X_in, reset=True, skip_check_array=True)
+        frame_names = dask_frame_feature_names(X_in)
+        if frame_names is not None:
+            self.feature_names_in_ = frame_names
         self.cluster_centers_ = best.centers.astype(X.dtype)
         self.labels_ = best.labels
         self.inertia_ = float(best.inertia)
@@ -169,7 +178,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def __getstate__(self):
         # A lazy labels_ holds a graph that may reference X's persisted blocks or a
         # cluster's futures (dask-ml#460): pickle the labels themselves instead.
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # may be self.__dict__ itself
         labels = state.get("labels_")
         if isinstance(labels, da.Array):
             state["labels_"] = _PickledLabels(labels.compute(), labels.chunks[0])
@@ -184,8 +193,18 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_test_data(self, X):
         check_is_fitted(self)
         X_checked = check_X(X)
-        # n_features_in_ and feature_names_in_, as scikit-learn checks them.
-        validate_data(self, X, reset=False, skip_check_array=True)
+        frame_names = dask_frame_feature_names(X)
+        if frame_names is None:
+            # n_features_in_ and feature_names_in_, as scikit-learn checks them.
+            validate_data(self, X, reset=False, skip_check_array=True)
+        elif not np.array_equal(frame_names, getattr(self, "feature_names_in_", frame_names)):
+            raise ValueError(
+                "The feature names should match those that were passed during fit: "
+                f"got {list(frame_names)}, fitted with {list(self.feature_names_in_)}.")
+        if X_checked.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X_checked.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input.")
         return X_checked
 
     def predict(self, X, sample_weight=None):

@@ -1,0 +1,199 @@
+"""Bad input: a ValueError/TypeError naming the problem, and the estimator left as it was."""
+
+import warnings
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+
+import chunkml
+
+FITTED = ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
+          "feature_names_in_")
+
+
+@pytest.fixture(scope="module")
+def X():
+    return make_blobs(n_samples=300, n_features=3, centers=3, random_state=0)[0]
+
+
+def _snapshot(km):
+    return {name: getattr(km, name) for name in FITTED if hasattr(km, name)}
+
+
+def _assert_fails_and_unchanged(km, exc, match, *args, **kwargs):
+    before = _snapshot(km)
+    params = km.get_params()
+    with pytest.raises(exc, match=match):
+        km.fit(*args, **kwargs)
+    after = _snapshot(km)
+    assert after.keys() == before.keys()
+    for name in before:
+        assert after[name] is before[name], name
+    assert km.get_params() == params
+
+
+def _with_nonfinite(X, value):
+    bad = X.copy()
+    bad[123, 1] = value
+    return bad
+
+
+@pytest.fixture(params=["fresh", "fitted"])
+def km_state(request, X):
+    """A fresh estimator, and one already fitted: neither may change on a failed fit."""
+    def make(**params):
+        km = chunkml.KMeans(n_clusters=3, random_state=0)
+        if request.param == "fitted":
+            km.fit(X)
+        return km.set_params(**params)
+    return make
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("init", ["k-means||", "k-means++", "random", "array"])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_nan_and_inf(km_state, X, value, init, container):
+    bad = _with_nonfinite(X, value)
+    if container == "dask":
+        bad = da.from_array(bad, chunks=100)
+    init = X[:3].copy() if init == "array" else init
+    _assert_fails_and_unchanged(km_state(init=init), ValueError, "NaN|infinity", bad)
+
+
+def test_nan_found_in_the_first_pass_not_a_separate_one(X):
+    reads = []
+
+    def count(block):
+        reads.append(1)
+        return block
+
+    bad = da.from_array(_with_nonfinite(X, np.nan), chunks=100).map_blocks(
+        count, dtype=X.dtype, meta=np.empty((0, 0)))
+    with pytest.raises(ValueError, match="NaN"):
+        chunkml.KMeans(3, random_state=0).fit(bad)
+    assert len(reads) == 3  # one pass over the 3 blocks, then the error
+
+
+@pytest.mark.parametrize("shape_kind", ["1-D", "3-D"])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_wrong_number_of_dimensions(km_state, X, shape_kind, container):
+    bad = X[:, 0] if shape_kind == "1-D" else X.reshape(100, 3, 3)
+    if container == "dask":
+        bad = da.from_array(bad)
+    match = "Reshape your data|reshape" if shape_kind == "1-D" else "2-D|dim"
+    _assert_fails_and_unchanged(km_state(), ValueError, match, bad)
+
+
+@pytest.mark.parametrize("container", ["numpy", "dask", "dask-unknown"])
+def test_zero_samples(km_state, container):
+    bad = np.empty((0, 3))
+    if container == "dask":
+        bad = da.from_array(bad)
+    elif container == "dask-unknown":
+        bad = dd.from_pandas(pd.DataFrame(bad, columns=list("abc")), npartitions=1).values
+    _assert_fails_and_unchanged(km_state(), ValueError, "0 sample", bad)
+
+
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_zero_features(km_state, container):
+    bad = np.empty((10, 0))
+    if container == "dask":
+        bad = da.from_array(bad)
+    _assert_fails_and_unchanged(km_state(), ValueError, "0 feature", bad)
+
+
+@pytest.mark.parametrize("container", ["pandas", "dask"])
+def test_non_numeric_columns(km_state, X, container):
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(name="x")
+    if container == "dask":
+        frame = dd.from_pandas(frame, npartitions=2)
+    _assert_fails_and_unchanged(km_state(), TypeError, "non-numeric columns.*name", frame)
+
+
+def test_string_array(km_state):
+    _assert_fails_and_unchanged(km_state(), ValueError, "convert|number",
+                                np.array([["a", "b"], ["c", "d"]]))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"n_clusters": 0}, "n_clusters"),
+    ({"n_clusters": -2}, "n_clusters"),
+    ({"init": "kmeans++"}, "init"),
+    ({"oversampling_factor": 0}, "oversampling_factor"),
+    ({"oversampling_factor": -1.5}, "oversampling_factor"),
+    ({"max_iter": 0}, "max_iter"),
+    ({"tol": -1e-3}, "tol"),
+    ({"init_max_iter": 0}, "init_max_iter"),
+    ({"n_init": 0}, "n_init"),
+    ({"algorithm": "elkan"}, "algorithm"),
+])
+def test_bad_parameters(km_state, X, params, match):
+    _assert_fails_and_unchanged(km_state(**params), ValueError, match, X)
+
+
+@pytest.mark.parametrize("container", ["numpy", "dask", "dask-unknown"])
+def test_more_clusters_than_samples(km_state, X, container):
+    small = X[:5]
+    if container == "dask":
+        small = da.from_array(small, chunks=2)
+    elif container == "dask-unknown":
+        small = dd.from_pandas(pd.DataFrame(small, columns=list("abc")), npartitions=2).values
+    _assert_fails_and_unchanged(km_state(n_clusters=6), ValueError,
+                                "n_samples=5 should be >= n_clusters=6", small)
+
+
+@pytest.mark.parametrize("init, match", [
+    (np.zeros((2, 3)), r"shape \(2, 3\).*\(3, 3\)"),
+    (np.zeros((3, 2)), r"shape \(3, 2\).*\(3, 3\)"),
+    (np.array([[0.0, 0, 0], [1, 1, 1], [np.nan, 0, 0]]), "NaN"),
+])
+def test_bad_init_array(km_state, X, init, match):
+    _assert_fails_and_unchanged(km_state(init=init), ValueError, match, X)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.ones(299), "299|300|length|samples"),
+    (np.r_[-1.0, np.ones(299)], "non-negative"),
+    (np.zeros(300), "sums to zero|at least one non-zero"),
+])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_bad_sample_weight(km_state, X, weights, match, container):
+    Xin = X if container == "numpy" else da.from_array(X, chunks=100)
+    if container == "dask" and len(weights) == 300:
+        weights = da.from_array(weights, chunks=100)
+    _assert_fails_and_unchanged(km_state(), ValueError, match, Xin, sample_weight=weights)
+
+
+@pytest.mark.parametrize("method", ["predict", "transform", "score"])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_wrong_number_of_features_after_fit(X, method, container):
+    km = chunkml.KMeans(3, random_state=0).fit(X)
+    bad = X[:, :2] if container == "numpy" else da.from_array(X[:, :2])
+    with pytest.raises(ValueError, match="2 features.*expecting 3"):
+        getattr(km, method)(bad)
+
+
+@pytest.mark.parametrize("init", ["k-means||", "k-means++", "random", "array"])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+@pytest.mark.parametrize("data", ["all-equal", "two-distinct"])
+def test_degenerate_data_fits_and_warns(init, container, data):
+    X = np.ones((40, 2)) if data == "all-equal" else np.repeat([[0.0, 0], [5, 5]], 20, 0)
+    Xin = X if container == "numpy" else da.from_array(X, chunks=15)
+    init = X[:4].copy() if init == "array" else init
+    with pytest.warns(ConvergenceWarning, match="Number of distinct clusters"):
+        km = chunkml.KMeans(4, init=init, random_state=0, max_iter=50).fit(Xin)
+    assert km.cluster_centers_.shape == (4, 2)
+    assert np.all(np.isfinite(km.cluster_centers_))
+    assert km.inertia_ == pytest.approx(0.0, abs=1e-12)
+    assert km.n_iter_ <= 50
+
+
+def test_no_warning_on_good_data(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chunkml.KMeans(3, random_state=0).fit(da.from_array(X, chunks=100))
