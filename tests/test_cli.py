@@ -1,0 +1,261 @@
+"""The command line, run as users run it: ``python -m chunkml demo ...`` in a subprocess.
+
+Each subprocess pays for importing dask and numba (a few seconds), so the demo runs once
+per module and the usage errors run side by side; paths that need no new interpreter
+(remote scheduler, Ctrl-C, missing matplotlib) run in-process through ``cli.main``.
+"""
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chunkml
+from chunkml import cli
+
+N_SAMPLES, CHUNKS = 20_000, 5_000
+# The reference workflow's estimator settings; the CLI must fit exactly this.
+KMEANS_PARAMS = dict(init_max_iter=2, oversampling_factor=10)
+TIMEOUT = 120
+
+
+def _env():
+    """The subprocess imports the same chunkml as this process, installed or not."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(chunkml.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
+
+
+def _command(*args):
+    return [sys.executable, "-m", "chunkml", *map(str, args)]
+
+
+def _reference_centers(n_samples, n_features, n_clusters, chunks, random_state):
+    X, _ = chunkml.datasets.make_blobs(
+        n_samples=n_samples, n_features=n_features, chunks=chunks, centers=n_clusters,
+        random_state=random_state)
+    km = chunkml.KMeans(n_clusters=n_clusters, random_state=random_state,
+                        **KMEANS_PARAMS).fit(X)
+    return km
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    proc = subprocess.run(
+        _command("demo", "--n-samples", N_SAMPLES, "--chunks", CHUNKS, "--out", out),
+        capture_output=True, text=True, env=_env(), timeout=TIMEOUT)
+    return proc, out
+
+
+def test_demo_exits_0_and_prints_progress_and_table(demo):
+    proc, _ = demo
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    stdout = proc.stdout
+    assert "generating 20,000 x 2 rows in 4 chunks" in stdout
+    assert "dask dashboard: http" in stdout
+    assert re.search(r"^  Lloyd iteration 1: inertia", stdout, re.M)
+    summary = json.loads((demo[1] / "summary.json").read_text())
+    table = {
+        "rows": "20,000", "features": "2", "chunks": "4", "clusters": "3",
+        "iterations": str(summary["n_iter"]), "inertia": f"{summary['inertia']:.6g}",
+    }
+    for label, value in table.items():
+        assert re.search(rf"^{label}\s+{re.escape(value)}$", stdout, re.M), label
+    for label in ("data", "fit", "plot", "total"):
+        assert re.search(rf"^{label} \[s\]\s+\d+\.\d\d$", stdout, re.M), label
+    # The table comes last, after the files are written.
+    assert stdout.rstrip().splitlines()[-1].startswith("total [s]")
+
+
+def test_demo_summary_matches_a_direct_fit(demo):
+    proc, out = demo
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_samples"] == N_SAMPLES
+    assert summary["n_features"] == 2
+    assert summary["n_clusters"] == 3
+    assert summary["n_chunks"] == N_SAMPLES // CHUNKS
+    assert summary["n_iter"] >= 1
+    assert summary["inertia"] > 0
+    seconds = summary["seconds"]
+    assert 0 <= seconds["data"] <= seconds["total"]
+    assert 0 <= seconds["fit"] <= seconds["total"]
+    centers = np.array(summary["centers"])
+    assert centers.shape == (3, 2)
+    km = _reference_centers(N_SAMPLES, 2, 3, CHUNKS, 0)
+    np.testing.assert_allclose(centers, km.cluster_centers_, rtol=1e-7)
+    np.testing.assert_allclose(summary["inertia"], km.inertia_, rtol=1e-7)
+    assert summary["n_iter"] == km.n_iter_
+    # Nothing left behind by the write-then-rename.
+    assert sorted(p.name for p in out.iterdir()) == ["clusters.png", "summary.json"]
+
+
+def test_demo_plot_is_640x480_with_one_colour_per_cluster(demo):
+    mpl_image = pytest.importorskip("matplotlib.image")
+    from matplotlib import colormaps
+
+    proc, out = demo
+    assert proc.returncode == 0, proc.stderr
+    image = mpl_image.imread(out / "clusters.png")
+    assert image.shape[:2] == (480, 640)
+    # Center markers are opaque in their cluster's tab10 colour; points blend with white.
+    rgb = np.round(image[..., :3] * 255).astype(int)
+    for i in range(3):
+        colour = np.round(np.array(colormaps["tab10"](i)[:3]) * 255).astype(int)
+        assert (np.abs(rgb - colour).max(axis=-1) <= 2).sum() > 50, f"cluster {i}"
+
+
+USAGE_ERRORS = {
+    "negative n_samples": ["--n-samples", "-5"],
+    "zero n_clusters": ["--n-clusters", "0"],
+    "n_clusters > n_samples": ["--n-samples", "10", "--n-clusters", "11"],
+}
+
+
+@pytest.fixture(scope="module")
+def usage_errors(tmp_path_factory):
+    """Every usage error's subprocess, started together: each pays the import alone."""
+    out = tmp_path_factory.mktemp("errors") / "out"
+    procs = {
+        name: subprocess.Popen(_command("demo", *args, "--out", out),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=_env())
+        for name, args in USAGE_ERRORS.items()
+    }
+    results = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+        results[name] = (proc.returncode, stdout, stderr)
+    # A usage error stops before any work, even before creating --out.
+    assert not out.exists()
+    return results
+
+
+@pytest.mark.parametrize("name", list(USAGE_ERRORS))
+def test_usage_error_is_one_line_and_exit_2(usage_errors, name):
+    returncode, stdout, stderr = usage_errors[name]
+    assert returncode == 2
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("chunkml: error: ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--chunks", "0"], "argument --chunks: must be a positive integer"),
+    (["demo", "--n-features", "-1"], "argument --n-features: must be a positive"),
+    (["demo", "--n-samples", "1.5"], "argument --n-samples: expected an integer"),
+    (["demo", "--n-samples", "many"], "argument --n-samples: expected an integer"),
+    (["demo", "--random-state", "-1"], "argument --random-state: must be an integer in"),
+    (["demo", "--n-samples", "1e3", "--n-clusters", "1_001"],
+     "--n-clusters (1,001) must not exceed --n-samples (1,000)"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_usage_errors_in_process(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc_info:
+        cli.main(argv)
+    assert exc_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"chunkml: error: {message}")
+    assert captured.err.count("\n") == 1
+
+
+def test_numbers_accept_underscores_and_exponents():
+    args = cli.build_parser().parse_args(
+        ["demo", "--n-samples", "2_000_000", "--chunks", "5e5"])
+    assert (args.n_samples, args.chunks) == (2_000_000, 500_000)
+    assert (args.n_features, args.n_clusters, args.random_state) == (2, 3, 0)
+    assert args.scheduler is None and not args.no_plot
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  dashboard_address=":0") as cluster:
+        yield cluster
+
+
+def test_demo_on_a_remote_scheduler_leaves_it_running(cluster, tmp_path, capsys,
+                                                      monkeypatch):
+    from distributed.core import Status
+
+    # Well separated blobs give the same centers from many starts: check the
+    # estimator's parameters directly too.
+    fitted = []
+    fit = chunkml.KMeans.fit
+
+    def spy(self, X, y=None, sample_weight=None):
+        fitted.append(self.get_params())
+        return fit(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(chunkml.KMeans, "fit", spy)
+    out = tmp_path / "out"
+    argv = ["demo", "--n-samples", "3_001", "--n-features", "3", "--n-clusters", "4",
+            "--chunks", "1000", "--random-state", "7", "--scheduler",
+            cluster.scheduler_address, "--out", str(out), "--no-plot"]
+    assert cli.main(argv) == 0
+    assert len(fitted) == 1
+    assert fitted[0] == chunkml.KMeans(n_clusters=4, random_state=7,
+                                       **KMEANS_PARAMS).get_params()
+    monkeypatch.undo()
+    stdout = capsys.readouterr().out
+    assert f"connecting to the dask scheduler at {cluster.scheduler_address}" in stdout
+    assert re.search(r"^chunks\s+4$", stdout, re.M)
+    assert cluster.status == Status.running
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scheduler"] == cluster.scheduler_address
+    km = _reference_centers(3_001, 3, 4, 1000, 7)
+    np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
+                               rtol=1e-7)
+    # The per-iteration handler is gone again.
+    assert not logging.getLogger("chunkml").handlers
+
+
+def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
+    import distributed
+
+    made = []
+
+    class RecordedCluster(distributed.LocalCluster):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    def interrupt(self, X, y=None, sample_weight=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(distributed, "LocalCluster", RecordedCluster)
+    monkeypatch.setattr(chunkml.KMeans, "fit", interrupt)
+    out = tmp_path / "out"
+    code = cli.main(["demo", "--n-samples", "1000", "--chunks", "500", "--out", str(out)])
+    assert code == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert len(made) == 1
+    assert made[0].status == distributed.core.Status.closed
+    assert list(out.iterdir()) == []
+    assert not logging.getLogger("chunkml").handlers
+
+
+def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path, capsys):
+    import dask.array as da
+
+    # None in sys.modules makes every import of matplotlib raise ImportError.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    X = da.from_array(np.arange(20.0).reshape(10, 2), chunks=5)
+    labels = da.zeros(10, dtype=np.int32, chunks=5)
+    path = tmp_path / "clusters.png"
+    assert cli._plot_clusters(str(path), X, labels, np.zeros((1, 2)), 10) is None
+    assert "pip install chunkml[plot]" in capsys.readouterr().out
+    assert not path.exists()
