@@ -105,9 +105,8 @@ def counter_uniform(seed, stream, index):
     """Uniform float64 in (0, 1] of (seed, stream, index); index may be an array."""
     index = np.atleast_1d(np.asarray(index, dtype=np.uint64))
     with np.errstate(over="ignore"):
-        h = splitmix64(index)
-        h = splitmix64(h + np.uint64(stream))
-        h = splitmix64(h ^ np.uint64(seed))
+        key = splitmix64(splitmix64(np.uint64(seed)) ^ np.uint64(stream))
+        h = splitmix64(key + index * _GOLDEN)
     return ((h >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
 
 
@@ -133,20 +132,30 @@ def weighted_sample(X, sample_weight, seed, stream, row_offset, m):
 
 class Round(NamedTuple):
     mindist: np.ndarray  # (n,) updated squared distance to the candidate set
+    nearest: np.ndarray  # (n,) id of the nearest candidate, -1 while there is none
     phi: float
     keys: np.ndarray  # (n,) key of each row, 0 where p == 0
     top_idx: np.ndarray  # (<= m,) rows with the largest positive keys, largest first
 
 
 def kmeans_parallel_round(X, new_centers, mindist, sample_weight, seed, stream,
-                          row_offset, exponential, m):
-    """One k-means|| round: min distance vs the new candidates, phi, keys p/u or p/-log(u)."""
+                          row_offset, exponential, m, nearest=None, first_id=0):
+    """One k-means|| round: min distance vs the new candidates, phi, keys p/u or p/-log(u).
+
+    Ties keep the earlier candidate (the one already in `nearest`, else the lowest id).
+    """
     n_samples = np.shape(X)[0]
     if mindist is None or len(mindist) == 0:
         mindist = np.full(n_samples, np.inf)
+        nearest = np.full(n_samples, -1)
     new_mindist = _f64(mindist).copy()
+    new_nearest = (np.full(n_samples, -1) if nearest is None
+                   else np.asarray(nearest, dtype=np.int64).copy())
     if len(new_centers):
-        new_mindist = np.minimum(new_mindist, squared_distances(X, new_centers).min(axis=1))
+        dist = squared_distances(X, new_centers)
+        closer = dist.min(axis=1) < new_mindist
+        new_nearest[closer] = first_id + dist.argmin(axis=1)[closer]
+        new_mindist = np.minimum(new_mindist, dist.min(axis=1))
     p = _weights(sample_weight, n_samples) * new_mindist
     u = counter_uniform(seed, stream, row_offset + np.arange(n_samples))
     keys = np.zeros(n_samples)
@@ -155,4 +164,4 @@ def kmeans_parallel_round(X, new_centers, mindist, sample_weight, seed, stream,
         denom = -np.log(u[positive]) if exponential else u[positive]
         keys[positive] = p[positive] / denom
     top = top_m(keys, m)
-    return Round(new_mindist, float(p.sum()), keys, top[keys[top] > 0])
+    return Round(new_mindist, new_nearest, float(p.sum()), keys, top[keys[top] > 0])

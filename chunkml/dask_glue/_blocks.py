@@ -88,31 +88,66 @@ def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
     return _pack_sample(X, w, total, moments, top_key, top_idx, offset)[None, :]
 
 
-def mindist_block(X, mindist, sample_weight, row_offset, new_centers, seed, stream, n_top,
-                  exponential):
+def _round(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id, seed,
+           stream, n_top, exponential, out_mindist, out_nearest):
+    """Run the k-means|| round kernel on a block; returns (phi, top keys, top rows, w)."""
+    top_key = np.empty(n_top)
+    top_idx = np.empty(n_top, dtype=np.int64)
+    empty = np.empty(0)
+    w = as_weight(sample_weight)
+    phi = kernels.update_mindist_sample(
+        X, new_centers, first_id, empty if mindist is None else np.ascontiguousarray(mindist),
+        np.empty(0, dtype=np.int64) if nearest is None else np.ascontiguousarray(
+            nearest, dtype=np.int64),
+        w, seed, stream, _first(row_offset), exponential, out_mindist, out_nearest, top_key,
+        top_idx)
+    return phi, top_key, top_idx, w
+
+
+def mindist_block(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id,
+                  seed, stream, n_top, exponential):
     """One k-means|| / k-means++ round over a block.
 
-    Returns a 1-D vector: the updated squared distances of the block's rows, followed by
-    the packed SampleLayout partial (moments left at zero).
+    Returns a 1-D vector: the updated squared distances of the block's rows, their
+    nearest candidate ids (as float64, exact), then the packed SampleLayout partial.
     """
     X = as_block(X)
     n_samples = X.shape[0]
     layout = SampleLayout(X.shape[1], n_top)
-    out = np.empty(n_samples + layout.size)
-    top_key = np.empty(n_top)
-    top_idx = np.empty(n_top, dtype=np.int64)
-    offset = _first(row_offset)
-    mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
-    w = as_weight(sample_weight)
-    phi = kernels.update_mindist_sample(X, new_centers, mindist, w, seed, stream, offset,
-                                        exponential, out[:n_samples], top_key, top_idx)
-    out[n_samples:] = _pack_sample(X, w, phi, np.zeros((2, X.shape[1])), top_key, top_idx,
-                                   offset)
+    out = np.empty(2 * n_samples + layout.size)
+    ids = np.empty(n_samples, dtype=np.int64)
+    phi, top_key, top_idx, w = _round(X, mindist, nearest, sample_weight, row_offset,
+                                      new_centers, first_id, seed, stream, n_top,
+                                      exponential, out[:n_samples], ids)
+    out[n_samples:2 * n_samples] = ids
+    out[2 * n_samples:] = _pack_sample(X, w, phi, np.zeros((2, X.shape[1])), top_key,
+                                       top_idx, _first(row_offset))
     return out
 
 
-def head(packed, n_tail):
-    return packed[:packed.shape[0] - n_tail]
+def candidate_weight_block(X, mindist, nearest, sample_weight, new_centers, first_id,
+                           n_candidates):
+    """(1, n_candidates) total weight of the block's rows nearest to each candidate.
+
+    Only the candidates not yet in `mindist`/`nearest` are measured.
+    """
+    X = as_block(X)
+    n_samples = X.shape[0]
+    ids = np.empty(n_samples, dtype=np.int64)
+    _, _, _, w = _round(X, mindist, nearest, sample_weight, 0, new_centers, first_id, 0, 0,
+                        0, False, np.empty(n_samples), ids)
+    weights = None if w.shape[0] == 0 else w
+    return np.bincount(ids, weights=weights, minlength=n_candidates)[None, :].astype(
+        np.float64)
+
+
+def mindist_part(packed, n_tail):
+    return packed[:(packed.shape[0] - n_tail) // 2]
+
+
+def nearest_part(packed, n_tail):
+    n_samples = (packed.shape[0] - n_tail) // 2
+    return packed[n_samples:2 * n_samples].astype(np.int64)
 
 
 def tail(packed, n_tail):

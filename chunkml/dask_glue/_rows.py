@@ -12,11 +12,13 @@ import numpy as np
 
 from ._blocks import (
     block_rows,
-    head,
+    candidate_weight_block,
     labels_block,
     labels_only_block,
     lloyd_block,
     mindist_block,
+    mindist_part,
+    nearest_part,
     pseudo_offsets_block,
     row_offsets_block,
     sample_block,
@@ -51,11 +53,24 @@ class NumpyRows:
         vec = sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
         return SampleLayout(self.n_features, n_top).unpack(vec[0])
 
-    def mindist_round(self, mindist, new_centers, seed, stream, n_top, exponential):
-        out = mindist_block(self.X, mindist, self.sample_weight, 0, new_centers, seed, stream,
-                            n_top, exponential)
-        n_samples = self.X.shape[0]
-        return out[:n_samples], SampleLayout(self.n_features, n_top).unpack(out[n_samples:])
+    def mindist_round(self, state, new_centers, first_id, seed, stream, n_top, exponential):
+        """One k-means|| / k-means++ round; returns (new state, partial).
+
+        The state, (squared distance to, id of) the nearest candidate of every row, is
+        None before the first round.
+        """
+        mindist, nearest = (None, None) if state is None else state
+        out = mindist_block(self.X, mindist, nearest, self.sample_weight, 0, new_centers,
+                            first_id, seed, stream, n_top, exponential)
+        size = SampleLayout(self.n_features, n_top).size
+        state = (mindist_part(out, size), nearest_part(out, size))
+        return state, SampleLayout(self.n_features, n_top).unpack(out[-size:])
+
+    def candidate_weights(self, state, new_centers, first_id, n_candidates):
+        """Total weight of the rows nearest to each candidate (state + new_centers)."""
+        mindist, nearest = state
+        return candidate_weight_block(self.X, mindist, nearest, self.sample_weight,
+                                      new_centers, first_id, n_candidates)[0]
 
     def final(self, centers, last_partial=None):
         """Labels, inertia and number of non-empty clusters for the final centers."""
@@ -152,25 +167,43 @@ class DaskRows:
         (vec,) = self._compute(self._reduce(partials, layout))
         return layout.unpack(vec[0])
 
-    def mindist_round(self, mindist, new_centers, seed, stream, n_top, exponential):
-        """Update the persisted distances and sample; returns (new distances, partial)."""
+    def _state_args(self, state):
+        if state is None:
+            return (None, None, None, None)
+        return (state[0], "i", state[1], "i")
+
+    def mindist_round(self, state, new_centers, first_id, seed, stream, n_top, exponential):
+        """One round; the new state (distances, nearest ids) is persisted, not computed."""
         if not self.known_rows:
             self._compute()
         layout = SampleLayout(self.n_features, n_top)
-        mindist_arg = (None, None) if mindist is None else (mindist, "i")
         packed = da.blockwise(
-            mindist_block, "i", self.X, "ij", *mindist_arg, *self._weight(), self.offsets,
-            "i", adjust_chunks={"i": lambda n: n + layout.size}, concatenate=True,
-            dtype=np.float64, meta=np.empty(0), new_centers=new_centers, seed=seed,
-            stream=stream, n_top=n_top, exponential=exponential)
-        new_mindist = packed.map_blocks(head, layout.size, chunks=(self.row_chunks,),
-                                        dtype=np.float64, meta=np.empty(0))
+            mindist_block, "i", self.X, "ij", *self._state_args(state), *self._weight(),
+            self.offsets, "i", adjust_chunks={"i": lambda n: 2 * n + layout.size},
+            concatenate=True, dtype=np.float64, meta=np.empty(0), new_centers=new_centers,
+            first_id=first_id, seed=seed, stream=stream, n_top=n_top,
+            exponential=exponential)
+        mindist = packed.map_blocks(mindist_part, layout.size, chunks=(self.row_chunks,),
+                                    dtype=np.float64, meta=np.empty(0))
+        nearest = packed.map_blocks(nearest_part, layout.size, chunks=(self.row_chunks,),
+                                    dtype=np.int64, meta=np.empty(0, dtype=np.int64))
         partials = packed.map_blocks(
             tail, layout.size, chunks=((1,) * len(self.row_chunks), (layout.size,)),
             new_axis=1, dtype=np.float64, meta=np.empty((0, 0)))
-        new_mindist, reduced = dask.persist(new_mindist, self._reduce(partials, layout))
+        mindist, nearest, reduced = dask.persist(mindist, nearest,
+                                                 self._reduce(partials, layout))
         (vec,) = dask.compute(reduced)
-        return new_mindist, layout.unpack(vec[0])
+        return (mindist, nearest), layout.unpack(vec[0])
+
+    def candidate_weights(self, state, new_centers, first_id, n_candidates):
+        """Total weight of the rows nearest to each candidate; one read of X."""
+        per_block = da.blockwise(
+            candidate_weight_block, "ij", self.X, "ij", *self._state_args(state),
+            *self._weight(), adjust_chunks={"i": 1, "j": n_candidates}, dtype=np.float64,
+            meta=np.empty((0, 0)), new_centers=new_centers, first_id=first_id,
+            n_candidates=n_candidates)
+        (weights,) = self._compute(per_block.sum(axis=0, split_every=SPLIT_EVERY))
+        return weights
 
     def final(self, centers, last_partial=None):
         """Lazy labels, inertia and number of non-empty clusters for the final centers.

@@ -52,9 +52,10 @@ def kmeanspp_init(rows, n_clusters, seed, rng):
         return centers, None
     part, stats = _first_pass(rows, seed, 1, n_clusters)
     centers = [part.X[0]]
-    mindist = None
+    state = None
     for c in range(1, n_clusters):
-        mindist, part = rows.mindist_round(mindist, centers[-1][None, :], seed, c, 1, True)
+        state, part = rows.mindist_round(state, centers[-1][None, :], c - 1, seed, c, 1,
+                                         True)
         # No key means every row sits on a center: fewer distinct rows than clusters.
         centers.append(part.X[0] if part.key.size else centers[c % len(centers)])
     return np.array(centers), stats
@@ -75,24 +76,29 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
     """
     part, stats = _first_pass(rows, seed, 1, n_clusters)
     candidates = [part.X[:1]]
+    # `new` holds the candidates that the state (each row's distance to and id of its
+    # nearest candidate) does not include yet; their ids start at `first_id`.
     new = part.X[:1]
+    first_id = 0
     n_candidates = 1
     expected = oversampling_factor * n_clusters
     n_top = int(np.ceil(2 * expected)) + 32
-    mindist = None
+    state = None
     for stream in range(1, n_rounds + _MAX_EXTRA_ROUNDS + 1):
         if stream > n_rounds and n_candidates >= n_clusters:
             break
-        new_mindist, part = rows.mindist_round(mindist, new, seed, stream, n_top, False)
+        new_state, part = rows.mindist_round(state, new, first_id, seed, stream, n_top,
+                                             False)
         threshold = part.total / expected
         # A full heap whose smallest key passes the threshold may have dropped drawn rows.
         while part.key.size == n_top and part.key[-1] > threshold:
             n_top *= 4
-            new_mindist, part = rows.mindist_round(mindist, new, seed, stream, n_top, False)
-        mindist = new_mindist
+            new_state, part = rows.mindist_round(state, new, first_id, seed, stream, n_top,
+                                                 False)
+        state, first_id = new_state, first_id + new.shape[0]
+        new = part.X[part.key > threshold]
         if part.total <= 0:
             break
-        new = part.X[part.key > threshold]
         candidates.append(new)
         n_candidates += new.shape[0]
         logger.debug("k-means|| round %d: cost %.9g, %d new candidates", stream, part.total,
@@ -100,7 +106,7 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
     candidates = np.concatenate(candidates)
     if candidates.shape[0] <= n_clusters:
         return _pad(candidates, n_clusters, rng), stats
-    weight = rows.lloyd(candidates, n_far=0, with_moments=False).weight
+    weight = rows.candidate_weights(state, new, first_id, candidates.shape[0])
     centers, _ = kmeans_plusplus(candidates, n_clusters, weight, rng)
     centers, *_ = lloyd(NumpyRows(candidates, weight), centers,
                         max_iter=_MAX_RECLUSTER_ITER, tol=tol, name="k-means|| recluster")

@@ -15,3 +15,7 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # depends only on n_samples, so results do not depend on the number of threads.
 CHUNK_ROWS = 4096
 MAX_CHUNKS = 256
+
+# Rows assigned before they are accumulated, in the fused Lloyd kernel: a tile's labels
+# stay in L1.
+TILE_ROWS = 128

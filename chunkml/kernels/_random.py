@@ -2,6 +2,9 @@
 
 A row's draw depends only on (seed, stream, global row index), never on which block or
 thread handles the row, so sampling gives the same rows whatever the chunking.
+
+(seed, stream) is hashed once into a key; the draw of row i is then output i of the
+SplitMix64 generator seeded with that key, one finaliser per row.
 """
 
 import numpy as np
@@ -29,9 +32,19 @@ def splitmix64(x):
 
 
 @njit(nogil=True, cache=CACHE)
+def stream_key(seed, stream):
+    """uint64 key of the random stream (seed, stream), both non-negative integers."""
+    return splitmix64(splitmix64(np.uint64(seed)) ^ np.uint64(stream))
+
+
+@njit(nogil=True, cache=CACHE, inline="always")
+def uniform_at(key, index):
+    """Uniform float64 in (0, 1]: output `index` of SplitMix64 seeded with `key`."""
+    h = splitmix64(key + np.uint64(index) * _GOLDEN)
+    return (np.float64(h >> _S11) + 1.0) * _INV_2_53
+
+
+@njit(nogil=True, cache=CACHE)
 def counter_uniform(seed, stream, index):
     """Uniform float64 in (0, 1] from (seed, stream, index), all non-negative integers."""
-    h = splitmix64(np.uint64(index))
-    h = splitmix64(h + np.uint64(stream))
-    h = splitmix64(h ^ np.uint64(seed))
-    return (np.float64(h >> _S11) + 1.0) * _INV_2_53
+    return uniform_at(stream_key(seed, stream), index)

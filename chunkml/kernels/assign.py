@@ -6,7 +6,7 @@ from numba import njit, prange
 from ._config import CACHE, CHUNK_ROWS, FASTMATH, MAX_CHUNKS
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
 def nearest_center(X, i, centers, centers_sqnorm):
     """Index of the center nearest to row i of X.
 

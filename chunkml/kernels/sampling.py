@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from ._config import CACHE, FASTMATH
-from ._random import counter_uniform
+from ._random import stream_key, uniform_at
 from ._topk import topk_finish, topk_push
 
 
@@ -42,15 +42,24 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
     with_moments = out_moments.shape[0] == 2
     if with_moments:
         out_moments[:] = 0.0
+    key_seed = stream_key(seed, stream)
+    n_top = out_top_key.shape[0]
     size = 0
     weight_sum = 0.0
+    # With unit weights a row's key 1 / -log(u) beats the heap's worst key only when
+    # u > exp(-1 / worst): one comparison per row instead of a logarithm.
+    u_floor = 0.0
     for i in range(n_samples):
         w = 1.0 if unit_weight else sample_weight[i]
         weight_sum += w
         if w > 0:
-            e = -np.log(counter_uniform(seed, stream, row_offset + i))
-            size = topk_push(out_top_key, out_top_idx, size, w / e, i)
-        if with_moments:
+            u = uniform_at(key_seed, row_offset + i)
+            if not unit_weight or u > u_floor:
+                size = topk_push(out_top_key, out_top_idx, size, w / -np.log(u), i)
+                if unit_weight and size == n_top > 0:
+                    u_floor = np.exp(-1.0 / out_top_key[0])
+    if with_moments:
+        for i in range(n_samples):
             for f in range(n_features):
                 t = np.float64(X[i, f]) - np.float64(X[0, f])
                 out_moments[0, f] += t
@@ -66,29 +75,36 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def update_mindist_sample(X, new_centers, mindist, sample_weight, seed, stream, row_offset,
-                          exponential, out_mindist, out_top_key, out_top_idx):
+def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_weight, seed,
+                          stream, row_offset, exponential, out_mindist, out_nearest,
+                          out_top_key, out_top_idx):
     """One k-means|| (or k-means++) round for a block; returns its weighted cost phi.
 
-    Updates each row's squared distance to the candidate set against the NEW candidates
-    only, then gives the row the sampling key p / u (k-means||: the row is drawn iff
-    u < l * p / phi, i.e. iff its key exceeds phi / l) or p / -log(u) (k-means++: the
-    largest key is a draw proportional to p), where p = weight * distance.
+    Updates each row's squared distance to the candidate set, and the id of its nearest
+    candidate, against the NEW candidates only; then gives the row the sampling key
+    p / u (k-means||: the row is drawn iff u < l * p / phi, i.e. iff its key exceeds
+    phi / l) or p / -log(u) (k-means++: the largest key is a draw proportional to p),
+    where p = weight * distance.
 
     Parameters
     ----------
     X : (n, d) float32|float64, IN.
     new_centers : (c, d) float64, IN: candidates added since `mindist` was computed.
+    first_id : int
+        Id of new_centers[0]; the others follow in order.
     mindist : (n,) float64, IN: squared distance to the earlier candidates; or (0,) when
         there were none (infinite distance).
+    nearest : (n,) int64, IN: id of the nearest earlier candidate; (0,) when none.
     sample_weight : (n,) float64, IN; or (0,) for unit weights.
     seed, stream, row_offset : int
         The draw of row i is counter_uniform(seed, stream, row_offset + i).
     exponential : bool
         Exponential keys (k-means++) instead of uniform ones (k-means||).
     out_mindist : (n,) float64, OUT (overwritten): updated squared distances.
+    out_nearest : (n,) int64, OUT (overwritten): updated nearest candidate ids (-1 while
+        there is no candidate).
     out_top_key, out_top_idx : (m,) float64 / int64, OUT: the largest keys and their block
-        row indices, -1 in unused slots; rows with p == 0 are never kept.
+        row indices, -1 in unused slots; rows with p == 0 are never kept. m may be 0.
 
     Returns
     -------
@@ -98,24 +114,32 @@ def update_mindist_sample(X, new_centers, mindist, sample_weight, seed, stream, 
     n_samples, n_features = X.shape
     unit_weight = sample_weight.shape[0] == 0
     have_mindist = mindist.shape[0] > 0
+    candidates = new_centers.copy()  # private: no output store can alias it
+    key_seed = stream_key(seed, stream)
+    n_top = out_top_key.shape[0]
     phi = 0.0
     size = 0
     for i in range(n_samples):
         best = mindist[i] if have_mindist else np.inf
-        for j in range(new_centers.shape[0]):
+        best_id = nearest[i] if have_mindist else -1
+        for j in range(candidates.shape[0]):
             dist = 0.0
             for f in range(n_features):
-                diff = X[i, f] - new_centers[j, f]
+                diff = X[i, f] - candidates[j, f]
                 dist += diff * diff
-            if dist < best:
-                best = dist
+            closer = dist < best
+            best = dist if closer else best
+            best_id = first_id + j if closer else best_id
         out_mindist[i] = best
+        out_nearest[i] = best_id
         w = 1.0 if unit_weight else sample_weight[i]
         p = w * best
         phi += p
-        if p > 0:
-            u = counter_uniform(seed, stream, row_offset + i)
-            key = p / -np.log(u) if exponential else p / u
-            size = topk_push(out_top_key, out_top_idx, size, key, i)
+        if p > 0 and n_top > 0:
+            u = uniform_at(key_seed, row_offset + i)
+            denom = -np.log(u) if exponential else u
+            # key = p / denom beats the heap's worst key: tested without dividing.
+            if size < n_top or p >= out_top_key[0] * denom:
+                size = topk_push(out_top_key, out_top_idx, size, p / denom, i)
     topk_finish(out_top_key, out_top_idx, size)
     return phi

@@ -50,7 +50,8 @@ def _calls():
                                                    [False, True]):
             yield (f"update_mindist_sample {tag} mindist={mindist.size} new={new.shape[0]}"
                    f" exponential={exp}", update_mindist_sample,
-                   (X, new, mindist, np.empty(0), 1, 2, 3, exp, np.empty(n), np.empty(m),
+                   (X, new, 0, mindist, np.zeros(mindist.size, np.int64), np.empty(0), 1, 2,
+                    3, exp, np.empty(n), np.empty(n, np.int64), np.empty(m),
                     np.empty(m, np.int64)))
     for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
         yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,

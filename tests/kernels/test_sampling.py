@@ -31,13 +31,26 @@ def _sample(X, w, m, seed=SEED, stream=STREAM, row_offset=OFFSET, with_moments=T
     return total, moments, top_key, top_idx
 
 
+FIRST_ID = 5
+
+
+def _earlier_nearest(mindist):
+    """Ids of the earlier candidates nearest to each row (any ids below FIRST_ID)."""
+    return np.arange(mindist.shape[0], dtype=np.int64) % FIRST_ID
+
+
 def _round(X, new_centers, mindist, w, m, exponential, seed=SEED, stream=STREAM,
-           row_offset=OFFSET):
+           row_offset=OFFSET, with_nearest=False):
     out_mindist = np.full(X.shape[0], np.nan)
+    out_nearest = np.full(X.shape[0], 99, dtype=np.int64)
     top_key = np.full(m, 99.0)
     top_idx = np.full(m, 99, dtype=np.int64)
-    phi = update_mindist_sample(X, new_centers, mindist, w, seed, stream, row_offset,
-                                exponential, out_mindist, top_key, top_idx)
+    nearest = _earlier_nearest(mindist)
+    phi = update_mindist_sample(X, new_centers, FIRST_ID, mindist, nearest, w, seed, stream,
+                                row_offset, exponential, out_mindist, out_nearest, top_key,
+                                top_idx)
+    if with_nearest:
+        return phi, out_mindist, out_nearest, top_key, top_idx
     return phi, out_mindist, top_key, top_idx
 
 
@@ -178,10 +191,14 @@ def test_update_mindist_sample_matches_reference(case, dtype, earlier, exponenti
     w = make_weight(X.shape[0])
     mindist = _earlier_mindist(X) if earlier else np.empty(0)
     m = 4
-    phi, out_mindist, top_key, top_idx = _round(X, new_centers, mindist, w, m, exponential)
+    phi, out_mindist, out_nearest, top_key, top_idx = _round(
+        X, new_centers, mindist, w, m, exponential, with_nearest=True)
     expected = ref.kmeans_parallel_round(X, new_centers, mindist, w, SEED, STREAM, OFFSET,
-                                         exponential, m)
+                                         exponential, m, nearest=_earlier_nearest(mindist),
+                                         first_id=FIRST_ID)
     assert_close(out_mindist, expected.mindist, dtype)
+    if dtype == np.float64:
+        np.testing.assert_array_equal(out_nearest, expected.nearest)
     assert_close(phi, expected.phi, dtype)
     assert_top(top_key, top_idx, expected.keys, m, RTOL[dtype])
     if earlier:
