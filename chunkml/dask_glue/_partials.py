@@ -14,10 +14,11 @@ from ..kernels import merge_moments
 
 def merge_moment_rows(counts, moments):
     """Merge per-part (mean, M2) rows. counts (s,), moments (s, 2, d) -> (n, (2, d))."""
-    n_total = 0
+    n_total = np.int64(0)  # not the literal 0: one compiled signature, not two
     merged = np.zeros(moments.shape[1:])
     for count, part in zip(counts, moments):
-        n_total = merge_moments(n_total, merged, int(count), np.ascontiguousarray(part))
+        n_total = merge_moments(n_total, merged, np.int64(count),
+                                np.ascontiguousarray(part))
     return n_total, merged
 
 

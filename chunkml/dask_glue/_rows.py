@@ -31,6 +31,16 @@ from ._partials import LloydLayout, SampleLayout
 SPLIT_EVERY = 8
 
 
+# Below this many rows the in-memory passes run the serial kernels: threads would not pay
+# for themselves, and the k-means|| recluster on a few hundred candidates then never
+# compiles the parallel variants (tens of seconds with a cold numba cache).
+PARALLEL_MIN_ROWS = 65_536
+
+
+def use_parallel(X):
+    return X.shape[0] >= PARALLEL_MIN_ROWS
+
+
 def squared_norms(centers):
     return np.einsum("ij,ij->i", centers, centers)
 
@@ -46,7 +56,7 @@ class NumpyRows:
     def lloyd(self, centers, n_far, with_moments):
         layout = LloydLayout(centers.shape[0], self.n_features, n_far)
         vec = lloyd_block(self.X, self.sample_weight, centers, squared_norms(centers), n_far,
-                          with_moments, parallel=True)
+                          with_moments, parallel=use_parallel(self.X))
         return layout.unpack(vec[0])
 
     def sample(self, seed, stream, n_top):
@@ -74,7 +84,8 @@ class NumpyRows:
 
     def final(self, centers, last_partial=None):
         """Labels, inertia and number of non-empty clusters for the final centers."""
-        labels, mindist = labels_block(self.X, centers, squared_norms(centers), parallel=True)
+        labels, mindist = labels_block(self.X, centers, squared_norms(centers),
+                                       parallel=use_parallel(self.X))
         w = self.sample_weight
         inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
         return labels, inertia, int(np.unique(labels).size)

@@ -6,7 +6,7 @@ import dask.array as da
 import numpy as np
 
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
-from ._rows import DaskRows, NumpyRows, squared_norms
+from ._rows import DaskRows, NumpyRows, squared_norms, use_parallel
 from .init import (
     DEFAULT_INIT_ROUNDS,
     kmeans_parallel_init,
@@ -115,7 +115,7 @@ def predict_labels(X, centers):
         X, _ = prepare_dask(X)
         return X.map_blocks(labels_only_block, centers=centers, centers_sqnorm=sqnorm,
                             drop_axis=1, dtype=np.int32, meta=np.empty(0, dtype=np.int32))
-    return labels_block(X, centers, sqnorm, parallel=True)[0]
+    return labels_block(X, centers, sqnorm, parallel=use_parallel(X))[0]
 
 
 def transform_distances(X, centers):
@@ -126,7 +126,7 @@ def transform_distances(X, centers):
         return X.map_blocks(transform_block, centers=centers,
                             chunks=(X.chunks[0], (centers.shape[0],)), dtype=X.dtype,
                             meta=np.empty((0, 0), dtype=X.dtype))
-    return transform_block(X, centers, parallel=True)
+    return transform_block(X, centers, parallel=use_parallel(X))
 
 
 def inertia(X, centers, sample_weight=None):
@@ -141,5 +141,5 @@ def inertia(X, centers, sample_weight=None):
                                  meta=np.empty((0, 0)), centers=centers,
                                  centers_sqnorm=sqnorm)
         return float(per_block.sum(split_every=8).compute())
-    _, mindist = labels_block(X, centers, sqnorm, parallel=True)
+    _, mindist = labels_block(X, centers, sqnorm, parallel=use_parallel(X))
     return float(mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist))
