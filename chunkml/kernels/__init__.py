@@ -11,7 +11,8 @@ from .assign import (
     euclidean_distances,
     euclidean_distances_parallel,
 )
-from .lloyd import lloyd_partial_sums, lloyd_partial_sums_parallel, merge_moments
+from ._moments import merge_moments
+from .lloyd import lloyd_partial_sums, lloyd_partial_sums_parallel
 from .sampling import sample_rows, update_mindist_sample
 
 __all__ = [

@@ -4,22 +4,9 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import CACHE, FASTMATH, TILE_ROWS
+from ._moments import accumulate_moments, finish_moments, merge_moments
 from ._topk import topk_finish, topk_push
 from .assign import chunk_bounds, nearest_center
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def accumulate_moments(X, start, stop, out_sums):
-    """Add sum(x - x0) and sum((x - x0)^2) over rows start:stop into out_sums (2, d).
-
-    x0 is the block's first row. A function of its own, so that its stores do not stop
-    the compiler from optimising the caller's hot loop (2x slower inline).
-    """
-    for i in range(start, stop):
-        for f in range(X.shape[1]):
-            t = np.float64(X[i, f]) - np.float64(X[0, f])
-            out_sums[0, f] += t
-            out_sums[1, f] += t * t
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -93,32 +80,9 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
     for s in range(out_far_idx.shape[0]):
         out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
             X, out_far_idx[s], centers, centers_sqnorm)
-    if with_moments and n_samples > 0:
-        for f in range(n_features):
-            s1 = out_moments[0, f]
-            s2 = out_moments[1, f]
-            out_moments[0, f] = X[0, f] + s1 / n_samples
-            out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
+    if with_moments:
+        finish_moments(X, out_moments)
     return inertia
-
-
-@njit(nogil=True, cache=CACHE)
-def merge_moments(n_a, moments_a, n_b, moments_b):
-    """Merge (mean, M2) of two row sets into `moments_a` (Chan et al.); returns n_a + n_b.
-
-    moments_a (2, d) float64 INOUT; moments_b (2, d) float64 IN.
-    """
-    n = n_a + n_b
-    if n_b == 0:
-        return n
-    if n_a == 0:
-        moments_a[:] = moments_b
-        return n
-    for f in range(moments_a.shape[1]):
-        delta = moments_b[0, f] - moments_a[0, f]
-        moments_a[0, f] += delta * n_b / n
-        moments_a[1, f] += moments_b[1, f] + delta * delta * (n_a * n_b / n)
-    return n
 
 
 @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)

@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from ._config import CACHE, FASTMATH
+from ._moments import accumulate_moments, finish_moments
 from ._random import stream_key, uniform_at
 from ._topk import topk_finish, topk_push
 
@@ -59,18 +60,9 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
                 if unit_weight and size == n_top > 0:
                     u_floor = np.exp(-1.0 / out_top_key[0])
     if with_moments:
-        for i in range(n_samples):
-            for f in range(n_features):
-                t = np.float64(X[i, f]) - np.float64(X[0, f])
-                out_moments[0, f] += t
-                out_moments[1, f] += t * t
+        accumulate_moments(X, 0, n_samples, out_moments)
+        finish_moments(X, out_moments)
     topk_finish(out_top_key, out_top_idx, size)
-    if with_moments and n_samples > 0:
-        for f in range(n_features):
-            s1 = out_moments[0, f]
-            s2 = out_moments[1, f]
-            out_moments[0, f] = X[0, f] + s1 / n_samples
-            out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
     return weight_sum
 
 

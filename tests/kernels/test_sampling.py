@@ -324,6 +324,7 @@ def test_sample_keys_independent_of_chunking_property(data):
     idx = np.concatenate([p[3][p[3] >= 0] + a for p, a in zip(parts, [0, split])])
     top = ref.top_m(keys, m)
     assert sorted(keys[top].tolist()) == sorted(whole[2][whole[3] >= 0].tolist())
+    assert sorted(idx[top].tolist()) == sorted(whole[3][whole[3] >= 0].tolist())
     weights = w if w.size else np.ones(X.shape[0])
     assert_close(whole[0], weights.sum(), np.float64)
     assert (weights[whole[3][whole[3] >= 0]] > 0).all()
