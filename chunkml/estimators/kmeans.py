@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import dask.array as da
+import joblib
 import numpy as np
 
 from .. import dask_glue
@@ -61,7 +62,13 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     init_max_iter : int or None, default=None
         Number of k-means|| rounds; None means 5, whatever the scale of the data.
     n_init : int, default=1
-        Number of complete runs with different seeds; the lowest inertia wins.
+        Number of complete runs with different seeds; the lowest inertia wins (the
+        first run on ties). Every run's seed is drawn from ``random_state`` up front,
+        so the result does not depend on how the runs are executed. On numpy input
+        the runs go through ``joblib.Parallel``: one at a time by default, spread by
+        an active ``joblib.parallel_backend`` (e.g. ``"dask"`` sends them to a
+        cluster's workers). On dask input they run one after the other, each spread
+        over X's blocks by the active dask scheduler.
     algorithm : {"lloyd"}, default="lloyd"
         The only algorithm; kept for scikit-learn compatibility.
 
@@ -150,13 +157,31 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                     stacklevel=2)
                 n_init = 1
         rng = check_random_state(self.random_state)
+        # Every run's seed is drawn before any run starts, so the runs are independent
+        # and the result does not depend on where or in which order they execute.
+        seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
+        fit_one = joblib.delayed(dask_glue.fit_kmeans)
+        runs = (fit_one(X, sample_weight, self.n_clusters, init=init,
+                        oversampling_factor=self.oversampling_factor,
+                        init_max_iter=self.init_max_iter, max_iter=self.max_iter,
+                        tol=self.tol, random_state=np.random.RandomState(seed))
+                for seed in seeds)
+        if dask_glue.is_dask_collection(X):
+            # Each run on dask input already spreads its passes over the blocks through
+            # the active dask scheduler; running runs concurrently would only multiply
+            # the memory held by X's blocks, and shipping a graph into a joblib worker
+            # would compute X again there (on a cluster: a task computing a graph).
+            results = [func(*args, **kwargs) for func, args, kwargs in runs]
+        else:
+            # In-memory runs go through joblib, so that `joblib.parallel_backend("dask")`
+            # (or "threading", ...) spreads them; n_jobs=None is one job unless such a
+            # context says otherwise. The kernels release the GIL, hence threads when
+            # joblib may choose. A generator, in order, holds one run's labels at a time.
+            results = joblib.Parallel(n_jobs=None, prefer="threads",
+                                      return_as="generator")(runs)
         best = None
-        for _ in range(n_init):
-            result = dask_glue.fit_kmeans(
-                X, sample_weight, self.n_clusters, init=init,
-                oversampling_factor=self.oversampling_factor,
-                init_max_iter=self.init_max_iter, max_iter=self.max_iter, tol=self.tol,
-                random_state=rng)
+        for result in results:
+            # Ties go to the earlier run.
             if best is None or result.inertia < best.inertia:
                 best = result
         if best.n_distinct < self.n_clusters:
