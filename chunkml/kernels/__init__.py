@@ -5,6 +5,7 @@ The ``*_parallel`` variants are for in-memory numpy input only, never inside das
 """
 
 from ._random import counter_uniform, splitmix64
+from ._warm import warm_up
 from .assign import (
     assign_labels,
     assign_labels_parallel,
@@ -27,4 +28,5 @@ __all__ = [
     "sample_rows",
     "splitmix64",
     "update_mindist_sample",
+    "warm_up",
 ]
