@@ -1,0 +1,447 @@
+"""``chunkml cluster`` and ``chunkml bench``, run as users run them: ``python -m chunkml``.
+
+Each subprocess pays for importing dask and numba (a few seconds), so every run of this
+module starts at once in one fixture and the tests read its results; paths that need no
+new interpreter (a missing extra, Ctrl-C, the parquet fallback) run in-process through
+``cli.main`` on a module-scoped cluster.
+"""
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import chunkml
+from chunkml import cli
+
+from .test_cli import TIMEOUT, _command, _env
+
+# .parquet and .csv input (and the labels without zarr) need dask.dataframe and pyarrow.
+pd = pytest.importorskip("pandas")
+dd = pytest.importorskip("dask.dataframe")
+pytest.importorskip("pyarrow")
+
+# dask's own parquet reader, in the direct fits (pandas 3.1 deprecates inplace=True).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The inplace keyword in DataFrame.reset_index is deprecated")
+
+HAS_ZARR = importlib.util.find_spec("zarr") is not None
+N_SAMPLES, N_FEATURES = 1_203, 3
+NPY_CHUNKS, ZARR_CHUNKS = 400, 500
+PARQUET_PARTS = [(0, 300), (300, 1_000), (1_000, N_SAMPLES)]
+
+# What each successful run is given, and the direct chunkml.KMeans fit it must equal.
+RUNS = {
+    "npy": dict(
+        argv=["x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS, "--init", "k-means++",
+              "--max-iter", "50", "--tol", "1e-6", "--random-state", "7"],
+        params=dict(n_clusters=3, init="k-means++", max_iter=50, tol=1e-6,
+                    random_state=7)),
+    "zarr": dict(
+        argv=["x.zarr", "--n-clusters", "4", "--persist"],
+        params=dict(n_clusters=4, random_state=0)),
+    "parquet": dict(
+        argv=["x.parquet", "--n-clusters", "3", "--random-state", "1", "--no-progress"],
+        params=dict(n_clusters=3, random_state=1)),
+    "csv": dict(
+        argv=["x.csv", "--n-clusters", "3", "--columns", "a,c", "--sample-weight-column",
+              "w", "--init-max-iter", "3", "--oversampling-factor", "5", "--persist"],
+        params=dict(n_clusters=3, init_max_iter=3, oversampling_factor=5, random_state=0)),
+}
+ERRORS = {
+    "missing file": (["cluster", "nope.npy", "--n-clusters", "3"],
+                     "INPUT 'nope.npy' does not exist"),
+    "unknown extension": (["cluster", "x.txt", "--n-clusters", "3"],
+                          "cannot tell the format of 'x.txt'"),
+    "non-numeric column": (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a,name"],
+                           "--columns: column 'name' of 'x.csv' is not numeric"),
+    "k > rows, known": (["cluster", "x.npy", "--n-clusters", N_SAMPLES + 1],
+                        f"--n-clusters ({N_SAMPLES + 1:,}) must not exceed the rows of "
+                        f"'x.npy' ({N_SAMPLES:,})"),
+    "negative chunks": (["cluster", "x.npy", "--n-clusters", "3", "--chunks", "-5"],
+                        "argument --chunks: must be a positive integer, got '-5'"),
+}
+BENCH = ["bench", "--n-samples", "20000", "--chunks", "5000"]
+
+
+def _frame():
+    """Three blobs in columns a, b, c, a string column and a positive weight column."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[-6.0, 0.0, 6.0], [0.0, 6.0, -6.0], [6.0, -6.0, 0.0]])
+    X = centers[rng.integers(3, size=N_SAMPLES)] + rng.normal(size=(N_SAMPLES, N_FEATURES))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame.insert(1, "name", [f"row{i}" for i in range(N_SAMPLES)])
+    frame["w"] = rng.uniform(0.5, 2.0, size=N_SAMPLES)
+    return frame
+
+
+def _write_inputs(root):
+    frame = _frame()
+    X = frame[["a", "b", "c"]].to_numpy()
+    np.save(root / "x.npy", X)
+    if HAS_ZARR:
+        da.to_zarr(da.from_array(X, chunks=(ZARR_CHUNKS, -1)), str(root / "x.zarr"))
+    # Uneven partitions, the first shorter than the next: labels.zarr needs equal chunks,
+    # and the labels must still come back in row order.
+    (root / "x.parquet").mkdir()
+    for i, (start, stop) in enumerate(PARQUET_PARTS):
+        frame.iloc[start:stop].to_parquet(root / "x.parquet" / f"part.{i}.parquet",
+                                          index=False)
+    frame.to_csv(root / "x.csv", index=False)
+    (root / "x.txt").write_text("1,2\n")
+    return frame
+
+
+def _stale_outputs(out):
+    """An earlier run's files: each must be replaced or removed, none left as it was."""
+    (out / "labels.zarr").mkdir(parents=True)
+    (out / "labels.zarr" / "stale").write_text("old")
+    (out / "labels.parquet").mkdir()
+    (out / "summary.json").write_text("{}")
+    (out / "centers.npy").write_text("old")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every subprocess of this module, started together; {name: (code, out, err, dir)}."""
+    root = tmp_path_factory.mktemp("cluster")
+    frame = _write_inputs(root)
+    _stale_outputs(root / "out-npy")
+    commands = {f"cluster {fmt}": ["cluster", *run["argv"], "--out", f"out-{fmt}"]
+                for fmt, run in RUNS.items() if fmt != "zarr" or HAS_ZARR}
+    commands.update({name: [*argv, "--out", "out-error"]
+                     for name, (argv, _) in ERRORS.items()})
+    commands["bench"] = BENCH
+    procs = {name: subprocess.Popen(_command(*argv), cwd=root, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=_env())
+             for name, argv in commands.items()}
+    results = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+        results[name] = (proc.returncode, stdout, stderr)
+    return root, frame, results
+
+
+def _direct_input(root, fmt, frame):
+    """(X, sample_weight) as the CLI should read them, through public dask readers."""
+    if fmt == "npy":
+        return da.from_array(np.load(root / "x.npy"), chunks=(NPY_CHUNKS, -1)), None
+    if fmt == "zarr":
+        return da.from_zarr(str(root / "x.zarr")), None
+    if fmt == "parquet":
+        ddf = dd.read_parquet(root / "x.parquet")
+        return ddf[["a", "b", "c", "w"]].to_dask_array(), None
+    ddf = dd.read_csv(root / "x.csv")
+    return ddf[["a", "c"]].to_dask_array(), ddf["w"].to_dask_array()
+
+
+def _read_labels(out):
+    if (out / "labels.zarr").exists():
+        return da.from_zarr(str(out / "labels.zarr")).compute()
+    return pd.read_parquet(out / "labels.parquet")["label"].to_numpy()
+
+
+@pytest.mark.parametrize("fmt", [
+    "npy",
+    pytest.param("zarr", marks=pytest.mark.skipif(not HAS_ZARR, reason="needs zarr")),
+    "parquet",
+    "csv",
+])
+def test_cluster_matches_a_direct_fit(runs, fmt):
+    root, frame, results = runs
+    code, stdout, stderr = results[f"cluster {fmt}"]
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    # e.g. distributed's "different run_spec for key" when a frame's graph is lowered anew
+    assert "WARNING" not in stderr, stderr
+    out = root / f"out-{fmt}"
+    labels_name = "labels.zarr" if HAS_ZARR else "labels.parquet"
+    # Written through temporary names: nothing else left behind, stale files replaced.
+    assert sorted(p.name for p in out.iterdir()) == ["centers.npy", labels_name,
+                                                     "summary.json"]
+    assert not (out / labels_name / "stale").exists()
+
+    X, sample_weight = _direct_input(root, fmt, frame)
+    km = chunkml.KMeans(**RUNS[fmt]["params"]).fit(X, sample_weight=sample_weight)
+    centers = np.load(out / "centers.npy")
+    assert centers.dtype == km.cluster_centers_.dtype
+    np.testing.assert_allclose(centers, km.cluster_centers_, rtol=1e-7)
+    labels = _read_labels(out)
+    assert labels.shape == (N_SAMPLES,)
+    np.testing.assert_array_equal(labels, km.labels_.compute())
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input"] == str(root / f"x.{fmt}")
+    assert summary["format"] == fmt
+    assert summary["n_samples"] == N_SAMPLES
+    assert summary["n_features"] == X.shape[1]
+    assert summary["n_clusters"] == RUNS[fmt]["params"]["n_clusters"]
+    assert summary["n_iter"] == km.n_iter_
+    np.testing.assert_allclose(summary["inertia"], km.inertia_, rtol=1e-7)
+    np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
+                               rtol=1e-7)
+    assert summary["outputs"] == {"centers": "centers.npy", "labels": labels_name}
+    expected_columns = {"npy": None, "zarr": None, "parquet": ["a", "b", "c", "w"],
+                        "csv": ["a", "c"]}[fmt]
+    assert summary["columns"] == expected_columns
+    assert summary["sample_weight_column"] == ("w" if fmt == "csv" else None)
+    seconds = summary["seconds"]
+    persisted = "--persist" in RUNS[fmt]["argv"]
+    assert sorted(seconds) == sorted(["fit", "labels", "total"]
+                                     + (["read"] if persisted else []))
+    assert all(0 <= value <= seconds["total"] for value in seconds.values())
+
+    # The table comes last; without --no-progress, progress before it.
+    assert stdout.rstrip().splitlines()[-1].startswith("total [s]")
+    assert re.search(rf"^rows\s+{N_SAMPLES:,}$", stdout, re.M)
+    assert re.search(rf"^iterations\s+{km.n_iter_}$", stdout, re.M)
+    if "--no-progress" in RUNS[fmt]["argv"]:
+        assert stdout.splitlines()[0].startswith("format")
+    else:
+        assert "dask dashboard: http" in stdout
+        assert re.search(r"^  Lloyd iteration 1: inertia", stdout, re.M)
+        assert f"wrote out-{fmt}/summary.json" in stdout
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_cluster_error_is_one_line_and_exit_2(runs, name):
+    root, _, results = runs
+    code, _, stderr = results[name]
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"chunkml: error: {ERRORS[name][1]}")
+    # Each stops before any work, even before creating --out.
+    assert not (root / "out-error").exists()
+
+
+def test_bench_prints_the_table_with_ratios_and_the_floor(runs):
+    _, _, results = runs
+    code, stdout, stderr = results["bench"]
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    assert "generating 20,000 x 2 float64 rows in 4 chunks" in stdout
+    assert re.search(r"^implementation\s+fit \[s\]\s+iterations\s+inertia\s+ratio$",
+                     stdout, re.M)
+    number = r"\d+\.\d+"
+    chunkml_row = re.search(rf"^chunkml\s+({number})\s+(\d+)\s+(\S+)\s+1\.00$", stdout,
+                            re.M)
+    assert chunkml_row, stdout
+    sklearn_row = re.search(rf"^sklearn\s+({number})\s+\d+\s+(\S+)\s+({number})$", stdout,
+                            re.M)
+    assert sklearn_row, stdout
+    # Ratio = peer's fit time / chunkml's, as printed (both rounded to 3 decimals).
+    expected = float(sklearn_row[1]) / float(chunkml_row[1])
+    assert float(sklearn_row[3]) == pytest.approx(expected, rel=0.05, abs=0.02)
+    # Both find the same three well separated blobs.
+    assert float(sklearn_row[2]) == pytest.approx(float(chunkml_row[3]), rel=1e-3)
+    if importlib.util.find_spec("dask_ml") is not None:
+        assert re.search(rf"^dask_ml\s+{number}\s+\d+\s+\S+\s+{number}$", stdout, re.M)
+    else:
+        assert re.search(r"^dask_ml\s+not installed \(pip install", stdout, re.M)
+    assert re.search(rf"^one read of X \(X.sum\(\) on the persisted array\): {number} s, "
+                     rf"{number} GB/s$", stdout, re.M)
+    assert re.search(rf"^chunkml, one Lloyd iteration: {number} s, {number} x that floor$",
+                     stdout, re.M)
+
+
+# -- in-process: no new interpreter ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  dashboard_address=":0") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def npy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    frame = _frame()
+    np.save(root / "x.npy", frame[["a", "b", "c"]].to_numpy())
+    return root / "x.npy"
+
+
+def _cluster_argv(path, out, cluster, *more):
+    return ["cluster", str(path), "--n-clusters", "3", "--chunks", str(NPY_CHUNKS),
+            "--out", str(out), "--scheduler", cluster.scheduler_address, "--no-progress",
+            *more]
+
+
+def test_labels_fall_back_to_parquet_without_zarr(npy, tmp_path, cluster, monkeypatch):
+    # None in sys.modules makes every import of zarr raise ImportError.
+    monkeypatch.setitem(sys.modules, "zarr", None)
+    out = tmp_path / "out"
+    assert cli.main(_cluster_argv(npy, out, cluster)) == 0
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["centers.npy", "labels.parquet",
+                                                     "summary.json"]
+    parts = sorted(p.name for p in (out / "labels.parquet").iterdir())
+    assert parts == [f"part.{i:06d}.parquet" for i in range(len(parts))]
+    X = da.from_array(np.load(npy), chunks=(NPY_CHUNKS, -1))
+    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(X)
+    labels = pd.read_parquet(out / "labels.parquet")["label"].to_numpy()
+    np.testing.assert_array_equal(labels, km.labels_.compute())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outputs"]["labels"] == "labels.parquet"
+
+
+@pytest.mark.parametrize("missing, argv, message", [
+    (["zarr", "pyarrow"], [], 'writing the labels needs zarr (labels.zarr) or pyarrow '
+                              '(labels.parquet): pip install "chunkml[zarr]" or '
+                              'pip install "chunkml[parquet]"'),
+    (["zarr"], ["x.zarr"], 'reading .zarr needs zarr: pip install "chunkml[zarr]"'),
+    # With zarr for the labels, only the reading of .parquet needs pyarrow.
+    pytest.param(["pyarrow"], ["x.parquet"], "reading .parquet needs dask.dataframe and "
+                 "pyarrow", marks=pytest.mark.skipif(not HAS_ZARR, reason="needs zarr")),
+])
+def test_a_missing_extra_is_named_before_any_work(npy, tmp_path, capsys, monkeypatch,
+                                                  missing, argv, message):
+    path = npy
+    if argv:
+        path = tmp_path / argv[0]
+        os.mkdir(path)
+    for name in missing:
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "out"
+    code = cli.main(["cluster", str(path), "--n-clusters", "3", "--out", str(out)])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"chunkml: error: {message}")
+    assert captured.err.count("\n") == 1
+    assert 'pip install "chunkml[' in captured.err
+    assert not out.exists()
+
+
+def test_ctrl_c_while_writing_labels_leaves_no_output(npy, tmp_path, cluster, capsys,
+                                                      monkeypatch):
+    import dask.dataframe
+
+    def interrupted_write(*args, **kwargs):
+        # Part of the output exists when Ctrl-C arrives.
+        os.makedirs(os.path.join(args[1], "c"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(da, "to_zarr", interrupted_write)
+    monkeypatch.setattr(dask.dataframe.DataFrame, "to_parquet",
+                        lambda self, path, **kwargs: interrupted_write(self, path))
+    out = tmp_path / "out"
+    _stale_outputs(out)
+    assert cli.main(_cluster_argv(npy, out, cluster)) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    # The earlier run's summary is gone (its files no longer match each other), the
+    # earlier labels are untouched, and no temporary file or directory is left.
+    assert sorted(p.name for p in out.iterdir()) == ["centers.npy", "labels.parquet",
+                                                     "labels.zarr"]
+    assert (out / "labels.zarr" / "stale").read_text() == "old"
+    assert not logging.getLogger("chunkml").handlers
+
+
+def test_ctrl_c_during_the_fit_closes_the_cluster_and_exits_130(npy, tmp_path, capsys,
+                                                               monkeypatch):
+    import distributed
+
+    made = []
+
+    class RecordedCluster(distributed.LocalCluster):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    def interrupt(self, X, y=None, sample_weight=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(distributed, "LocalCluster", RecordedCluster)
+    monkeypatch.setattr(chunkml.KMeans, "fit", interrupt)
+    out = tmp_path / "out"
+    code = cli.main(["cluster", str(npy), "--n-clusters", "3", "--out", str(out)])
+    assert code == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert len(made) == 1
+    assert made[0].status == distributed.core.Status.closed
+    assert list(out.iterdir()) == []
+    assert not logging.getLogger("chunkml").handlers
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["cluster", "x.npy"], "the following arguments are required: --n-clusters"),
+    (["cluster", "x.npy", "--n-clusters", "-3"],
+     "argument --n-clusters: must be a positive"),
+    (["cluster", "x.npy", "--n-clusters", "3", "--tol", "-1"],
+     "argument --tol: must be >= 0"),
+    (["cluster", "x.npy", "--n-clusters", "3", "--tol", "nan"],
+     "argument --tol: expected a finite number"),
+    (["cluster", "x.npy", "--n-clusters", "3", "--max-iter", "0"],
+     "argument --max-iter: must be a positive integer"),
+    (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a,,b"],
+     "argument --columns: expected comma-separated column names"),
+    (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a,b,a"],
+     "argument --columns: column 'a' named twice"),
+    (["cluster", "x.npy", "--n-clusters", "3", "--init", "kmeans"],
+     "argument --init: expected one of k-means||, k-means++, random or a .npy file"),
+    (["bench", "--n-samples", "2"], "--n-samples (2) must be at least the workload's 3"),
+    (["bench", "--chunks", "-1"], "argument --chunks: must be a positive integer"),
+])
+def test_usage_errors_in_process(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc_info:
+        cli.main(argv)
+    assert exc_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"chunkml: error: {message}")
+    assert captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--columns", "a"], "--columns applies to .parquet and .csv input only"),
+    (["--sample-weight-column", "w"],
+     "--sample-weight-column applies to .parquet and .csv input only"),
+    (["--init", "centers.npy"], "--init: cannot read 'centers.npy'"),
+])
+def test_option_not_for_this_input_is_exit_2(npy, tmp_path, capsys, monkeypatch, argv,
+                                             message):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["cluster", str(npy), "--n-clusters", "3", "--out", str(out),
+                     *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"chunkml: error: {message}")
+    assert captured.err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_k_greater_than_rows_counted_in_the_fit_is_exit_2(tmp_path, cluster, capsys):
+    # The rows of a csv are counted in the first pass of the fit, on the cluster.
+    _frame().to_csv(tmp_path / "x.csv", index=False)
+    out = tmp_path / "out"
+    argv = ["cluster", str(tmp_path / "x.csv"), "--n-clusters", str(N_SAMPLES + 1),
+            "--out", str(out), "--scheduler", cluster.scheduler_address, "--no-progress"]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"chunkml: error: {tmp_path / 'x.csv'}: n_samples={N_SAMPLES} "
+                            f"should be >= n_clusters={N_SAMPLES + 1}.\n")
+    assert list(out.iterdir()) == []
+    assert not logging.getLogger("chunkml").handlers
+
+
+def test_init_from_a_npy_file(npy, tmp_path, cluster):
+    X = np.load(npy)
+    init = X[[0, 1, 2]]
+    np.save(tmp_path / "init.npy", init)
+    out = tmp_path / "out"
+    assert cli.main(_cluster_argv(npy, out, cluster, "--init",
+                                  str(tmp_path / "init.npy"))) == 0
+    km = chunkml.KMeans(n_clusters=3, init=init).fit(
+        da.from_array(X, chunks=(NPY_CHUNKS, -1)))
+    np.testing.assert_allclose(np.load(out / "centers.npy"), km.cluster_centers_,
+                               rtol=1e-7)
