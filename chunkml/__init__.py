@@ -5,7 +5,7 @@ scikit-learn-compatible estimators.
 """
 
 from . import datasets
-from .estimators import KMeans
+from .estimators import KMeans, MiniBatchKMeans
 
 __version__ = "0.1.0"
-__all__ = ["KMeans", "datasets", "__version__"]
+__all__ = ["KMeans", "MiniBatchKMeans", "datasets", "__version__"]

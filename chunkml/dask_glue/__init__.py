@@ -13,14 +13,18 @@ from .kmeans import (
     transform_distances,
 )
 from .lloyd import NonFiniteInputError
+from .minibatch import fit_minibatch, partial_fit_minibatch, start_minibatch
 
 __all__ = [
     "DEFAULT_INIT_ROUNDS",
     "KMeansResult",
     "NonFiniteInputError",
     "fit_kmeans",
+    "fit_minibatch",
     "inertia",
     "is_dask_collection",
+    "partial_fit_minibatch",
     "predict_labels",
+    "start_minibatch",
     "transform_distances",
 ]

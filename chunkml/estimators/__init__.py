@@ -1,5 +1,6 @@
 """scikit-learn estimators: parameters, validation, fitted attributes. No numba here."""
 
 from .kmeans import KMeans
+from .minibatch import MiniBatchKMeans
 
-__all__ = ["KMeans"]
+__all__ = ["KMeans", "MiniBatchKMeans"]

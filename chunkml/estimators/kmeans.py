@@ -3,11 +3,11 @@
 import warnings
 from numbers import Integral, Real
 
-import dask.array as da
 import joblib
 import numpy as np
 
 from .. import dask_glue
+from ._base import CentersMixin
 from ._compat import (
     BaseEstimator,
     ClusterMixin,
@@ -16,20 +16,17 @@ from ._compat import (
     StrOptions,
     TransformerMixin,
     _fit_context,
-    check_is_fitted,
     check_random_state,
-    validate_data,
 )
 from ._validation import (
     check_init,
     check_n_clusters,
     check_weight,
     check_X,
-    dask_frame_feature_names,
 )
 
 
-class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """K-Means clustering on numpy or dask arrays (Lloyd's algorithm, k-means|| init).
 
     A drop-in for ``dask_ml.cluster.KMeans`` with scikit-learn's semantics: the same
@@ -190,93 +187,12 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
                 ConvergenceWarning, stacklevel=2)
         # Only now, with the fit complete, does the estimator change.
-        validate_data(self, X_in, reset=True, skip_check_array=True)
-        frame_names = dask_frame_feature_names(X_in)
-        if frame_names is not None:
-            self.feature_names_in_ = frame_names
+        self._check_features(X_in, reset=True)
         self.cluster_centers_ = best.centers.astype(X.dtype)
         self.labels_ = best.labels
         self.inertia_ = float(best.inertia)
         self.n_iter_ = int(best.n_iter)
         return self
 
-    def __getstate__(self):
-        # A lazy labels_ holds a graph that may reference X's persisted blocks or a
-        # cluster's futures (dask-ml#460): pickle the labels themselves instead.
-        state = dict(super().__getstate__())  # may be self.__dict__ itself
-        labels = state.get("labels_")
-        if isinstance(labels, da.Array):
-            state["labels_"] = _PickledLabels(labels.compute(), labels.chunks[0])
-        return state
-
-    def __setstate__(self, state):
-        labels = state.get("labels_")
-        if isinstance(labels, _PickledLabels):
-            state["labels_"] = da.from_array(labels.values, chunks=(labels.chunks,))
-        super().__setstate__(state)
-
-    def _check_test_data(self, X):
-        check_is_fitted(self)
-        X_checked = check_X(X)
-        frame_names = dask_frame_feature_names(X)
-        if frame_names is None:
-            # n_features_in_ and feature_names_in_, as scikit-learn checks them.
-            validate_data(self, X, reset=False, skip_check_array=True)
-        elif not np.array_equal(frame_names, getattr(self, "feature_names_in_", frame_names)):
-            raise ValueError(
-                "The feature names should match those that were passed during fit: "
-                f"got {list(frame_names)}, fitted with {list(self.feature_names_in_)}.")
-        if X_checked.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X_checked.shape[1]} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input.")
-        return X_checked
-
-    def predict(self, X, sample_weight=None):
-        """Index of the nearest center for each row (labels do not depend on weights).
-
-        Parameters
-        ----------
-        X : {array-like, dask array} of shape (n_samples, n_features)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Accepted for dask-ml compatibility and validated; labels do not depend on it.
-
-        Returns
-        -------
-        labels : ndarray or dask array of shape (n_samples,), int32
-            Lazy when X is a dask array.
-        """
-        X = self._check_test_data(X)
-        check_weight(sample_weight, X)
-        return dask_glue.predict_labels(X, self.cluster_centers_)
-
-    def transform(self, X):
-        """Euclidean distance from every row to every center.
-
-        Returns
-        -------
-        X_new : ndarray or dask array of shape (n_samples, n_clusters)
-            In X's float dtype; lazy when X is a dask array.
-        """
-        X = self._check_test_data(X)
-        return dask_glue.transform_distances(X, self.cluster_centers_)
-
-    def fit_transform(self, X, y=None, sample_weight=None):
-        return self.fit(X, sample_weight=sample_weight).transform(X)
-
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_
-
-    def score(self, X, y=None, sample_weight=None):
-        """Opposite of the weighted sum of squared distances of X to its nearest center."""
-        X = self._check_test_data(X)
-        sample_weight = check_weight(sample_weight, X)
-        return -dask_glue.inertia(X, self.cluster_centers_, sample_weight)
-
-
-class _PickledLabels:
-    """labels_ of a dask-fitted model, computed for pickling; a dask array again on load."""
-
-    def __init__(self, values, chunks):
-        self.values = values
-        self.chunks = chunks

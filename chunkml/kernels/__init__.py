@@ -14,6 +14,7 @@ from .assign import (
 )
 from ._moments import merge_moments
 from .lloyd import lloyd_partial_sums, lloyd_partial_sums_parallel
+from .minibatch import minibatch_step, minibatch_update
 from .sampling import sample_rows, update_mindist_sample
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "lloyd_partial_sums",
     "lloyd_partial_sums_parallel",
     "merge_moments",
+    "minibatch_step",
+    "minibatch_update",
     "sample_rows",
     "splitmix64",
     "update_mindist_sample",

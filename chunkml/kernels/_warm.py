@@ -4,6 +4,7 @@ import numpy as np
 
 from .assign import assign_labels, euclidean_distances
 from .lloyd import lloyd_partial_sums
+from .minibatch import minibatch_step
 from .sampling import sample_rows, update_mindist_sample
 
 
@@ -29,3 +30,5 @@ def warm_up(dtypes=(np.float64, np.float32)):
         update_mindist_sample(X, centers, 0, empty, np.empty(0, dtype=np.int64), empty, 0, 0,
                               0, False, np.empty(1), np.empty(1, dtype=np.int64), np.empty(1),
                               np.empty(1, dtype=np.int64))
+        minibatch_step(X, empty, centers, sqnorm, np.zeros(1), np.empty((1, 1)),
+                       np.empty(1, dtype=np.int32), np.empty(1))

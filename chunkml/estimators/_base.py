@@ -1,0 +1,107 @@
+"""What every chunkml clustering estimator shares once it has cluster_centers_.
+
+Feature bookkeeping that also knows dask DataFrames, input checks at predict time, the
+center-based outputs (predict, transform, score) for numpy and dask input, and pickling
+of a lazy labels_.
+"""
+
+import dask.array as da
+import numpy as np
+
+from .. import dask_glue
+from ._compat import check_is_fitted, validate_data
+from ._validation import check_weight, check_X, dask_frame_feature_names
+
+
+class _PickledLabels:
+    """labels_ of a dask-fitted model, computed for pickling; a dask array again on load."""
+
+    def __init__(self, values, chunks):
+        self.values = values
+        self.chunks = chunks
+
+
+class CentersMixin:
+    """predict/transform/score from cluster_centers_, for numpy and dask input."""
+
+    def __getstate__(self):
+        # A lazy labels_ holds a graph that may reference X's persisted blocks or a
+        # cluster's futures (dask-ml#460): pickle the labels themselves instead.
+        state = dict(super().__getstate__())  # may be self.__dict__ itself
+        labels = state.get("labels_")
+        if isinstance(labels, da.Array):
+            state["labels_"] = _PickledLabels(labels.compute(), labels.chunks[0])
+        return state
+
+    def __setstate__(self, state):
+        labels = state.get("labels_")
+        if isinstance(labels, _PickledLabels):
+            state["labels_"] = da.from_array(labels.values, chunks=(labels.chunks,))
+        super().__setstate__(state)
+
+    def _check_features(self, X_in, reset):
+        """Set (reset=True) or check n_features_in_ and feature_names_in_ from raw X.
+
+        scikit-learn recognises the column names of pandas frames only; those of a dask
+        DataFrame are handled here.
+        """
+        frame_names = dask_frame_feature_names(X_in)
+        if frame_names is None or reset:
+            validate_data(self, X_in, reset=reset, skip_check_array=True)
+        if frame_names is None:
+            return
+        if reset:
+            self.feature_names_in_ = frame_names
+        elif not np.array_equal(frame_names,
+                                getattr(self, "feature_names_in_", frame_names)):
+            raise ValueError(
+                "The feature names should match those that were passed during fit: "
+                f"got {list(frame_names)}, fitted with {list(self.feature_names_in_)}.")
+
+    def _check_test_data(self, X):
+        check_is_fitted(self)
+        X_checked = check_X(X)
+        self._check_features(X, reset=False)
+        if X_checked.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X_checked.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input.")
+        return X_checked
+
+    def predict(self, X, sample_weight=None):
+        """Index of the nearest center for each row (labels do not depend on weights).
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Accepted for dask-ml compatibility and validated; labels do not depend on it.
+
+        Returns
+        -------
+        labels : ndarray or dask array of shape (n_samples,), int32
+            Lazy when X is a dask array.
+        """
+        X = self._check_test_data(X)
+        check_weight(sample_weight, X)
+        return dask_glue.predict_labels(X, self.cluster_centers_)
+
+    def transform(self, X):
+        """Euclidean distance from every row to every center.
+
+        Returns
+        -------
+        X_new : ndarray or dask array of shape (n_samples, n_clusters)
+            In X's float dtype; lazy when X is a dask array.
+        """
+        X = self._check_test_data(X)
+        return dask_glue.transform_distances(X, self.cluster_centers_)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the weighted sum of squared distances of X to its nearest center."""
+        X = self._check_test_data(X)
+        sample_weight = check_weight(sample_weight, X)
+        return -dask_glue.inertia(X, self.cluster_centers_, sample_weight)
