@@ -6,12 +6,10 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_kernels_stay_in_bounds_on_edge_shapes(request):
+def test_kernels_stay_in_bounds_on_edge_shapes(numba_cache_dir):
     """Every kernel on 0-row, 1-row, n < k, k=1, d=1 blocks and m=0 heaps, compiled with
     bounds checking (numba reads past a buffer silently otherwise)."""
-    # A cache of its own: bounds-checked code must neither load nor replace the normal
-    # cache, and keeping it makes later runs fast.
-    cache = request.config.cache.mkdir("numba_boundscheck")
+    cache = numba_cache_dir
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(cache),
                CHUNKML_NUMBA_CACHE="1", PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-m", "tests.kernels._boundscheck_calls"],

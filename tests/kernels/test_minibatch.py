@@ -180,9 +180,9 @@ def test_step_property(data, weighted, seed):
                                atol=RTOL[dtype] * 100)
 
 
-def test_kernels_stay_in_bounds(request):
+def test_kernels_stay_in_bounds(numba_cache_dir):
     """Both kernels on 0-row, 1-row, k=1 and d=1 batches, compiled with bounds checking."""
-    cache = request.config.cache.mkdir("numba_boundscheck_minibatch")
+    cache = numba_cache_dir
     code = (
         "import numpy as np\n"
         "from chunkml.kernels import minibatch_step, minibatch_update\n"
