@@ -459,12 +459,16 @@ def _demo(args):
             "centers": centers.tolist(),
         }
         path = os.path.join(args.out, "summary.json")
-        _write_atomic(path, lambda f: f.write(
-            json.dumps(summary, indent=2).encode("utf-8") + b"\n"))
+        _write_summary(path, summary)
         _say(f"wrote {path}")
     _say()
     _say(_format_table(summary))
     return 0
+
+
+def _write_summary(path, summary):
+    _write_atomic(path, lambda f: f.write(
+        json.dumps(summary, indent=2).encode("utf-8") + b"\n"))
 
 
 def _format_table(summary):
@@ -989,8 +993,7 @@ def _cluster(args):
             "outputs": {"centers": "centers.npy",
                         "labels": os.path.basename(labels_path)},
         }
-        _write_atomic(summary_path, lambda f: f.write(
-            json.dumps(summary, indent=2).encode("utf-8") + b"\n"))
+        _write_summary(summary_path, summary)
         say(f"wrote {summary_path}")
     say()
     _say(_format_cluster_table(summary))

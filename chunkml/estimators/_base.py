@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dask_glue
 from ._compat import check_is_fitted, validate_data
-from ._validation import check_weight, check_X, dask_frame_feature_names
+from ._validation import check_n_clusters, check_weight, check_X, dask_frame_feature_names
 
 
 class _PickledLabels:
@@ -57,6 +57,12 @@ class CentersMixin:
             raise ValueError(
                 "The feature names should match those that were passed during fit: "
                 f"got {list(frame_names)}, fitted with {list(self.feature_names_in_)}.")
+
+    def _check_fit_data(self, X, sample_weight):
+        """Validated (X, sample_weight) for fit; sets nothing on the estimator."""
+        X = check_X(X)
+        check_n_clusters(self.n_clusters, X)
+        return X, check_weight(sample_weight, X)
 
     def _check_test_data(self, X):
         check_is_fitted(self)

@@ -20,9 +20,6 @@ from ._compat import (
 )
 from ._validation import (
     check_init,
-    check_n_clusters,
-    check_weight,
-    check_X,
 )
 
 
@@ -140,9 +137,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             Fitted estimator. On error no fitted attribute is set or changed.
         """
         X_in = X
-        X = check_X(X)
-        check_n_clusters(self.n_clusters, X)
-        sample_weight = check_weight(sample_weight, X)
+        X, sample_weight = self._check_fit_data(X, sample_weight)
         init = self.init
         n_init = self.n_init
         if not isinstance(init, str):

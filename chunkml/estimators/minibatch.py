@@ -203,9 +203,7 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
             Fitted estimator. On error no fitted attribute is set or changed.
         """
         X_in = X
-        X = check_X(X)
-        check_n_clusters(self.n_clusters, X)
-        sample_weight = check_weight(sample_weight, X)
+        X, sample_weight = self._check_fit_data(X, sample_weight)
         init, n_init, init_size = self._init_params(X)
         result = dask_glue.fit_minibatch(
             X, sample_weight, self.n_clusters, init=init, n_init=n_init,
