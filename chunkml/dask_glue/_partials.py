@@ -25,6 +25,10 @@ def merge_moment_rows(counts, moments):
 def top_rows(keys, order_key, m):
     """Indices of the m largest `keys` (ties: smallest `order_key` first), valid (>= 0) only."""
     valid = np.flatnonzero(keys >= 0)
+    if valid.size > m:
+        # Sort only the rows that can make the cut (all ties at the m-th key included).
+        cut = np.partition(keys[valid], valid.size - m)[valid.size - m] if m else np.inf
+        valid = valid[keys[valid] >= cut]
     order = np.lexsort((order_key[valid], -keys[valid]))
     return valid[order[:m]]
 
