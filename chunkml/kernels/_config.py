@@ -19,3 +19,7 @@ MAX_CHUNKS = 256
 # Rows assigned before they are accumulated, in the fused Lloyd kernel: a tile's labels
 # stay in L1.
 TILE_ROWS = 128
+
+# Up to this many features, distances to a set of candidates are computed a tile of rows
+# at a time (rows innermost, vectorised); above it, row by row.
+SMALL_FEATURES = 8

