@@ -1,6 +1,7 @@
 """One pass over the rows of X, for in-memory numpy X and for dask arrays alike.
 
-`NumpyRows` runs the in-memory parallel kernels in the calling thread. `DaskRows` maps the
+`NumpyRows` runs the kernels on the whole array in the calling thread (their in-memory
+parallel variants from PARALLEL_MIN_ROWS rows). `DaskRows` maps the
 serial kernels over row blocks, tree-reduces the small partials with `split_every`, and
 computes them with whatever scheduler is active (threads, a distributed Client, ...).
 The drivers in `lloyd.py` and `init.py` see the same methods on both.
