@@ -5,7 +5,22 @@ scikit-learn-compatible estimators.
 """
 
 from . import datasets
-from .estimators import KMeans, MiniBatchKMeans
 
 __version__ = "0.1.0"
 __all__ = ["KMeans", "MiniBatchKMeans", "datasets", "__version__"]
+
+_ESTIMATORS = ("KMeans", "MiniBatchKMeans")
+
+
+def __getattr__(name):
+    # The estimators (and with them scikit-learn, ~110 MiB) load on first use only: a dask
+    # worker that runs chunkml's block functions imports this package without needing them.
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'chunkml' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_ESTIMATORS))

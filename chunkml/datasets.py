@@ -18,7 +18,6 @@ import numbers
 
 import numpy as np
 import dask.array as da
-from sklearn.utils import check_random_state
 
 __all__ = ["make_blobs", "make_classification"]
 
@@ -85,6 +84,10 @@ def _entropy(random_state):
     :class:`numpy.random.Generator` is used directly. A ``RandomState`` or
     ``Generator`` is advanced, as in scikit-learn.
     """
+    # Imported here, on the client: the block functions that workers run need no
+    # scikit-learn, and importing it would cost every worker process ~110 MiB.
+    from sklearn.utils import check_random_state
+
     if isinstance(random_state, np.random.Generator):
         words = random_state.integers(2**32, size=4, dtype=np.uint64)
     else:
