@@ -10,6 +10,7 @@ from .kmeans import (
     inertia,
     is_dask_collection,
     predict_labels,
+    prepare_fit_input,
     transform_distances,
 )
 from .lloyd import NonFiniteInputError
@@ -25,6 +26,7 @@ __all__ = [
     "is_dask_collection",
     "partial_fit_minibatch",
     "predict_labels",
+    "prepare_fit_input",
     "start_minibatch",
     "transform_distances",
 ]

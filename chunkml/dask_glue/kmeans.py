@@ -14,6 +14,7 @@ from .init import (
     random_init,
 )
 from .lloyd import lloyd
+from .persist import persist_for_fit
 
 
 def is_dask_collection(X):
@@ -52,6 +53,14 @@ def make_rows(X, sample_weight=None):
     if is_dask_collection(X):
         return DaskRows(*prepare_dask(X, sample_weight))
     return NumpyRows(X, sample_weight)
+
+
+def prepare_fit_input(X, sample_weight=None):
+    """X and weights as the runs of one fit should read them: a lazy dask X that fits in
+    memory is persisted once for all of them (see persist.py); numpy is returned as is."""
+    if is_dask_collection(X):
+        return persist_for_fit(*prepare_dask(X, sample_weight))
+    return X, sample_weight
 
 
 @dataclass

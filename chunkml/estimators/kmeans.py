@@ -152,8 +152,10 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         # Every run's seed is drawn before any run starts, so the runs are independent
         # and the result does not depend on where or in which order they execute.
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
+        # A lazy X that fits in memory is persisted once for all runs, or streamed.
+        X_fit, weight_fit = dask_glue.prepare_fit_input(X, sample_weight)
         fit_one = joblib.delayed(dask_glue.fit_kmeans)
-        runs = (fit_one(X, sample_weight, self.n_clusters, init=init,
+        runs = (fit_one(X_fit, weight_fit, self.n_clusters, init=init,
                         oversampling_factor=self.oversampling_factor,
                         init_max_iter=self.init_max_iter, max_iter=self.max_iter,
                         tol=self.tol, random_state=np.random.RandomState(seed))
@@ -184,7 +186,10 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         # Only now, with the fit complete, does the estimator change.
         self._check_features(X_in, reset=True)
         self.cluster_centers_ = best.centers.astype(X.dtype)
-        self.labels_ = best.labels
+        # labels_ stays lazy on the caller's X: it must not hold a copy persisted for
+        # the fit in memory.
+        self.labels_ = (dask_glue.predict_labels(X, best.centers)
+                        if X_fit is not X else best.labels)
         self.inertia_ = float(best.inertia)
         self.n_iter_ = int(best.n_iter)
         return self

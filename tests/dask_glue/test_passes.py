@@ -36,7 +36,9 @@ def counted_X():
         assert _reads["blocks"] % N_BLOCKS == 0, _reads["blocks"]
         return _reads["blocks"] // N_BLOCKS
 
-    with dask.config.set(scheduler="threads"):
+    # These tests count the passes of a streamed X: a small lazy X would otherwise be
+    # persisted once for the whole fit (see test_persist.py).
+    with dask.config.set({"scheduler": "threads", "chunkml.persist": False}):
         yield X, counted, passes
 
 
