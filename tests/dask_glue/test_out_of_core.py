@@ -39,13 +39,14 @@ N_CLUSTERS = 5
 CHUNK_ROWS = 131_072  # 8 MiB blocks of float64
 MiB = 2**20
 
-# A worker process holds ~300 MiB before any data (python, numpy, numba, dask,
-# distributed, scikit-learn): its memory_limit must leave room above that for the
-# blocks in flight, and pause (at 80% of the limit) must not be hit.
-MEMORY_LIMIT = "512MiB"
-# X is RATIO times the memory_limit: 1 GiB, the smallest that makes the point while
-# the test stays within tens of seconds on two cores.
-RATIO = 2
+# A worker process holds ~200 MiB before any data (python, numpy, numba, dask,
+# distributed; chunkml's block functions import no scikit-learn): its memory_limit must
+# leave room above that for the blocks in flight, and pause (at 80% of the limit) must
+# not be hit.
+MEMORY_LIMIT = "384MiB"
+# X is RATIO times the memory_limit: 1.1 GiB, enough to make the point while the test
+# stays within tens of seconds on two cores.
+RATIO = 3
 MAX_ITER = 2
 
 
@@ -118,11 +119,9 @@ def _worker_state(dask_worker):
 
 def _warm_numba_cache():
     # The worker loads the compiled kernels from numba's on-disk cache instead of
-    # compiling them (which would cost it ~100 MiB on top of its memory).
-    X = da.from_array(np.random.default_rng(0).normal(size=(200, N_FEATURES)), chunks=100)
-    with dask.config.set(scheduler="sync"):
-        chunkml.KMeans(2, init=np.asarray(X[:2]), max_iter=1).fit(X).labels_.compute()
-        chunkml.MiniBatchKMeans(2, batch_size=50, max_iter=1).fit(X).labels_.compute()
+    # compiling them (which would cost it ~100 MiB on top of its memory), and imports no
+    # estimator (scikit-learn would cost ~110 MiB more).
+    chunkml.kernels.warm_up()
 
 
 @contextlib.contextmanager
