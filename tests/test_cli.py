@@ -223,7 +223,8 @@ def test_demo_on_a_remote_scheduler_leaves_it_running(cluster, tmp_path, capsys,
     assert not logging.getLogger("chunkml").handlers
 
 
-def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
+def _interrupt_fits(monkeypatch):
+    """Make KMeans.fit raise KeyboardInterrupt; returns the LocalClusters made meanwhile."""
     import distributed
 
     made = []
@@ -238,6 +239,13 @@ def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(distributed, "LocalCluster", RecordedCluster)
     monkeypatch.setattr(chunkml.KMeans, "fit", interrupt)
+    return made
+
+
+def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
+    import distributed
+
+    made = _interrupt_fits(monkeypatch)
     out = tmp_path / "out"
     code = cli.main(["demo", "--n-samples", "1000", "--chunks", "500", "--out", str(out)])
     assert code == 130

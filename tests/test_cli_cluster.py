@@ -21,7 +21,7 @@ import pytest
 import chunkml
 from chunkml import cli
 
-from .test_cli import TIMEOUT, _command, _env
+from .test_cli import TIMEOUT, _command, _env, _interrupt_fits
 
 # .parquet and .csv input (and the labels without zarr) need dask.dataframe and pyarrow.
 pd = pytest.importorskip("pandas")
@@ -350,18 +350,7 @@ def test_ctrl_c_during_the_fit_closes_the_cluster_and_exits_130(npy, tmp_path, c
                                                                monkeypatch):
     import distributed
 
-    made = []
-
-    class RecordedCluster(distributed.LocalCluster):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    def interrupt(self, X, y=None, sample_weight=None):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(distributed, "LocalCluster", RecordedCluster)
-    monkeypatch.setattr(chunkml.KMeans, "fit", interrupt)
+    made = _interrupt_fits(monkeypatch)
     out = tmp_path / "out"
     code = cli.main(["cluster", str(npy), "--n-clusters", "3", "--out", str(out)])
     assert code == 130
