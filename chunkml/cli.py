@@ -1173,7 +1173,8 @@ def _format_bench_table(rows, floor, lloyd, nbytes):
     out = [fmt(header)] + [fmt(line) for line in lines]
     out.append("")
     out.append("ratio: fit time / chunkml's fit time (above 1: chunkml is faster)")
-    out.append("inertia: recomputed the same way (chunkml's exact squared distances) from each model's centers")
+    out.append("inertia: recomputed the same way (chunkml's exact squared distances) "
+               "from each model's centers")
     out.append(f"one read of X (X.sum() on the persisted array): {floor:.4f} s, "
                f"{nbytes / floor / 1e9:.2f} GB/s")
     if lloyd is not None:
