@@ -1,25 +1,23 @@
 """Shared set-up for the pytest-benchmark suites: sizes, data, threads, provenance.
 
-Every implementation runs on the same data with the same number of threads:
+Every implementation runs on the same data with the same number of threads (see
+_impls.py): numpy-based peers under ``threadpool_limits(threads)`` (and oneDAL's and
+faiss's own thread settings), chunkml and dask-ml on dask's threaded scheduler with
+`threads` workers, set here for the whole session, each worker limited to one
+BLAS/OpenMP thread; ``numba.set_num_threads(threads)`` for chunkml's in-memory steps.
 
-- sklearn: ``threadpool_limits(threads)`` (its OpenMP loops and BLAS) on numpy X;
-- chunkml and dask_ml: dask's threaded scheduler with ``threads`` workers on the persisted
-  dask array, and one BLAS/OpenMP thread inside each worker, so that T dask threads do not
-  each start T more (the worker threads are not OpenMP threads, so a limit set in the
-  main thread would not reach them: the pool's initializer sets it in each one);
-- numba: ``set_num_threads(threads)`` for chunkml's in-memory (parallel) steps.
-
-Sizes (``--bench-size``): tiny (a smoke test, with ``--benchmark-disable``), small (the
-default, a few minutes on 2 cores) and full (the reference workload: 10_000_000 rows in
-chunks of 1_000_000).
+Sizes (``--bench-size``, rows in _workloads.SIZES): tiny (a smoke test: one round, no
+warm-up), small (the default, a few minutes on 2 cores) and full (the reference
+workloads: 10_000_000 x 2 in chunks of 1_000_000, 2_000_000 x 32 in chunks of 200_000, and
+the scaling series up to 100_000_000 rows). ``--bench-cold`` also times the cold-cache
+first fit at tiny size (it always runs at small and full).
 """
 
+import importlib.metadata
 import os
 import platform
 import shlex
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,22 +30,14 @@ except ImportError:
     # when chunkml is not installed (pytest puts only benchmarks/ itself on sys.path).
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dask
-import numba
-import numpy as np
-import sklearn.cluster  # noqa: F401  (loads its OpenMP runtime before the pool starts)
-from threadpoolctl import threadpool_limits
+from _impls import limits, make_estimator, threaded_scheduler  # noqa: E402
+from _workloads import SIZES, Workload  # noqa: E402
 
-import chunkml
-
-# n_samples and row chunk for each size; the chunk is n_samples // 10 as in the seed.
-SIZES = {
-    "tiny": (20_000, 2_000),
-    "small": (1_000_000, 100_000),
-    "full": (10_000_000, 1_000_000),
-}
-# Timed rounds per benchmark (after one warm-up round) when --bench-rounds is not given.
+# Timed rounds per benchmark when --bench-rounds is not given, and untimed warm-up rounds
+# before them (numba compiles or loads its cache on the first call); tiny is a smoke run,
+# whose times are not meant to be read.
 DEFAULT_ROUNDS = {"tiny": 1, "small": 5, "full": 3}
+WARMUP_ROUNDS = {"tiny": 0, "small": 1, "full": 1}
 
 
 def pytest_collect_file(file_path, parent):
@@ -67,41 +57,56 @@ def pytest_addoption(parser):
                     help="threads given to every implementation (default 2)")
     group.addoption("--bench-rounds", type=int, default=None,
                     help="timed rounds per benchmark (default: 1 tiny, 5 small, 3 full)")
+    group.addoption("--bench-cold", action="store_true",
+                    help="time the cold-cache first fit also at --bench-size=tiny")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     size: str
-    n_samples: int
-    chunks: int
     threads: int
     rounds: int
+    cold: bool  # time the first fit with an empty numba cache
 
-    def group(self, op):
-        """One pytest-benchmark group per operation and size."""
-        return f"{op} n_samples={self.n_samples}"
+    @property
+    def sizes(self):
+        return SIZES[self.size]
 
-    @contextmanager
+    @staticmethod
+    def group(op, workload):
+        """One pytest-benchmark group per operation and workload size."""
+        return f"{op} n_samples={workload.n_samples}"
+
+    def start(self, benchmark, op, impl, workload):
+        """Put `benchmark` in `op`'s group and return the data estimator `impl` runs on;
+        an `impl` that is not installed is skipped here, before anything runs."""
+        make_estimator(impl, workload.spec)
+        benchmark.group = self.group(op, workload)
+        return workload.data_for(impl)
+
     def limits(self, impl):
-        """BLAS/OpenMP threads for `impl` in the calling thread (see the module docstring)."""
-        inner = self.threads if impl.startswith(("sklearn", "floor_numpy")) else 1
-        with threadpool_limits(limits=inner):
-            yield
+        """BLAS/OpenMP threads for `impl` in the calling thread (see _impls.limits)."""
+        return limits(impl, self.threads)
 
-    def pedantic(self, benchmark, fn):
-        """Time `fn` after one untimed warm-up call (numba compiles on the first call)."""
-        return benchmark.pedantic(fn, rounds=self.rounds, iterations=1, warmup_rounds=1)
+    @property
+    def warmup_rounds(self):
+        return WARMUP_ROUNDS[self.size]
+
+    def pedantic(self, benchmark, impl, fn):
+        """Time `fn` under `impl`'s thread limits after `warmup_rounds` untimed calls."""
+        def run():
+            with self.limits(impl):
+                return fn()
+
+        return benchmark.pedantic(run, rounds=self.rounds, iterations=1,
+                                  warmup_rounds=self.warmup_rounds)
 
 
 def _config(config):
     size = config.getoption("--bench-size")
-    n_samples, chunks = SIZES[size]
     rounds = config.getoption("--bench-rounds") or DEFAULT_ROUNDS[size]
-    return BenchConfig(size, n_samples, chunks, config.getoption("--bench-threads"), rounds)
-
-
-def _one_inner_thread():
-    threadpool_limits(limits=1)
+    cold = config.getoption("--bench-cold") or size != "tiny"
+    return BenchConfig(size, config.getoption("--bench-threads"), rounds, cold)
 
 
 @pytest.fixture(scope="session")
@@ -112,28 +117,24 @@ def bench(pytestconfig):
 @pytest.fixture(scope="session", autouse=True)
 def scheduler(bench):
     """dask's threaded scheduler with `threads` workers, for the whole session."""
-    numba.set_num_threads(min(bench.threads, numba.config.NUMBA_NUM_THREADS))
-    with ThreadPoolExecutor(bench.threads, initializer=_one_inner_thread) as pool:
-        with dask.config.set(scheduler="threads", pool=pool, num_workers=bench.threads):
-            yield pool
-
-
-@dataclass
-class Blobs:
-    X: object  # persisted dask array
-    Xnp: np.ndarray
-
-    def data_for(self, impl):
-        return self.Xnp if impl.startswith(("sklearn", "floor_numpy")) else self.X
+    with threaded_scheduler(bench.threads) as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")
-def blobs(bench, scheduler):
-    """The seed workload's data: 3 blobs in 2 features, persisted once, and a numpy copy."""
-    X, _ = chunkml.datasets.make_blobs(n_samples=bench.n_samples, chunks=bench.chunks,
-                                       centers=3, n_features=2, random_state=0)
-    X = X.persist()
-    return Blobs(X, X.compute())
+def workloads(bench, scheduler):
+    """``workloads(name, dtype="float64")``: a `Workload`, generated once per session."""
+    made = {}
+
+    def get(name, dtype="float64"):
+        if (name, dtype) not in made:
+            if dtype == "float64":
+                made[name, dtype] = Workload.generate(name, *getattr(bench.sizes, name))
+            else:
+                made[name, dtype] = get(name).astype(dtype)
+        return made[name, dtype]
+
+    return get
 
 
 def _cpu_model():
@@ -158,11 +159,23 @@ def _ram_gib():
     return None
 
 
-def _version(name):
+# Library versions in the JSON: import name -> distribution name, where the module's
+# __version__ is not the release (sklearnex's is a build placeholder).
+VERSIONS = {"numpy": None, "numba": None, "dask": None, "sklearn": None, "dask_ml": None,
+            "sklearnex": "scikit-learn-intelex", "faiss": None, "chunkml": None,
+            "threadpoolctl": None}
+
+
+def _version(name, distribution=None):
     try:
         module = __import__(name)
     except ImportError:
         return None
+    if distribution is not None:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     return getattr(module, "__version__", "?")
 
 
@@ -174,15 +187,16 @@ def environment(config=None):
         "ram_gib": _ram_gib(),
         "versions": {
             "python": platform.python_version(),
-            **{name: _version(name) for name in
-               ("numpy", "numba", "dask", "sklearn", "dask_ml", "chunkml", "threadpoolctl")},
+            **{name: _version(name, dist) for name, dist in VERSIONS.items()},
         },
     }
     if config is not None:
         bench = _config(config)
-        info["bench"] = {"size": bench.size, "n_samples": bench.n_samples,
-                         "chunks": bench.chunks, "threads": bench.threads,
-                         "rounds": bench.rounds, "warmup_rounds": 1}
+        sizes = bench.sizes
+        info["bench"] = {"size": bench.size, "n_samples": sizes.seed[0],
+                         "chunks": sizes.seed[1], "highdim": list(sizes.highdim),
+                         "scaling": list(sizes.scaling), "threads": bench.threads,
+                         "rounds": bench.rounds, "warmup_rounds": bench.warmup_rounds}
     return info
 
 

@@ -1,23 +1,32 @@
-"""Markdown tables from pytest-benchmark JSON files written by benchmarks/bench_*.py.
+"""Markdown for BENCHMARKS.md from pytest-benchmark JSON files written by benchmarks/bench_*.py.
 
     python benchmarks/report.py RUN.json [MORE.json ...] [--out FILE] [--title TEXT]
 
-For each file: the machine (CPU model, cores, RAM), library versions, the command, and per
-group a table of each implementation's median time, its ratio to chunkml (so the sklearn
-row reads sklearn/chunkml), the fitted n_iter_/inertia_ where recorded, and for the
-lloyd-iter group the bandwidth and the ratio to the one-read floor (dask implementations
-against the dask floor, scikit-learn against the numpy floor).
+For each file: the machine (CPU model, cores, RAM), library versions, the command and the
+data; a targets table (issue 7's goals, each computed from the run, met or missed and by
+how much); then per group a table of each result's median time and its ratio to chunkml
+(peer time / chunkml time: above 1, chunkml is faster), plus, where the group has them,
+the bandwidth and the ratio to the one-read floor (dask implementations against the dask
+floor, numpy-based ones against the numpy floor), the fitted n_iter_ and inertia_, the
+centers' distance from an exact float64 pass, ns per row (scaling) and the parts of a
+first fit.
 """
 
 import argparse
 import json
+import operator
 import os
 import platform
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-IMPL_ORDER = ["chunkml", "sklearn", "dask_ml", "floor_dask", "floor_numpy"]
-FLOOR_FOR = {"chunkml": "floor_dask", "dask_ml": "floor_dask", "sklearn": "floor_numpy"}
+IMPL_ORDER = ["chunkml", "sklearn", "sklearnex", "faiss", "dask_ml", "floor_dask",
+              "floor_numpy"]
+PEERS = ["sklearn", "sklearnex", "faiss", "dask_ml"]
+FLOOR_FOR = {"chunkml": "floor_dask", "dask_ml": "floor_dask", "sklearn": "floor_numpy",
+             "sklearnex": "floor_numpy", "faiss": "floor_numpy"}
 
 
 def _live_environment():
@@ -44,64 +53,237 @@ def _fmt_ratio(ratio):
 
 
 def _fmt_float(value):
-    return "" if value is None else f"{value:.7g}"
+    return f"{value:.7g}"
+
+
+# Columns from extra_info: (key, header, format). A group's table has a column when one
+# of its results records the key.
+EXTRA_COLUMNS = [
+    ("n_iter", "n_iter_", str),
+    ("inertia", "inertia_ (reported)", _fmt_float),
+    ("inertia_check", "inertia (recomputed)", _fmt_float),
+    ("centers_rel_diff", "centers vs float64 pass", "{:.1e}".format),
+    ("passes", "passes over X", "{:g}".format),
+    ("ns_per_row", "ns / row", "{:.1f}".format),
+    ("ns_per_row_per_pass", "ns / row / pass", "{:.2f}".format),
+    ("import_s", "import", _fmt_time),
+    ("import_own_s", "of it chunkml's modules", _fmt_time),
+    ("first_fit_s", "first fit", _fmt_time),
+    ("second_fit_s", "second fit", _fmt_time),
+    ("overhead_s", "overhead", _fmt_time),
+]
 
 
 def _impl(bench):
-    return bench.get("params", {}).get("impl") or bench["name"]
+    return bench.get("params", {}).get("impl")
+
+
+def _median(bench):
+    return bench["stats"]["median"]
+
+
+def _op(group):
+    """The operation of a group: its name without the data size."""
+    return group.split(" n_samples=")[0]
+
+
+def _labels(benches):
+    """Row labels: the impl, and the parameters that differ between the group's results
+    (all of them where there is no impl and nothing differs)."""
+    params = [b.get("params") or {} for b in benches]
+    varying = [key for key in dict.fromkeys(k for p in params for k in p)
+               if key != "impl" and len({str(p.get(key)) for p in params}) > 1]
+    labels = []
+    for bench, p in zip(benches, params):
+        parts = [p["impl"]] if "impl" in p else []
+        parts += [f"{k}={p[k]}" for k in (varying if parts or varying else p) if k in p]
+        labels.append(" ".join(parts) or bench["name"])
+    return labels
 
 
 def _sort_key(bench):
     impl = _impl(bench)
-    return (IMPL_ORDER.index(impl) if impl in IMPL_ORDER else len(IMPL_ORDER), impl)
+    return IMPL_ORDER.index(impl) if impl in IMPL_ORDER else len(IMPL_ORDER)
 
 
 def _group_table(group, benches, cpu_timer=False):
-    by_impl = {_impl(b): b for b in benches}
-    median = {impl: b["stats"]["median"] for impl, b in by_impl.items()}
-    base = median.get("chunkml")
-    has_floor = any(impl.startswith("floor_") for impl in by_impl)
-    has_fit = any("n_iter" in b.get("extra_info", {}) for b in benches)
+    benches = sorted(benches, key=_sort_key)
+    labels = _labels(benches)
+    chunkml = [b for b in benches if _impl(b) == "chunkml"]
+    # One chunkml result to compare with; a series of them (scaling) has no ratio column.
+    base = _median(chunkml[0]) if len(chunkml) == 1 else None
+    median = {_impl(b): _median(b) for b in benches}
+    has_floor = any(str(impl).startswith("floor_") for impl in median)
+    extras = [(key, header, fmt) for key, header, fmt in EXTRA_COLUMNS
+              if any(key in b.get("extra_info", {}) for b in benches)]
 
-    header = ["impl", "median", "min", "IQR", "rounds", "time / chunkml"]
+    header = ["result", "median", "min", "IQR", "rounds"]
+    if base is not None:
+        header.append("time / chunkml")
     if has_floor:
         header += ["GB per CPU s" if cpu_timer else "GB/s", "time / floor"]
-    if has_fit:
-        header += ["n_iter_", "inertia_ (reported)", "inertia (recomputed)"]
+    header += [h for _, h, _ in extras]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for bench in sorted(benches, key=_sort_key):
-        impl = _impl(bench)
-        stats, extra = bench["stats"], bench.get("extra_info", {})
-        ratio = None if base is None or impl.startswith("floor_") else median[impl] / base
-        row = [impl, _fmt_time(stats["median"]), _fmt_time(stats["min"]),
-               _fmt_time(stats["iqr"]), str(stats["rounds"]), _fmt_ratio(ratio)]
+    for label, bench in zip(labels, benches):
+        impl, stats, extra = _impl(bench), bench["stats"], bench.get("extra_info", {})
+        row = [label, _fmt_time(stats["median"]), _fmt_time(stats["min"]),
+               _fmt_time(stats["iqr"]), str(stats["rounds"])]
+        if base is not None:
+            row.append("" if str(impl).startswith("floor_")
+                       else _fmt_ratio(stats["median"] / base))
         if has_floor:
             nbytes = extra.get("bytes")
             floor = median.get(FLOOR_FOR.get(impl, ""))
             row += ["" if nbytes is None else f"{nbytes / stats['median'] / 1e9:.2f}",
-                    _fmt_ratio(None if floor is None else median[impl] / floor)]
-        if has_fit:
-            row += [str(extra.get("n_iter", "")), _fmt_float(extra.get("inertia")),
-                    _fmt_float(extra.get("inertia_check"))]
+                    _fmt_ratio(None if floor is None else stats["median"] / floor)]
+        row += [fmt(extra[key]) if key in extra else "" for key, _, fmt in extras]
         lines.append("| " + " | ".join(row) + " |")
+    return [f"#### {group}", "", *lines, "", *_notes(benches, base, has_floor), ""]
 
+
+def _notes(benches, base, has_floor):
     notes = []
+    by_impl = {_impl(b): b for b in benches}
     if base is not None:
-        fastest = {impl: b["stats"]["min"] for impl, b in by_impl.items()}
-        peers = [f"{impl}/chunkml = {median[impl] / base:.2f}x "
-                 f"(of minimums {fastest[impl] / fastest['chunkml']:.2f}x)"
-                 for impl in ("sklearn", "dask_ml") if impl in median]
+        fastest = by_impl["chunkml"]["stats"]["min"]
+        peers = [f"{impl}/chunkml = {_median(by_impl[impl]) / base:.2f}x "
+                 f"(of minimums {by_impl[impl]['stats']['min'] / fastest:.2f}x)"
+                 for impl in PEERS if impl in by_impl]
         if peers:
             notes.append("Ratios of medians: " + ", ".join(peers)
                          + "; above 1: chunkml is faster.")
-    if has_floor and base is not None and "floor_dask" in median:
-        notes.append(f"chunkml's pass costs {base / median['floor_dask']:.2f}x one read of X "
-                     "(`X.sum()`) with the same scheduler.")
-    whats = [f"`{_impl(b)}`: {b['extra_info']['what']}" for b in sorted(benches, key=_sort_key)
+    if has_floor and base is not None and "floor_dask" in by_impl:
+        notes.append(f"chunkml's pass costs {base / _median(by_impl['floor_dask']):.2f}x "
+                     "one read of X (`X.sum()`) with the same scheduler.")
+    whats = [f"`{_impl(b)}`: {b['extra_info']['what']}" for b in benches
              if "what" in b.get("extra_info", {})]
     if whats:
         notes.append("Timed: " + "; ".join(whats) + ".")
-    return [f"#### {group}", "", *lines, "", *notes, ""]
+    return notes
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+def _find(by_op, op, **params):
+    """The first result of operation `op` whose parameters include `params`."""
+    for bench in by_op.get(op, []):
+        if all(str((bench.get("params") or {}).get(k)) == str(v) for k, v in params.items()):
+            return bench
+    return None
+
+
+def _ratio(numerator, denominator):
+    """Median of result `numerator` / median of `denominator`, each (op, impl)."""
+    def value(by_op):
+        num, den = (_find(by_op, op, impl=impl) for op, impl in (numerator, denominator))
+        return None if num is None or den is None else _median(num) / _median(den)
+    return value
+
+
+def _extra(op, key, **params):
+    def value(by_op):
+        bench = _find(by_op, op, **params)
+        return None if bench is None else bench.get("extra_info", {}).get(key)
+    return value
+
+
+def _spread(op, key, dtype):
+    """max / min of extra_info[key] over the results of `op` in `dtype` (a size series)."""
+    def value(by_op):
+        values = [b["extra_info"][key] for b in by_op.get(op, [])
+                  if (b.get("params") or {}).get("dtype") == dtype
+                  and key in b.get("extra_info", {})]
+        return max(values) / min(values) if len(values) > 1 else None
+    return value
+
+
+_RATIO = "{:.2f}x".format
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of issue 7's goals: `value(by_op)` computes the run's number (None: not run),
+    `comparison` and `goal` say what meets it (goal None: reported only)."""
+
+    name: str
+    value: Callable
+    comparison: str = ">="
+    goal: float = None
+    fmt: Callable = _RATIO
+
+
+def _ratio_target(name, numerator, denominator, comparison, goal):
+    return Target(name, _ratio(numerator, denominator), comparison, goal)
+
+
+TARGETS = [
+    _ratio_target("fit-seed: dask-ml time / chunkml time",
+                  ("fit-seed", "dask_ml"), ("fit-seed", "chunkml"), ">=", 10),
+    _ratio_target("fit-seed: scikit-learn-intelex time / chunkml time",
+                  ("fit-seed", "sklearnex"), ("fit-seed", "chunkml"), ">=", 2),
+    _ratio_target("lloyd-iter: chunkml pass / one read of X (floor_dask)",
+                  ("lloyd-iter", "chunkml"), ("lloyd-iter", "floor_dask"), "<=", 2),
+    *[Target(f"{op} {dtype}: {key.replace('_', ' ')}, max / min over sizes",
+             _spread(op, key, dtype), "<=", 1.2)
+      for op, key in (("scaling", "ns_per_row"), ("scaling-lloyd", "ns_per_row_per_pass"))
+      for dtype in ("float64", "float32")],
+    _ratio_target("fit-highdim: dask-ml time / chunkml time",
+                  ("fit-highdim", "dask_ml"), ("fit-highdim", "chunkml"), ">=", 10),
+    _ratio_target("lloyd-iter-highdim: faiss pass / chunkml pass",
+                  ("lloyd-iter-highdim", "faiss"), ("lloyd-iter-highdim", "chunkml"), ">=", 1),
+    *[_ratio_target(f"{op}: chunkml float64 pass / float32 pass",
+                    (op, "chunkml"), (f"{op} float32", "chunkml"), ">", 1)
+      for op in ("lloyd-iter", "lloyd-iter-highdim")],
+    *[Target(f"{op} float32: chunkml centers vs float64 pass (relative)",
+             _extra(f"{op} float32", "centers_rel_diff", impl="chunkml"), "<=", 1e-4,
+             "{:.1e}".format)
+      for op in ("lloyd-iter", "lloyd-iter-highdim")],
+    Target("first-fit, warm cache: first fit - second fit + chunkml's imports",
+           _extra("first-fit", "overhead_s", cache="warm"), "<", 1.0, _fmt_time),
+    Target("first-fit, cold cache: the same overhead, compiling every kernel",
+           _extra("first-fit", "overhead_s", cache="cold"), fmt=_fmt_time),
+]
+COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
+def _status(value, comparison, goal):
+    if value is None:
+        return "not run"
+    if goal is None:
+        return "reported"
+    met = COMPARE[comparison](value, goal)
+    if value <= 0:
+        return "met" if met else "missed"
+    # How far from the goal, as a factor of at least 1.
+    factor = value / goal if comparison.startswith(">") else goal / value
+    if met:
+        return f"met, {factor:.3g}x to spare"
+    return f"missed by {1 / factor:.3g}x"
+
+
+def _targets_table(by_op):
+    lines = ["#### targets (issue 7)", "", "| target | measured | goal | status |",
+             "|---|---|---|---|"]
+    for target in TARGETS:
+        value = target.value(by_op)
+        goal = "" if target.goal is None else f"{target.comparison} {target.fmt(target.goal)}"
+        lines.append(f"| {target.name} | {'' if value is None else target.fmt(value)} | "
+                     f"{goal} | {_status(value, target.comparison, target.goal)} |")
+    return [*lines, ""]
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+def _data_line(cfg):
+    seed = (f"seed make_blobs(n_samples={cfg['n_samples']}, chunks={cfg['chunks']}, "
+            f"centers=3, n_features=2)")
+    if "highdim" in cfg:
+        seed += (f", highdim make_blobs(n_samples={cfg['highdim'][0]}, "
+                 f"chunks={cfg['highdim'][1]}, centers=16, n_features=32), scaling "
+                 f"series n_samples in {cfg['scaling']}")
+    return (f"- Data: {seed}; random_state=0, float64 unless the group says float32; "
+            f"{cfg['threads']} threads for every implementation; {cfg['rounds']} timed "
+            f"rounds after {cfg['warmup_rounds']} warm-up")
 
 
 def report(path, title=None):
@@ -122,10 +304,7 @@ def report(path, title=None):
            + (f", commit {commit['id'][:10]}{' (dirty)' if commit.get('dirty') else ''}"
               if commit.get("id") else "")]
     if cfg:
-        out.append(f"- Data: make_blobs(n_samples={cfg['n_samples']}, "
-                   f"chunks={cfg['chunks']}, centers=3, n_features=2, random_state=0), "
-                   f"float64; {cfg['threads']} threads for every implementation; "
-                   f"{cfg['rounds']} timed rounds after {cfg['warmup_rounds']} warm-up")
+        out.append(_data_line(cfg))
     if data.get("command"):
         out.append(f"- Command: `{data['command']}`")
     if cpu_timer:
@@ -134,9 +313,12 @@ def report(path, title=None):
                    "spin-waiting does)")
     out.append("")
 
-    groups = {}
+    groups, by_op = {}, {}
     for bench in data["benchmarks"]:
-        groups.setdefault(bench.get("group") or bench["name"], []).append(bench)
+        group = bench.get("group") or bench["name"]
+        groups.setdefault(group, []).append(bench)
+        by_op.setdefault(_op(group), []).append(bench)
+    out += _targets_table(by_op)
     for group, benches in groups.items():
         out += _group_table(group, benches, cpu_timer)
     return "\n".join(out)

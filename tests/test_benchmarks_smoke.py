@@ -1,4 +1,5 @@
-"""The benchmark suite stays runnable: a smoke run at tiny sizes, timing disabled."""
+"""The benchmark suite stays runnable: a smoke run at tiny sizes (one timed round, no
+cold compile), and benchmarks/report.py on its JSON."""
 
 import subprocess
 import sys
@@ -9,11 +10,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_benchmarks_run_at_tiny_size():
+def test_benchmarks_run_at_tiny_size(tmp_path):
     pytest.importorskip("pytest_benchmark")
+    run_json = tmp_path / "tiny.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/", "--bench-size=tiny",
-         "--benchmark-disable", "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [sys.executable, "-m", "pytest", "benchmarks/", "--bench-size=tiny", "--benchmark-only",
+         f"--benchmark-json={run_json}", "-q", "-p", "no:cacheprovider"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+    report = subprocess.run([sys.executable, "benchmarks/report.py", str(run_json)],
+                            check=False, cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert report.returncode == 0, report.stderr[-3000:]
+    for section in ("#### targets (issue 7)", "#### fit-seed n_samples=20000",
+                    "#### lloyd-iter n_samples=20000", "#### scaling", "#### first-fit"):
+        assert section in report.stdout
