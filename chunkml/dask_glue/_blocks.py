@@ -7,9 +7,29 @@ Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous bloc
 import numpy as np
 
 from .. import kernels
+from ..kernels._config import GEMM_MIN_CLUSTERS, GEMM_MIN_FEATURES
 from ._partials import LloydLayout, SampleLayout
 
 UNIT_WEIGHT = np.empty(0)
+
+# The kernel for (in-memory parallel variant, matrix products); see use_gemm.
+_LLOYD_KERNELS = {
+    (False, False): kernels.lloyd_partial_sums,
+    (True, False): kernels.lloyd_partial_sums_parallel,
+    (False, True): kernels.lloyd_partial_sums_gemm,
+    (True, True): kernels.lloyd_partial_sums_gemm_parallel,
+}
+_ASSIGN_KERNELS = {
+    (False, False): kernels.assign_labels,
+    (True, False): kernels.assign_labels_parallel,
+    (False, True): kernels.assign_labels_gemm,
+    (True, True): kernels.assign_labels_gemm_parallel,
+}
+
+
+def use_gemm(n_features, n_clusters):
+    """Whether distances to n_clusters centers go through the matrix-product kernels."""
+    return n_features >= GEMM_MIN_FEATURES and n_clusters >= GEMM_MIN_CLUSTERS
 
 
 def as_weight(sample_weight):
@@ -45,7 +65,7 @@ def lloyd_block(X, sample_weight, centers, centers_sqnorm, n_far, with_moments,
     far_dist = np.empty(n_far)
     far_idx = np.empty(n_far, dtype=np.int64)
     far_label = np.empty(n_far, dtype=np.int64)
-    kernel = kernels.lloyd_partial_sums_parallel if parallel else kernels.lloyd_partial_sums
+    kernel = _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)]
     inertia = kernel(X, centers, centers_sqnorm, w, sums, weight, moments, far_dist,
                      far_idx, far_label)
     valid = far_idx >= 0
@@ -93,33 +113,47 @@ def _round(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id
     """Run the k-means|| round kernel on a block; returns (phi, top keys, top rows, w)."""
     top_key = np.empty(n_top)
     top_idx = np.empty(n_top, dtype=np.int64)
-    empty = np.empty(0)
     w = as_weight(sample_weight)
+    mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
+    nearest = (np.empty(0, dtype=np.int64) if nearest is None
+               else np.ascontiguousarray(nearest, dtype=np.int64))
+    if use_gemm(X.shape[1], new_centers.shape[0]):
+        mindist, nearest = _nearest_new_gemm(X, new_centers, first_id, mindist, nearest)
+        # The round kernel then only has to key the rows: no candidate is new to it.
+        new_centers, first_id = new_centers[:0], first_id + new_centers.shape[0]
     phi = kernels.update_mindist_sample(
-        X, new_centers, first_id, empty if mindist is None else np.ascontiguousarray(mindist),
-        np.empty(0, dtype=np.int64) if nearest is None else np.ascontiguousarray(
-            nearest, dtype=np.int64),
-        w, seed, stream, _first(row_offset), exponential, out_mindist, out_nearest, top_key,
-        top_idx)
+        X, new_centers, first_id, mindist, nearest, w, seed, stream, _first(row_offset),
+        exponential, out_mindist, out_nearest, top_key, top_idx)
     return phi, top_key, top_idx, w
+
+
+def _nearest_new_gemm(X, new_centers, first_id, mindist, nearest):
+    """(mindist, nearest) of a block lowered to the new candidates, by matrix products."""
+    if mindist.shape[0] == 0:
+        mindist = np.full(X.shape[0], np.inf)
+        nearest = np.full(X.shape[0], -1, dtype=np.int64)
+    else:
+        mindist, nearest = mindist.copy(), nearest.copy()
+    kernels.nearest_new_gemm(X, new_centers, first_id, mindist, nearest)
+    return mindist, nearest
 
 
 def mindist_block(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id,
                   seed, stream, n_top, exponential):
     """One k-means|| / k-means++ round over a block.
 
-    Returns a 1-D vector: the updated squared distances of the block's rows, their
-    nearest candidate ids (as float64, exact), then the packed SampleLayout partial.
+    Returns a 1-D float64 vector: the updated squared distances of the block's rows,
+    the bits of their int64 nearest candidate ids, then the packed SampleLayout partial.
+    `mindist_part` and `nearest_part` read the first two back as views, without copies.
     """
     X = as_block(X)
     n_samples = X.shape[0]
     layout = SampleLayout(X.shape[1], n_top)
     out = np.empty(2 * n_samples + layout.size)
-    ids = np.empty(n_samples, dtype=np.int64)
     phi, top_key, top_idx, w = _round(X, mindist, nearest, sample_weight, row_offset,
                                       new_centers, first_id, seed, stream, n_top,
-                                      exponential, out[:n_samples], ids)
-    out[n_samples:2 * n_samples] = ids
+                                      exponential, out[:n_samples],
+                                      out[n_samples:2 * n_samples].view(np.int64))
     out[2 * n_samples:] = _pack_sample(X, w, phi, np.zeros((2, X.shape[1])), top_key,
                                        top_idx, _first(row_offset))
     return out
@@ -147,7 +181,7 @@ def mindist_part(packed, n_tail):
 
 def nearest_part(packed, n_tail):
     n_samples = (packed.shape[0] - n_tail) // 2
-    return packed[n_samples:2 * n_samples].astype(np.int64)
+    return packed[n_samples:2 * n_samples].view(np.int64)
 
 
 def tail(packed, n_tail):
@@ -174,7 +208,8 @@ def labels_block(X, centers, centers_sqnorm, parallel=False):
     X = as_block(X)
     labels = np.empty(X.shape[0], dtype=np.int32)
     mindist = np.empty(X.shape[0])
-    kernel = kernels.assign_labels_parallel if parallel else kernels.assign_labels
+    n_clusters, n_features = centers.shape
+    kernel = _ASSIGN_KERNELS[parallel, use_gemm(n_features, n_clusters)]
     kernel(X, centers, centers_sqnorm, labels, mindist)
     return labels, mindist
 

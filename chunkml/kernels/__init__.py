@@ -2,6 +2,8 @@
 
 Every kernel is ``nogil=True`` (dask threads run blocks concurrently) and cached on disk.
 The ``*_parallel`` variants are for in-memory numpy input only, never inside dask tasks.
+The ``*_gemm`` kernels (gemm.py) compute distances by BLAS matrix products, each small
+enough to run on the calling thread.
 """
 
 from ._random import counter_uniform, splitmix64
@@ -13,21 +15,33 @@ from .assign import (
     euclidean_distances_parallel,
 )
 from ._moments import merge_moments
+from .gemm import (
+    assign_labels_gemm,
+    assign_labels_gemm_parallel,
+    lloyd_partial_sums_gemm,
+    lloyd_partial_sums_gemm_parallel,
+    nearest_new_gemm,
+)
 from .lloyd import lloyd_partial_sums, lloyd_partial_sums_parallel
 from .minibatch import minibatch_step, minibatch_update
 from .sampling import sample_rows, update_mindist_sample
 
 __all__ = [
     "assign_labels",
+    "assign_labels_gemm",
+    "assign_labels_gemm_parallel",
     "assign_labels_parallel",
     "counter_uniform",
     "euclidean_distances",
     "euclidean_distances_parallel",
     "lloyd_partial_sums",
+    "lloyd_partial_sums_gemm",
+    "lloyd_partial_sums_gemm_parallel",
     "lloyd_partial_sums_parallel",
     "merge_moments",
     "minibatch_step",
     "minibatch_update",
+    "nearest_new_gemm",
     "sample_rows",
     "splitmix64",
     "update_mindist_sample",

@@ -3,7 +3,8 @@
 import numpy as np
 from numba import njit, prange
 
-from ._config import CACHE, CHUNK_ROWS, FASTMATH, MAX_CHUNKS
+from ._config import CACHE, CHUNK_ROWS, FASTMATH, MAX_CHUNKS, TILE_ROWS
+from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
@@ -38,18 +39,60 @@ def squared_distance(X, i, centers, j):
     return dist
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def assign_labels(X, centers, centers_sqnorm, out_labels, out_mindist):
     """Label every row with its nearest center and that center's squared distance.
 
     X (n, d) float32|float64 IN; centers (k, d) float64 IN; centers_sqnorm (k,) float64 IN;
     out_labels (n,) int32|int64 OUT (overwritten); out_mindist (n,) float64 OUT
-    (overwritten). A row holding NaN gets label 0 and a NaN distance.
+    (overwritten). A row holding NaN gets label 0 and a NaN distance. Runs the numba
+    kernel compiled for X's width (see `_tile.tile_case`).
     """
+    _KERNELS[tile_case(X.shape[1])][0](X, centers, centers_sqnorm, out_labels, out_mindist)
+
+
+def assign_labels_parallel(X, centers, centers_sqnorm, out_labels, out_mindist):
+    """In-memory variant of `assign_labels`, parallel over fixed row chunks."""
+    _KERNELS[tile_case(X.shape[1])][1](X, centers, centers_sqnorm, out_labels, out_mindist)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def assign_rows(X, centers, centers_sqnorm, out_labels, out_mindist):
+    """`assign_labels` row by row (for many features, and for callers in numba code:
+    `assign_labels` itself picks a compiled case in Python)."""
     for i in range(X.shape[0]):
         j = nearest_center(X, i, centers, centers_sqnorm)
         out_labels[i] = j
         out_mindist[i] = squared_distance(X, i, centers, j)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _assign_tiled(X, centers, centers_sqnorm, out_labels, out_mindist, n_features):
+    """`assign_labels` a transposed tile of rows at a time (see _tile.py); n_features is
+    a literal."""
+    flat = X.ravel()
+    local_centers = centers.copy()
+    local_sqnorm = centers_sqnorm.copy()
+    tile = np.empty((n_features, TILE_ROWS))
+    best = np.empty(TILE_ROWS)
+    labels = np.empty(TILE_ROWS, dtype=np.int64)
+    spare_best = np.empty(TILE_ROWS)
+    spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
+    for start in range(0, X.shape[0], TILE_ROWS):
+        m = min(TILE_ROWS, X.shape[0] - start)
+        load_tile(flat, start, m, n_features, tile)
+        for i in range(m):
+            best[i] = np.inf
+            labels[i] = 0
+        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
+                        labels, spare_best, spare_labels)
+        for i in range(m):
+            j = labels[i]
+            d2 = 0.0
+            for f in range(n_features):
+                diff = tile[f, i] - local_centers[j, f]
+                d2 += diff * diff
+            out_labels[start + i] = j
+            out_mindist[start + i] = d2
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -72,17 +115,6 @@ def chunk_bounds(n_samples):
 
 
 @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
-def assign_labels_parallel(X, centers, centers_sqnorm, out_labels, out_mindist):
-    """In-memory variant of `assign_labels`, parallel over fixed row chunks."""
-    n_chunks, rows = chunk_bounds(X.shape[0])
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, X.shape[0])
-        assign_labels(X[start:stop], centers, centers_sqnorm,
-                      out_labels[start:stop], out_mindist[start:stop])
-
-
-@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
 def euclidean_distances_parallel(X, centers, out):
     """In-memory variant of `euclidean_distances`, parallel over fixed row chunks."""
     n_chunks, rows = chunk_bounds(X.shape[0])
@@ -90,3 +122,28 @@ def euclidean_distances_parallel(X, centers, out):
         start = c * rows
         stop = min(start + rows, X.shape[0])
         euclidean_distances(X[start:stop], centers, out[start:stop])
+
+
+def _specialise(case):
+    """(serial, parallel) assign kernels for one tile case: 0 row by row, else tiled with
+    that literal width. numba compiles (or loads) each on its first call."""
+    if case == 0:
+        serial = assign_rows
+    else:
+        @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+        def serial(X, centers, centers_sqnorm, out_labels, out_mindist):
+            _assign_tiled(X, centers, centers_sqnorm, out_labels, out_mindist, case)
+
+    @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
+    def parallel(X, centers, centers_sqnorm, out_labels, out_mindist):
+        n_chunks, rows = chunk_bounds(X.shape[0])
+        for c in prange(n_chunks):
+            start = c * rows
+            stop = min(start + rows, X.shape[0])
+            serial(X[start:stop], centers, centers_sqnorm, out_labels[start:stop],
+                   out_mindist[start:stop])
+
+    return serial, parallel
+
+
+_KERNELS = {case: _specialise(case) for case in range(MAX_TILE_FEATURES + 1)}

@@ -3,17 +3,19 @@
 import numpy as np
 from numba import njit, prange
 
-from ._config import CACHE, FASTMATH, TILE_ROWS
+from ._config import CACHE, FASTMATH, MASKED_MAX_CLUSTERS, TILE_ROWS
 from ._moments import accumulate_moments, finish_moments, merge_moments
+from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
 from ._topk import topk_finish, topk_push
 from .assign import chunk_bounds, nearest_center
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
                        out_sums, out_weight, out_moments, out_far_dist, out_far_idx,
                        out_far_label):
     """Fused assign + accumulate for one block; returns the block's weighted inertia.
+
+    Runs the numba kernel compiled for X's width (see `_tile.tile_case`).
 
     Parameters
     ----------
@@ -37,6 +39,111 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
         Sum over rows of weight * squared distance to the nearest center (clamped at 0).
         NaN or inf in X makes it non-finite, which is how callers detect such input.
     """
+    return _KERNELS[tile_case(X.shape[1])][0](
+        X, centers, centers_sqnorm, sample_weight, out_sums, out_weight, out_moments,
+        out_far_dist, out_far_idx, out_far_label)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
+            out_far_label):
+    """Complete a block's far-row heap (with labels) and moments."""
+    # Every row is offered while the heap has room, so it holds min(m, n) rows.
+    topk_finish(out_far_dist, out_far_idx, min(out_far_dist.shape[0], X.shape[0]))
+    for s in range(out_far_idx.shape[0]):
+        out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
+            X, out_far_idx[s], centers, centers_sqnorm)
+    if out_moments.shape[0] == 2:
+        finish_moments(X, out_moments)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+                 out_moments, out_far_dist, out_far_idx, n_features):
+    """`lloyd_partial_sums` for few features, a transposed tile of rows at a time (see
+    _tile.py); n_features is a literal. Leaves the far-row heap
+    unfinished and the moments as shifted sums."""
+    n_samples = X.shape[0]
+    n_clusters = centers.shape[0]
+    unit_weight = sample_weight.shape[0] == 0
+    with_moments = out_moments.shape[0] == 2
+    if with_moments:
+        out_moments[:] = 0.0
+    flat = X.ravel()
+    local_centers = centers.copy()
+    local_sqnorm = centers_sqnorm.copy()
+    tile = np.empty((n_features, TILE_ROWS))
+    best = np.empty(TILE_ROWS)
+    labels = np.empty(TILE_ROWS, dtype=np.int64)
+    spare_best = np.empty(TILE_ROWS)
+    spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
+    dist = np.empty(TILE_ROWS)
+    w = np.ones(TILE_ROWS)
+    sums = np.zeros((n_clusters, n_features))
+    weight = np.zeros(n_clusters)
+    # Few clusters: per-cluster masked sums over the tile vectorise; many: scatter rows.
+    masked = n_clusters <= MASKED_MAX_CLUSTERS
+    inertia = 0.0
+    far_size = 0
+    n_far = out_far_dist.shape[0]
+    for start in range(0, n_samples, TILE_ROWS):
+        m = min(TILE_ROWS, n_samples - start)
+        load_tile(flat, start, m, n_features, tile)
+        if not unit_weight:
+            for i in range(m):
+                w[i] = sample_weight[start + i]
+        for i in range(m):
+            best[i] = np.inf
+            labels[i] = 0
+        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
+                        labels, spare_best, spare_labels)
+        farthest = 0.0
+        for i in range(m):
+            j = labels[i]
+            d2 = 0.0
+            for f in range(n_features):
+                diff = tile[f, i] - local_centers[j, f]
+                d2 += diff * diff
+            dist[i] = d2
+            inertia += w[i] * d2
+            farthest = max(farthest, d2)
+        if masked:
+            # Loads outside the selects: a conditional load becomes a slower masked one.
+            for j in range(n_clusters):
+                total = 0.0
+                for i in range(m):
+                    wi = w[i]
+                    total += wi if labels[i] == j else 0.0
+                weight[j] += total
+                for f in range(n_features):
+                    total = 0.0
+                    for i in range(m):
+                        x = w[i] * tile[f, i]
+                        total += x if labels[i] == j else 0.0
+                    sums[j, f] += total
+        else:
+            for i in range(m):
+                j = labels[i]
+                weight[j] += w[i]
+                for f in range(n_features):
+                    sums[j, f] += w[i] * tile[f, i]
+        if n_far > 0 and (far_size < n_far or farthest >= out_far_dist[0]):
+            for i in range(m):
+                if far_size < n_far or dist[i] >= out_far_dist[0]:
+                    far_size = topk_push(out_far_dist, out_far_idx, far_size, dist[i],
+                                         start + i)
+        if with_moments:
+            accumulate_moments(X, start, start + m, out_moments)
+    out_sums += sums
+    out_weight += weight
+    return inertia
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _lloyd_rows(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+                out_moments, out_far_dist, out_far_idx):
+    """`lloyd_partial_sums` row by row, for many features (the feature loop vectorises).
+    Leaves the far-row heap unfinished and the moments as shifted sums."""
     n_samples, n_features = X.shape
     n_clusters = centers.shape[0]
     unit_weight = sample_weight.shape[0] == 0
@@ -76,16 +183,9 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
             accumulate_moments(X, start, stop, out_moments)
     out_sums += sums
     out_weight += weight
-    topk_finish(out_far_dist, out_far_idx, far_size)
-    for s in range(out_far_idx.shape[0]):
-        out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
-            X, out_far_idx[s], centers, centers_sqnorm)
-    if with_moments:
-        finish_moments(X, out_moments)
     return inertia
 
 
-@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
 def lloyd_partial_sums_parallel(X, centers, centers_sqnorm, sample_weight,
                                 out_sums, out_weight, out_moments, out_far_dist,
                                 out_far_idx, out_far_label):
@@ -94,43 +194,78 @@ def lloyd_partial_sums_parallel(X, centers, centers_sqnorm, sample_weight,
     Parallel over fixed row chunks, each writing its own partial buffers, then merged
     serially, so no two threads ever add into the same cluster sum.
     """
-    n_samples, n_features = X.shape
-    n_clusters = centers.shape[0]
-    m = out_far_dist.shape[0]
-    n_chunks, rows = chunk_bounds(n_samples)
-    sums = np.zeros((n_chunks, n_clusters, n_features))
-    weight = np.zeros((n_chunks, n_clusters))
-    moments = np.zeros((n_chunks, out_moments.shape[0], n_features))
-    inertia = np.zeros(n_chunks)
-    far_dist = np.empty((n_chunks, m))
-    far_idx = np.empty((n_chunks, m), dtype=np.int64)
-    far_label = np.empty((n_chunks, m), dtype=np.int64)
-    unit_weight = sample_weight.shape[0] == 0
-    out_moments[:] = 0.0
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, n_samples)
-        w = sample_weight if unit_weight else sample_weight[start:stop]
-        inertia[c] = lloyd_partial_sums(
-            X[start:stop], centers, centers_sqnorm, w, sums[c], weight[c], moments[c],
-            far_dist[c], far_idx[c], far_label[c])
-    far_size = 0
-    n_seen = 0
-    total = 0.0
-    for c in range(n_chunks):
-        start = c * rows
-        out_sums += sums[c]
-        out_weight += weight[c]
-        total += inertia[c]
-        if out_moments.shape[0] == 2:
-            n_seen = merge_moments(n_seen, out_moments, max(min(rows, n_samples - start), 0),
-                                   moments[c])
+    return _KERNELS[tile_case(X.shape[1])][1](
+        X, centers, centers_sqnorm, sample_weight, out_sums, out_weight, out_moments,
+        out_far_dist, out_far_idx, out_far_label)
+
+
+def _specialise(case):
+    """(serial, parallel) Lloyd kernels for one tile case: 0 row by row, else tiled with
+    that literal width. numba compiles (or loads) each on its first call."""
+    if case == 0:
+        @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+        def serial(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+                   out_moments, out_far_dist, out_far_idx, out_far_label):
+            inertia = _lloyd_rows(X, centers, centers_sqnorm, sample_weight, out_sums,
+                                  out_weight, out_moments, out_far_dist, out_far_idx)
+            _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
+                    out_far_label)
+            return inertia
+    else:
+        @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+        def serial(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+                   out_moments, out_far_dist, out_far_idx, out_far_label):
+            inertia = _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums,
+                                   out_weight, out_moments, out_far_dist, out_far_idx, case)
+            _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
+                    out_far_label)
+            return inertia
+
+    @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
+    def parallel(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+                 out_moments, out_far_dist, out_far_idx, out_far_label):
+        n_samples, n_features = X.shape
+        n_clusters = centers.shape[0]
+        m = out_far_dist.shape[0]
+        n_chunks, rows = chunk_bounds(n_samples)
+        sums = np.zeros((n_chunks, n_clusters, n_features))
+        weight = np.zeros((n_chunks, n_clusters))
+        moments = np.zeros((n_chunks, out_moments.shape[0], n_features))
+        inertia = np.zeros(n_chunks)
+        far_dist = np.empty((n_chunks, m))
+        far_idx = np.empty((n_chunks, m), dtype=np.int64)
+        far_label = np.empty((n_chunks, m), dtype=np.int64)
+        unit_weight = sample_weight.shape[0] == 0
+        out_moments[:] = 0.0
+        for c in prange(n_chunks):
+            start = c * rows
+            stop = min(start + rows, n_samples)
+            w = sample_weight if unit_weight else sample_weight[start:stop]
+            inertia[c] = serial(
+                X[start:stop], centers, centers_sqnorm, w, sums[c], weight[c], moments[c],
+                far_dist[c], far_idx[c], far_label[c])
+        far_size = 0
+        n_seen = 0
+        total = 0.0
+        for c in range(n_chunks):
+            start = c * rows
+            out_sums += sums[c]
+            out_weight += weight[c]
+            total += inertia[c]
+            if out_moments.shape[0] == 2:
+                n_rows = max(min(rows, n_samples - start), 0)
+                n_seen = merge_moments(n_seen, out_moments, n_rows, moments[c])
+            for s in range(m):
+                if far_idx[c, s] >= 0:
+                    far_size = topk_push(out_far_dist, out_far_idx, far_size, far_dist[c, s],
+                                         far_idx[c, s] + start)
+        topk_finish(out_far_dist, out_far_idx, far_size)
         for s in range(m):
-            if far_idx[c, s] >= 0:
-                far_size = topk_push(out_far_dist, out_far_idx, far_size, far_dist[c, s],
-                                     far_idx[c, s] + start)
-    topk_finish(out_far_dist, out_far_idx, far_size)
-    for s in range(m):
-        out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
-            X, out_far_idx[s], centers, centers_sqnorm)
-    return total
+            out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
+                X, out_far_idx[s], centers, centers_sqnorm)
+        return total
+
+    return serial, parallel
+
+
+_KERNELS = {case: _specialise(case) for case in range(MAX_TILE_FEATURES + 1)}

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from ._config import CACHE, FASTMATH
-from .assign import assign_labels
+from .assign import assign_rows
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -75,7 +75,7 @@ def minibatch_step(X, sample_weight, centers, centers_sqnorm, weight_sums, out_c
         Sum over rows of weight * squared distance to the nearest center before the
         update (scikit-learn's batch inertia). Non-finite for NaN or inf in X.
     """
-    assign_labels(X, centers, centers_sqnorm, out_labels, out_mindist)
+    assign_rows(X, centers, centers_sqnorm, out_labels, out_mindist)
     unit_weight = sample_weight.shape[0] == 0
     inertia = 0.0
     for i in range(X.shape[0]):

@@ -7,6 +7,8 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import load_digits, make_blobs
 
 import chunkml
+from chunkml.dask_glue._blocks import use_gemm
+from chunkml.dask_glue._rows import PARALLEL_MIN_ROWS
 
 RTOL = {np.float64: 1e-7, np.float32: 1e-4}
 
@@ -35,15 +37,13 @@ def _as_input(X, chunking):
     return X if rows is None else da.from_array(X, chunks=(rows, X.shape[1]))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("chunking", list(CHUNKINGS))
-@pytest.mark.parametrize("weighted", [False, True])
-def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
-    X, init, weight = _data(dtype)
-    sample_weight = weight if weighted else None
-    ref = SKKMeans(n_clusters=4, init=init, n_init=1).fit(X, sample_weight=sample_weight)
-    km = chunkml.KMeans(n_clusters=4, init=init).fit(_as_input(X, chunking),
-                                                     sample_weight=sample_weight)
+def _assert_same_as_sklearn(X, init, sample_weight, chunking):
+    n_clusters = init.shape[0]
+    ref = SKKMeans(n_clusters=n_clusters, init=init, n_init=1).fit(
+        X, sample_weight=sample_weight)
+    km = chunkml.KMeans(n_clusters=n_clusters, init=init).fit(_as_input(X, chunking),
+                                                              sample_weight=sample_weight)
+    dtype = X.dtype.type
     rtol = RTOL[dtype]
     assert km.cluster_centers_.dtype == dtype
     np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=rtol)
@@ -54,6 +54,37 @@ def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
         assert isinstance(km.labels_, np.ndarray)
     else:
         assert isinstance(km.labels_, da.Array)
+    return km, ref
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunking", list(CHUNKINGS))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
+    X, init, weight = _data(dtype)
+    _assert_same_as_sklearn(X, init, weight if weighted else None, chunking)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunking", ["numpy", "uneven", "tiny-blocks"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_matrix_product_path_same_result_as_sklearn(dtype, chunking, weighted):
+    # Enough features and clusters for the matrix-product kernels (kernels/gemm.py).
+    assert use_gemm(24, 16)
+    X, init, weight = _data(dtype, n_features=24, n_clusters=16)
+    km, ref = _assert_same_as_sklearn(X, init, weight if weighted else None, chunking)
+    Xin = _as_input(X, chunking)
+    np.testing.assert_array_equal(np.asarray(km.predict(Xin)), ref.predict(X))
+    np.testing.assert_allclose(km.score(Xin), ref.score(X), rtol=RTOL[dtype])
+
+
+def test_matrix_product_path_in_memory_parallel_same_result_as_sklearn():
+    # Enough rows for the in-memory parallel variants of the matrix-product kernels.
+    X, _ = make_blobs(n_samples=PARALLEL_MIN_ROWS + 1000, n_features=24, centers=16,
+                      cluster_std=2.0, random_state=1)
+    init = X[np.random.RandomState(1).choice(len(X), 16, replace=False)].copy()
+    km, ref = _assert_same_as_sklearn(X, init, None, "numpy")
+    np.testing.assert_array_equal(km.predict(X), ref.predict(X))
 
 
 @pytest.mark.parametrize("chunking", ["numpy", "uneven"])
@@ -154,10 +185,13 @@ def test_same_seed_same_centers_whatever_the_chunking(init):
     assert not np.allclose(other.cluster_centers_, first.cluster_centers_)
 
 
-def test_numpy_and_dask_input_agree_for_kmeans_parallel():
-    X, _, _ = _data(np.float64, n_clusters=5, seed=2)
-    a = chunkml.KMeans(5, random_state=0).fit(X)
-    b = chunkml.KMeans(5, random_state=0).fit(da.from_array(X, chunks=333))
+# (3, 5): row-by-row kernels; (24, 16): matrix-product kernels, also for the k-means||
+# candidates (32 new ones per round).
+@pytest.mark.parametrize("n_features, n_clusters", [(3, 5), (24, 16)])
+def test_numpy_and_dask_input_agree_for_kmeans_parallel(n_features, n_clusters):
+    X, _, _ = _data(np.float64, n_features=n_features, n_clusters=n_clusters, seed=2)
+    a = chunkml.KMeans(n_clusters, random_state=0).fit(X)
+    b = chunkml.KMeans(n_clusters, random_state=0).fit(da.from_array(X, chunks=333))
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-9)
     np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-9)
 

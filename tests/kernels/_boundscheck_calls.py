@@ -10,12 +10,17 @@ import numpy as np
 
 from chunkml.kernels import (
     assign_labels,
+    assign_labels_gemm,
+    assign_labels_gemm_parallel,
     assign_labels_parallel,
     euclidean_distances,
     euclidean_distances_parallel,
     lloyd_partial_sums,
+    lloyd_partial_sums_gemm,
+    lloyd_partial_sums_gemm_parallel,
     lloyd_partial_sums_parallel,
     merge_moments,
+    nearest_new_gemm,
     sample_rows,
     update_mindist_sample,
 )
@@ -31,14 +36,18 @@ def _calls():
         c2 = (C * C).sum(axis=1)
         tag = f"n={n} d={d} k={k} m={m}"
         for name, kernel in [("assign_labels", assign_labels),
-                             ("assign_labels_parallel", assign_labels_parallel)]:
+                             ("assign_labels_parallel", assign_labels_parallel),
+                             ("assign_labels_gemm", assign_labels_gemm),
+                             ("assign_labels_gemm_parallel", assign_labels_gemm_parallel)]:
             yield f"{name} {tag}", kernel, (X, C, c2, np.empty(n, np.int64), np.empty(n))
         for name, kernel in [("euclidean_distances", euclidean_distances),
                              ("euclidean_distances_parallel", euclidean_distances_parallel)]:
             yield f"{name} {tag}", kernel, (X, C, np.empty((n, k)))
         for (name, kernel), w, mom in itertools.product(
                 [("lloyd_partial_sums", lloyd_partial_sums),
-                 ("lloyd_partial_sums_parallel", lloyd_partial_sums_parallel)],
+                 ("lloyd_partial_sums_parallel", lloyd_partial_sums_parallel),
+                 ("lloyd_partial_sums_gemm", lloyd_partial_sums_gemm),
+                 ("lloyd_partial_sums_gemm_parallel", lloyd_partial_sums_gemm_parallel)],
                 [np.empty(0), np.ones(n)], [2, 0]):
             yield (f"{name} {tag} weights={w.size} moments={mom}", kernel,
                    (X, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
@@ -53,6 +62,9 @@ def _calls():
                    (X, new, 0, mindist, np.zeros(mindist.size, np.int64), np.empty(0), 1, 2,
                     3, exp, np.empty(n), np.empty(n, np.int64), np.empty(m),
                     np.empty(m, np.int64)))
+        for mindist, new in itertools.product([np.full(n, np.inf), np.ones(n)], [C, C[:0]]):
+            yield (f"nearest_new_gemm {tag} new={new.shape[0]}", nearest_new_gemm,
+                   (X, new, 0, mindist.copy(), np.full(n, -1, np.int64)))
     for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
         yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,
                (n_a, np.zeros((2, 3)), n_b, np.ones((2, 3))))
