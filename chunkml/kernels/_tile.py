@@ -3,9 +3,9 @@
 For few features a row is too short to vectorise over, so these functions hold a tile of
 TILE_ROWS rows transposed, (n_features, rows), and loop over its rows innermost, where the
 compiler can use SIMD lanes. The kernels call them with a literal n_features from 1 to 4
-(see `tile_case`): the compiler then knows the row length and unrolls the feature loop. With a run-time row length the same loops are
-slower than the row-by-row kernels (measured at 5, 6 and 8 features), so kernels use
-tiles only up to 4 features.
+(see `tile_case`): the compiler then knows the row length and unrolls the feature loop.
+With a run-time row length the same loops are slower than the row-by-row kernels
+(measured at 5, 6 and 8 features), so kernels use tiles only up to 4 features.
 
 Two details keep the loops vectorised on x86 (measured on AVX2 EPYC, numba 0.68):
 
@@ -16,7 +16,6 @@ Two details keep the loops vectorised on x86 (measured on AVX2 EPYC, numba 0.68)
 - Both operands of every select are loaded before it, so no load is conditional.
 """
 
-import numpy as np
 from numba import njit
 
 from ._config import CACHE, FASTMATH

@@ -124,15 +124,23 @@ def euclidean_distances_parallel(X, centers, out):
         euclidean_distances(X[start:stop], centers, out[start:stop])
 
 
-def _specialise(case):
-    """(serial, parallel) assign kernels for one tile case: 0 row by row, else tiled with
-    that literal width. numba compiles (or loads) each on its first call."""
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _assign_block(X, centers, centers_sqnorm, out_labels, out_mindist, case):
+    """`assign_labels` for a tile case, called with a constant `case` (so numba compiles
+    it for that literal): 0 row by row, else tiled with that width."""
     if case == 0:
-        serial = assign_rows
+        assign_rows(X, centers, centers_sqnorm, out_labels, out_mindist)
     else:
-        @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-        def serial(X, centers, centers_sqnorm, out_labels, out_mindist):
-            _assign_tiled(X, centers, centers_sqnorm, out_labels, out_mindist, case)
+        _assign_tiled(X, centers, centers_sqnorm, out_labels, out_mindist, case)
+
+
+def _specialise(case):
+    """(serial, parallel) assign kernels for one tile case, compiled (or loaded) on their
+    first call; the closures hold only the integer `case` (see lloyd._specialise)."""
+
+    @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+    def serial(X, centers, centers_sqnorm, out_labels, out_mindist):
+        _assign_block(X, centers, centers_sqnorm, out_labels, out_mindist, case)
 
     @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
     def parallel(X, centers, centers_sqnorm, out_labels, out_mindist):
@@ -140,8 +148,8 @@ def _specialise(case):
         for c in prange(n_chunks):
             start = c * rows
             stop = min(start + rows, X.shape[0])
-            serial(X[start:stop], centers, centers_sqnorm, out_labels[start:stop],
-                   out_mindist[start:stop])
+            _assign_block(X[start:stop], centers, centers_sqnorm, out_labels[start:stop],
+                          out_mindist[start:stop], case)
 
     return serial, parallel
 

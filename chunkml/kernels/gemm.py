@@ -17,8 +17,9 @@ touching its process-wide thread count.
 import numpy as np
 from numba import njit, prange
 
+from ._chunks import chunk_partials, merge_chunk_partials
 from ._config import CACHE, FASTMATH, GEMM_MAX_PRODUCT, GEMM_TILE_ROWS
-from ._moments import accumulate_moments, finish_moments, merge_moments
+from ._moments import accumulate_moments, finish_moments
 from ._topk import topk_finish, topk_push
 from .assign import chunk_bounds, squared_distance
 
@@ -284,15 +285,9 @@ def lloyd_partial_sums_gemm_parallel(X, centers, centers_sqnorm, sample_weight, 
     """
     n_samples, n_features = X.shape
     n_clusters = centers.shape[0]
-    m = out_far_dist.shape[0]
     n_chunks, rows = chunk_bounds(n_samples)
-    sums = np.zeros((n_chunks, n_clusters, n_features))
-    weight = np.zeros((n_chunks, n_clusters))
-    moments = np.zeros((n_chunks, out_moments.shape[0], n_features))
-    inertia = np.zeros(n_chunks)
-    far_dist = np.empty((n_chunks, m))
-    far_idx = np.empty((n_chunks, m), dtype=np.int64)
-    far_label = np.empty((n_chunks, m), dtype=np.int64)
+    sums, weight, moments, inertia, far_dist, far_idx, far_label = chunk_partials(
+        n_chunks, n_clusters, n_features, out_moments.shape[0], out_far_dist.shape[0])
     unit_weight = sample_weight.shape[0] == 0
     out_moments[:] = 0.0
     for c in prange(n_chunks):
@@ -302,21 +297,9 @@ def lloyd_partial_sums_gemm_parallel(X, centers, centers_sqnorm, sample_weight, 
         inertia[c] = lloyd_partial_sums_gemm(
             X[start:stop], centers, centers_sqnorm, w, sums[c], weight[c], moments[c],
             far_dist[c], far_idx[c], far_label[c])
-    far_size = 0
-    n_seen = 0
-    total = 0.0
-    for c in range(n_chunks):
-        start = c * rows
-        out_sums += sums[c]
-        out_weight += weight[c]
-        total += inertia[c]
-        if out_moments.shape[0] == 2:
-            n_seen = merge_moments(n_seen, out_moments, max(min(rows, n_samples - start), 0),
-                                   moments[c])
-        for s in range(m):
-            if far_idx[c, s] >= 0:
-                far_size = topk_push(out_far_dist, out_far_idx, far_size, far_dist[c, s],
-                                     (far_idx[c, s] + start) * n_clusters + far_label[c, s])
+    total, far_size = merge_chunk_partials(
+        sums, weight, moments, inertia, far_dist, far_idx, far_label, rows, n_samples,
+        n_clusters, out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
     topk_finish(out_far_dist, out_far_idx, far_size)
     decode_far(out_far_idx, out_far_label, n_clusters)
     return total

@@ -3,8 +3,9 @@
 import numpy as np
 from numba import njit, prange
 
+from ._chunks import chunk_partials, merge_chunk_partials
 from ._config import CACHE, FASTMATH, MASKED_MAX_CLUSTERS, TILE_ROWS
-from ._moments import accumulate_moments, finish_moments, merge_moments
+from ._moments import accumulate_moments, finish_moments
 from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
 from ._topk import topk_finish, topk_push
 from .assign import chunk_bounds, nearest_center
@@ -61,8 +62,8 @@ def _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
 def _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
                  out_moments, out_far_dist, out_far_idx, n_features):
     """`lloyd_partial_sums` for few features, a transposed tile of rows at a time (see
-    _tile.py); n_features is a literal. Leaves the far-row heap
-    unfinished and the moments as shifted sums."""
+    _tile.py); n_features is a literal. Leaves the far-row heap unfinished and the
+    moments as shifted sums."""
     n_samples = X.shape[0]
     n_clusters = centers.shape[0]
     unit_weight = sample_weight.shape[0] == 0
@@ -199,68 +200,56 @@ def lloyd_partial_sums_parallel(X, centers, centers_sqnorm, sample_weight,
         out_far_dist, out_far_idx, out_far_label)
 
 
-def _specialise(case):
-    """(serial, parallel) Lloyd kernels for one tile case: 0 row by row, else tiled with
-    that literal width. numba compiles (or loads) each on its first call."""
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _lloyd_block(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+                 out_moments, out_far_dist, out_far_idx, out_far_label, case):
+    """`lloyd_partial_sums` for a tile case, called with a constant `case` (so numba
+    compiles it for that literal): 0 row by row, else tiled with that width."""
     if case == 0:
-        @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-        def serial(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
-                   out_moments, out_far_dist, out_far_idx, out_far_label):
-            inertia = _lloyd_rows(X, centers, centers_sqnorm, sample_weight, out_sums,
-                                  out_weight, out_moments, out_far_dist, out_far_idx)
-            _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
-                    out_far_label)
-            return inertia
+        inertia = _lloyd_rows(X, centers, centers_sqnorm, sample_weight, out_sums,
+                              out_weight, out_moments, out_far_dist, out_far_idx)
     else:
-        @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-        def serial(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
-                   out_moments, out_far_dist, out_far_idx, out_far_label):
-            inertia = _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums,
-                                   out_weight, out_moments, out_far_dist, out_far_idx, case)
-            _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
-                    out_far_label)
-            return inertia
+        inertia = _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums,
+                               out_weight, out_moments, out_far_dist, out_far_idx, case)
+    _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
+            out_far_label)
+    return inertia
+
+
+def _specialise(case):
+    """(serial, parallel) Lloyd kernels for one tile case, compiled (or loaded) on their
+    first call. The closures hold nothing but the integer `case`: numba's cache keys a
+    closure by its cells, and a cell holding a dispatcher would differ in every process."""
+
+    @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+    def serial(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
+               out_moments, out_far_dist, out_far_idx, out_far_label):
+        return _lloyd_block(X, centers, centers_sqnorm, sample_weight, out_sums,
+                            out_weight, out_moments, out_far_dist, out_far_idx,
+                            out_far_label, case)
 
     @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
     def parallel(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
                  out_moments, out_far_dist, out_far_idx, out_far_label):
         n_samples, n_features = X.shape
         n_clusters = centers.shape[0]
-        m = out_far_dist.shape[0]
         n_chunks, rows = chunk_bounds(n_samples)
-        sums = np.zeros((n_chunks, n_clusters, n_features))
-        weight = np.zeros((n_chunks, n_clusters))
-        moments = np.zeros((n_chunks, out_moments.shape[0], n_features))
-        inertia = np.zeros(n_chunks)
-        far_dist = np.empty((n_chunks, m))
-        far_idx = np.empty((n_chunks, m), dtype=np.int64)
-        far_label = np.empty((n_chunks, m), dtype=np.int64)
+        sums, weight, moments, inertia, far_dist, far_idx, far_label = chunk_partials(
+            n_chunks, n_clusters, n_features, out_moments.shape[0], out_far_dist.shape[0])
         unit_weight = sample_weight.shape[0] == 0
         out_moments[:] = 0.0
         for c in prange(n_chunks):
             start = c * rows
             stop = min(start + rows, n_samples)
             w = sample_weight if unit_weight else sample_weight[start:stop]
-            inertia[c] = serial(
+            inertia[c] = _lloyd_block(
                 X[start:stop], centers, centers_sqnorm, w, sums[c], weight[c], moments[c],
-                far_dist[c], far_idx[c], far_label[c])
-        far_size = 0
-        n_seen = 0
-        total = 0.0
-        for c in range(n_chunks):
-            start = c * rows
-            out_sums += sums[c]
-            out_weight += weight[c]
-            total += inertia[c]
-            if out_moments.shape[0] == 2:
-                n_rows = max(min(rows, n_samples - start), 0)
-                n_seen = merge_moments(n_seen, out_moments, n_rows, moments[c])
-            for s in range(m):
-                if far_idx[c, s] >= 0:
-                    far_size = topk_push(out_far_dist, out_far_idx, far_size, far_dist[c, s],
-                                         far_idx[c, s] + start)
+                far_dist[c], far_idx[c], far_label[c], case)
+        total, far_size = merge_chunk_partials(
+            sums, weight, moments, inertia, far_dist, far_idx, far_label, rows, n_samples,
+            0, out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
         topk_finish(out_far_dist, out_far_idx, far_size)
-        for s in range(m):
+        for s in range(out_far_idx.shape[0]):
             out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
                 X, out_far_idx[s], centers, centers_sqnorm)
         return total

@@ -1,0 +1,54 @@
+"""Per-chunk partial buffers of the in-memory parallel Lloyd kernels, and their merge."""
+
+import numpy as np
+from numba import njit
+
+from ._config import CACHE, FASTMATH
+from ._moments import merge_moments
+from ._topk import topk_push
+
+
+@njit(nogil=True, cache=CACHE)
+def chunk_partials(n_chunks, n_clusters, n_features, n_moment_rows, n_far):
+    """Zeroed (sums, weight, moments, inertia) and empty (far_dist, far_idx, far_label)
+    buffers, one row per chunk, so that no two threads add into the same cluster sum.
+
+    Unpack the tuple before the prange loop and pass the arrays one by one: numba's
+    parfors lost the loop's writes into arrays reached through a tuple (measured: an
+    inertia of 0 from the merge)."""
+    return (np.zeros((n_chunks, n_clusters, n_features)), np.zeros((n_chunks, n_clusters)),
+            np.zeros((n_chunks, n_moment_rows, n_features)), np.zeros(n_chunks),
+            np.empty((n_chunks, n_far)), np.empty((n_chunks, n_far), dtype=np.int64),
+            np.empty((n_chunks, n_far), dtype=np.int64))
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def merge_chunk_partials(sums, weight, moments, inertia, far_dist, far_idx, far_label, rows,
+                         n_samples, far_key_clusters, out_sums, out_weight, out_moments,
+                         out_far_dist, out_far_idx):
+    """Add the chunks' partials (`chunk_partials`, chunk c holding rows c*rows...) into the
+    outputs, in chunk order; returns (total inertia, rows in the far heap).
+
+    Far rows are offered by global row index, or by ``index * far_key_clusters + label``
+    when far_key_clusters > 0 (the matrix-product kernels' encoding). out_moments must be
+    zeroed beforehand when it has 2 rows.
+    """
+    far_size = 0
+    n_seen = 0
+    total = 0.0
+    for c in range(inertia.shape[0]):
+        start = c * rows
+        out_sums += sums[c]
+        out_weight += weight[c]
+        total += inertia[c]
+        if out_moments.shape[0] == 2:
+            n_rows = max(min(rows, n_samples - start), 0)
+            n_seen = merge_moments(n_seen, out_moments, n_rows, moments[c])
+        for s in range(far_idx.shape[1]):
+            if far_idx[c, s] >= 0:
+                key = far_idx[c, s] + start
+                if far_key_clusters > 0:
+                    key = key * far_key_clusters + far_label[c, s]
+                far_size = topk_push(out_far_dist, out_far_idx, far_size, far_dist[c, s], key)
+    return total, far_size
+
