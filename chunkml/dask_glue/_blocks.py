@@ -7,7 +7,7 @@ Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous bloc
 import numpy as np
 
 from .. import kernels
-from ..kernels._config import GEMM_MIN_CLUSTERS, GEMM_MIN_FEATURES
+from ..kernels.gemm import use_gemm
 from ._partials import LloydLayout, SampleLayout
 
 UNIT_WEIGHT = np.empty(0)
@@ -25,11 +25,6 @@ _ASSIGN_KERNELS = {
     (False, True): kernels.assign_labels_gemm,
     (True, True): kernels.assign_labels_gemm_parallel,
 }
-
-
-def use_gemm(n_features, n_clusters):
-    """Whether distances to n_clusters centers go through the matrix-product kernels."""
-    return n_features >= GEMM_MIN_FEATURES and n_clusters >= GEMM_MIN_CLUSTERS
 
 
 def as_weight(sample_weight):
@@ -117,25 +112,10 @@ def _round(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id
     mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
     nearest = (np.empty(0, dtype=np.int64) if nearest is None
                else np.ascontiguousarray(nearest, dtype=np.int64))
-    if use_gemm(X.shape[1], new_centers.shape[0]):
-        mindist, nearest = _nearest_new_gemm(X, new_centers, first_id, mindist, nearest)
-        # The round kernel then only has to key the rows: no candidate is new to it.
-        new_centers, first_id = new_centers[:0], first_id + new_centers.shape[0]
     phi = kernels.update_mindist_sample(
         X, new_centers, first_id, mindist, nearest, w, seed, stream, _first(row_offset),
         exponential, out_mindist, out_nearest, top_key, top_idx)
     return phi, top_key, top_idx, w
-
-
-def _nearest_new_gemm(X, new_centers, first_id, mindist, nearest):
-    """(mindist, nearest) of a block lowered to the new candidates, by matrix products."""
-    if mindist.shape[0] == 0:
-        mindist = np.full(X.shape[0], np.inf)
-        nearest = np.full(X.shape[0], -1, dtype=np.int64)
-    else:
-        mindist, nearest = mindist.copy(), nearest.copy()
-    kernels.nearest_new_gemm(X, new_centers, first_id, mindist, nearest)
-    return mindist, nearest
 
 
 def mindist_block(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id,

@@ -18,10 +18,24 @@ import numpy as np
 from numba import njit, prange
 
 from ._chunks import chunk_partials, merge_chunk_partials
-from ._config import CACHE, FASTMATH, GEMM_MAX_PRODUCT, GEMM_TILE_ROWS
+from ._config import (
+    CACHE,
+    FASTMATH,
+    GEMM_MAX_PRODUCT,
+    GEMM_MIN_CLUSTERS,
+    GEMM_MIN_FEATURES,
+    GEMM_TILE_ROWS,
+)
 from ._moments import accumulate_moments, finish_moments
 from ._topk import topk_finish, topk_push
 from .assign import chunk_bounds, squared_distance
+
+
+def use_gemm(n_features, n_clusters):
+    """Whether distances to n_clusters centers go through the matrix-product kernels
+    (see GEMM_MIN_FEATURES and GEMM_MIN_CLUSTERS in _config.py)."""
+    return n_features >= GEMM_MIN_FEATURES and n_clusters >= GEMM_MIN_CLUSTERS
+
 
 _EPS32 = np.finfo(np.float32).eps / 2  # unit roundoff of float32
 _TINY32 = np.finfo(np.float32).tiny  # below it float32 loses relative accuracy

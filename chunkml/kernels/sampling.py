@@ -13,6 +13,7 @@ from ._moments import accumulate_moments, finish_moments
 from ._random import stream_key, uniform_at
 from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
 from ._topk import topk_finish, topk_push
+from .gemm import nearest_new_gemm, use_gemm
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -112,7 +113,8 @@ def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_wei
     candidate, against the NEW candidates only; then gives the row the sampling key
     p / u (k-means||: the row is drawn iff u < l * p / phi, i.e. iff its key exceeds
     phi / l) or p / -log(u) (k-means++: the largest key is a draw proportional to p),
-    where p = weight * distance.
+    where p = weight * distance. The distances come from the tiled kernels up to 4
+    features, from matrix products when `gemm.use_gemm` says so, else row by row.
 
     Parameters
     ----------
@@ -141,8 +143,9 @@ def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_wei
     """
     _start_round(mindist, nearest, out_mindist, out_nearest)
     # A private copy of the candidates: no output store can alias it.
-    _NEAREST_NEW[tile_case(X.shape[1])](X, np.array(new_centers, dtype=np.float64),
-                                        first_id, out_mindist, out_nearest)
+    step = (nearest_new_gemm if use_gemm(X.shape[1], new_centers.shape[0])
+            else _NEAREST_NEW[tile_case(X.shape[1])])
+    step(X, np.array(new_centers, dtype=np.float64), first_id, out_mindist, out_nearest)
     return _key_rows(out_mindist, sample_weight, seed, stream, row_offset, exponential,
                      out_top_key, out_top_idx)
 
