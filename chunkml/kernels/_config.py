@@ -2,9 +2,12 @@
 
 import os
 
+from ._cache import SALTED
+
 # Cache compiled machine code on disk so that a fresh process (a dask worker, the CLI)
-# loads the kernels instead of compiling them again.
-CACHE = os.environ.get("CHUNKML_NUMBA_CACHE", "1") != "0"
+# loads the kernels instead of compiling them again; only with the salt that keys the
+# cache on every kernel file (_cache.py), which numba's own cache does not.
+CACHE = os.environ.get("CHUNKML_NUMBA_CACHE", "1") != "0" and SALTED
 
 # fastmath as a set *without* "nnan"/"ninf": NaN and inf must survive the arithmetic,
 # because a NaN inertia is how the first pass detects non-finite input (umap#1228).
