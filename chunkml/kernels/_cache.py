@@ -135,7 +135,9 @@ class _SaltedLocator(_Locator):
 def _install():
     classes = getattr(_CACHE_IMPL, "_locator_classes", None)
     abstract = getattr(_Locator, "__abstractmethods__", None)
-    if not isinstance(classes, list) or not abstract or not abstract <= set(vars(_SaltedLocator)):
+    if not isinstance(classes, list) or not abstract:
+        return False
+    if not abstract <= set(vars(_SaltedLocator)):
         return False
     if _SaltedLocator not in classes:
         classes.insert(0, _SaltedLocator)

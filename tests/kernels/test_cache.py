@@ -186,7 +186,8 @@ def test_kernels_use_the_salted_locator_in_numbas_usual_directory():
     for name, dispatcher in dispatchers.items():
         assert type(dispatcher._cache._impl.locator) is _cache._SaltedLocator, name
         index_name = dispatcher._cache._cache_file._index_name
-        assert re.fullmatch(rf"\w+\.[\w.]+-\d+-{_cache.SALT}\.py\d+\w*\.nbi", index_name), name
+        pattern = rf"\w+\.[\w.]+-\d+-{_cache.SALT}\.py\d+\w*\.nbi"
+        assert re.fullmatch(pattern, index_name), (name, index_name)
 
     # The directory numba itself would choose (NUMBA_CACHE_DIR, in-tree __pycache__, or
     # the user-wide cache).
