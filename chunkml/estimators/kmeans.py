@@ -9,10 +9,11 @@ import numpy as np
 from .. import dask_glue
 from ._base import CentersMixin
 from ._compat import (
+    RANDOM_STATE,
     BaseEstimator,
     ClusterMixin,
     ConvergenceWarning,
-    Interval,
+    NumberInterval,
     StrOptions,
     TransformerMixin,
     _fit_context,
@@ -89,15 +90,16 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     (3, 2)
     """
 
+    # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"k-means||", "k-means++", "random"}), "array-like"],
-        "oversampling_factor": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "init_max_iter": [None, Interval(Integral, 1, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "oversampling_factor": [NumberInterval(Real, 0, None, closed="neither")],
+        "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
+        "tol": [NumberInterval(Real, 0, None, closed="left")],
+        "random_state": RANDOM_STATE,
+        "init_max_iter": [None, NumberInterval(Integral, 1, None, closed="left")],
+        "n_init": [NumberInterval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions({"lloyd"})],
     }
 

@@ -8,9 +8,10 @@ import numpy as np
 
 from .. import dask_glue
 from ._compat import (
+    RANDOM_STATE,
     BaseEstimator,
     ClusterMixin,
-    Interval,
+    NumberInterval,
     StrOptions,
     TransformerMixin,
     _fit_context,
@@ -118,18 +119,19 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     (3, 2)
     """
 
+    # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
+        "batch_size": [NumberInterval(Integral, 1, None, closed="left")],
         "compute_labels": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_no_improvement": [Interval(Integral, 0, None, closed="left"), None],
-        "init_size": [Interval(Integral, 1, None, closed="left"), None],
-        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "reassignment_ratio": [Interval(Real, 0, None, closed="left")],
+        "random_state": RANDOM_STATE,
+        "tol": [NumberInterval(Real, 0, None, closed="left")],
+        "max_no_improvement": [NumberInterval(Integral, 0, None, closed="left"), None],
+        "init_size": [NumberInterval(Integral, 1, None, closed="left"), None],
+        "n_init": [StrOptions({"auto"}), NumberInterval(Integral, 1, None, closed="left")],
+        "reassignment_ratio": [NumberInterval(Real, 0, None, closed="left")],
     }
 
     def __init__(self, n_clusters=8, *, init="k-means++", max_iter=100, batch_size=1024,

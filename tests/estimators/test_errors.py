@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 import chunkml
 
 FITTED = ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
-          "feature_names_in_")
+          "feature_names_in_", "n_steps_", "_state")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def _with_nonfinite(X, value):
 @pytest.fixture(params=["fresh", "fitted"])
 def km_state(request, X):
     """A fresh estimator, and one already fitted: neither may change on a failed fit."""
-    def make(**params):
-        km = chunkml.KMeans(n_clusters=3, random_state=0)
+    def make(estimator=chunkml.KMeans, **params):
+        km = estimator(n_clusters=3, random_state=0)
         if request.param == "fitted":
             km.fit(X)
         return km.set_params(**params)
@@ -135,6 +135,27 @@ def test_string_array(km_state):
 ])
 def test_bad_parameters(km_state, X, params, match):
     _assert_fails_and_unchanged(km_state(**params), ValueError, match, X)
+
+
+@pytest.mark.parametrize("estimator, name", [
+    (chunkml.KMeans, "n_clusters"),
+    (chunkml.KMeans, "max_iter"),
+    (chunkml.KMeans, "n_init"),
+    (chunkml.KMeans, "init_max_iter"),
+    (chunkml.KMeans, "random_state"),
+    (chunkml.KMeans, "oversampling_factor"),
+    (chunkml.KMeans, "tol"),
+    (chunkml.MiniBatchKMeans, "n_clusters"),
+    (chunkml.MiniBatchKMeans, "batch_size"),
+    (chunkml.MiniBatchKMeans, "init_size"),
+    (chunkml.MiniBatchKMeans, "max_no_improvement"),
+    (chunkml.MiniBatchKMeans, "n_init"),
+    (chunkml.MiniBatchKMeans, "random_state"),
+])
+def test_bool_is_not_a_number(km_state, X, estimator, name):
+    # isinstance(True, numbers.Integral) holds: True must not pass for 1.
+    _assert_fails_and_unchanged(km_state(estimator, **{name: True}), ValueError,
+                                f"'{name}' parameter.*Got True", X)
 
 
 @pytest.mark.parametrize("container", ["numpy", "dask", "dask-unknown"])
