@@ -2,6 +2,8 @@
 
 numpy input is validated by scikit-learn's `check_array`. dask input gets only the cheap,
 lazy checks (shape, dtype); NaN and inf are found inside the first kernel pass over X.
+Data that is not numbers (strings, objects, complex) is a ValueError whatever its
+container, as scikit-learn raises for numpy input.
 """
 
 import numbers
@@ -35,13 +37,25 @@ def dask_frame_feature_names(X):
 
 def _check_numeric_columns(X):
     # Only frames get here, so pandas is installed.
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    from pandas.api.types import is_bool_dtype, is_complex_dtype, is_numeric_dtype
 
     bad = [str(c) for c, t in zip(X.columns, X.dtypes)
-           if not (is_numeric_dtype(t) or is_bool_dtype(t))]
+           if not (is_numeric_dtype(t) or is_bool_dtype(t)) or is_complex_dtype(t)]
     if bad:
-        raise TypeError(f"X has non-numeric columns {bad}; KMeans needs numbers. Drop or "
-                        "encode them first.")
+        raise ValueError(f"X has non-numeric columns {bad}; k-means needs real numbers. "
+                         "Drop or encode them first.")
+
+
+def _nullable_as_float(X):
+    """A dask DataFrame whose pandas nullable columns (Float64, Int64, boolean) are numpy
+    floats, pd.NA becoming NaN (found as NaN in the first pass), as scikit-learn's
+    check_array converts a pandas frame; other columns are left as they are."""
+    from pandas.api.types import is_extension_array_dtype
+
+    cast = {c: (np.float32 if t.numpy_dtype == np.float32 else np.float64)
+            for c, t in zip(X.columns, X.dtypes)
+            if is_extension_array_dtype(t) and hasattr(t, "numpy_dtype")}
+    return X.astype(cast) if cast else X
 
 
 def check_X(X):
@@ -57,12 +71,35 @@ def check_X(X):
     if hasattr(X, "columns") and hasattr(X, "dtypes"):
         _check_numeric_columns(X)
     if is_dask_frame(X):
-        X = X.to_dask_array()
+        X = _nullable_as_float(X).to_dask_array()
     if is_dask(X):
         X = _check_dask_X(X)
     else:
-        X = check_array(X, dtype=list(FLOAT_DTYPES), order="C", accept_sparse=False)
+        X = check_array(X, dtype=list(FLOAT_DTYPES), order="C", accept_sparse=False,
+                        input_name="X")
     return X
+
+
+def _complex_error(name, dtype):
+    # A dask array's astype(float64) would silently drop the imaginary part.
+    return ValueError(f"Complex data not supported: {name} has dtype {dtype}; k-means "
+                      "needs real numbers.")
+
+
+def _reject_complex(x, name):
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    # .kind also exists on pandas extension dtypes.
+    if getattr(dtype, "kind", None) == "c":
+        raise _complex_error(name, dtype)
+
+
+def _check_real_dtype(dtype, name):
+    """ValueError unless `dtype` holds real numbers (bools count as numbers)."""
+    if np.issubdtype(dtype, np.complexfloating):
+        raise _complex_error(name, dtype)
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise ValueError(f"{name} must hold numbers, got a dask array of dtype {dtype}; "
+                         f"convert it to a numeric dtype first.")
 
 
 def _check_dask_X(X):
@@ -70,10 +107,7 @@ def _check_dask_X(X):
         raise ValueError(
             f"Expected a 2-D array, got a {X.ndim}-D dask array of shape {X.shape}; "
             "reshape your data (X.reshape(-1, 1) for a single feature).")
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
-        raise TypeError(f"X must hold numbers, got a dask array of dtype {X.dtype}.")
-    if np.issubdtype(X.dtype, np.complexfloating):
-        raise TypeError("Complex data not supported.")
+    _check_real_dtype(X.dtype, "X")
     if not np.isnan(X.shape[0]) and X.shape[0] == 0:
         raise ValueError(
             f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "

@@ -113,12 +113,26 @@ def test_non_numeric_columns(km_state, X, container):
     frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(name="x")
     if container == "dask":
         frame = dd.from_pandas(frame, npartitions=2)
-    _assert_fails_and_unchanged(km_state(), TypeError, "non-numeric columns.*name", frame)
+    # ValueError, as scikit-learn raises for a frame with a text column.
+    _assert_fails_and_unchanged(km_state(), ValueError, "non-numeric columns.*name", frame)
 
 
-def test_string_array(km_state):
-    _assert_fails_and_unchanged(km_state(), ValueError, "convert|number",
-                                np.array([["a", "b"], ["c", "d"]]))
+@pytest.mark.parametrize("data, match", [
+    (np.array([["a", "b"], ["c", "d"]] * 5), "convert|number"),
+    (np.ones((10, 2)) + 1j, "Complex data not supported"),
+])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_data_that_is_not_real_numbers(km_state, data, match, container):
+    """The same data gives the same ValueError (as scikit-learn) whatever its container."""
+    Xin = data if container == "numpy" else da.from_array(data, chunks=4)
+    _assert_fails_and_unchanged(km_state(), ValueError, match, Xin)
+
+
+def test_pandas_na_in_a_dask_dataframe_is_nan(km_state, X):
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).astype({"a": "Float64"})
+    frame.loc[123, "a"] = pd.NA
+    _assert_fails_and_unchanged(km_state(), ValueError, "NaN",
+                                dd.from_pandas(frame, npartitions=2))
 
 
 @pytest.mark.parametrize("params, match", [

@@ -177,3 +177,20 @@ def test_debug_log_has_one_line_per_iteration(blobs, caplog):
     lines = [r.getMessage() for r in caplog.records if "Lloyd iteration" in r.getMessage()]
     assert len(lines) == km.n_iter_
     assert "inertia" in lines[0] and "center shift" in lines[0]
+
+
+def test_pandas_nullable_columns_in_a_dask_dataframe(blobs):
+    """Float64/Int64 columns work in a dask DataFrame as in a pandas frame."""
+    X, init, _ = blobs
+    X = X.copy()
+    X[:, 2] = np.round(X[:, 2])
+    pdf = pd.DataFrame(X, columns=["a", "b", "c"]).astype(
+        {"a": "Float64", "b": "float64", "c": "Int64"})
+    ref = chunkml.KMeans(4, init=init).fit(X)
+    for frame in (pdf, dd.from_pandas(pdf, npartitions=3)):
+        km = chunkml.KMeans(4, init=init).fit(frame)
+        np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+        np.testing.assert_allclose(km.inertia_, ref.inertia_, rtol=1e-9)
+        assert km.cluster_centers_.dtype == np.float64
+        np.testing.assert_array_equal(np.asarray(km.predict(frame)), ref.labels_)
+        np.testing.assert_array_equal(km.feature_names_in_, ["a", "b", "c"])
