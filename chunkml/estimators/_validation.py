@@ -121,31 +121,74 @@ def _check_dask_X(X):
     return X
 
 
+def _full_rows(block, value):
+    return np.full(block.shape[0], value, dtype=np.float64)
+
+
 def check_weight(sample_weight, X):
-    """Validated sample_weight (None, numpy float64, or dask float64), aligned with X."""
+    """Validated sample_weight (None, numpy float64, or dask float64), aligned with X.
+
+    A scalar gives every row that weight, as in scikit-learn. A dask weight gets only
+    lazy checks (shape, dtype); its values are checked in the first pass over X.
+    """
     if sample_weight is None:
         return None
-    if is_dask(sample_weight) or is_dask(X):
-        w = sample_weight if is_dask(sample_weight) else np.asarray(sample_weight)
-        if w.ndim != 1:
-            raise ValueError(f"sample_weight must be 1-D, got shape {w.shape}.")
-        if not (np.isnan(w.shape[0]) or np.isnan(X.shape[0])) and w.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"sample_weight has {w.shape[0]} entries but X has {X.shape[0]} rows.")
-        if not is_dask(w):
-            w = check_array(w, ensure_2d=False, dtype=np.float64)
-            _check_nonnegative(w)
-        return w.astype(np.float64)
-    w = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    _check_nonnegative(w)
+    if is_dask(sample_weight) and not is_dask(X):
+        # In-memory X is fitted in memory: its weights must be there too.
+        sample_weight = sample_weight.compute()
+    if is_dask(sample_weight):
+        return _check_dask_weight(sample_weight, X)
+    _reject_complex(sample_weight, "sample_weight")
+    if isinstance(sample_weight, numbers.Number):
+        return _check_scalar_weight(float(sample_weight), X)
+    if is_dask(X):
+        w = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
+                        input_name="sample_weight")
+        _check_weight_shape(w, X)
+    else:
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    _check_weight_values(w)
     return w
 
 
-def _check_nonnegative(w):
+def _check_scalar_weight(value, X):
+    _check_weight_values(np.array([value]))
+    if not is_dask(X):
+        return np.full(X.shape[0], value)
+    # Lazy, with X's row chunks (also unknown ones): a constant needs no pass over X.
+    return X[:, :1].map_blocks(_full_rows, value, drop_axis=1, dtype=np.float64,
+                               meta=np.empty(0))
+
+
+def _check_weight_shape(w, X):
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D (or a scalar), got shape {w.shape}.")
+    if not (np.isnan(w.shape[0]) or np.isnan(X.shape[0])) and w.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight has {w.shape[0]} entries but X has {X.shape[0]} rows.")
+
+
+def _check_dask_weight(w, X):
+    _check_real_dtype(w.dtype, "sample_weight")
+    _check_weight_shape(w, X)
+    return w.astype(np.float64)
+
+
+def _check_weight_values(w):
+    """Finite, non-negative, with a positive and finite sum (numpy weights)."""
+    if np.isnan(w).any():
+        raise ValueError("Input sample_weight contains NaN.")
+    if np.isinf(w).any():
+        raise ValueError("Input sample_weight contains infinity.")
     if np.any(w < 0):
         raise ValueError("sample_weight must be non-negative; negative weights found.")
-    if not w.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not total > 0:
         raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+    if not np.isfinite(total):
+        raise ValueError("sample_weight sums to infinity in float64; scale the weights "
+                         "down (only their ratios matter to the centers).")
 
 
 def check_init(init, n_clusters, n_features, dtype):

@@ -205,6 +205,53 @@ def test_bad_sample_weight(km_state, X, weights, match, container):
     _assert_fails_and_unchanged(km_state(), ValueError, match, Xin, sample_weight=weights)
 
 
+@pytest.mark.parametrize("weights, match", [
+    (np.r_[np.nan, np.ones(299)], "Input sample_weight contains NaN"),
+    (np.r_[np.ones(299), np.inf], "Input sample_weight contains infinity"),
+    (np.nan, "Input sample_weight contains NaN"),
+    (np.inf, "Input sample_weight contains infinity"),
+    (-1.0, "sample_weight must be non-negative"),
+    (0.0, "sample_weight sums to zero"),
+    (np.full(300, 1e307), "sample_weight sums to infinity"),
+    (np.ones(300) + 1j, "Complex data not supported: sample_weight"),
+    (1 + 1j, "Complex data not supported: sample_weight"),
+])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+@pytest.mark.parametrize("estimator", [chunkml.KMeans, chunkml.MiniBatchKMeans])
+def test_bad_in_memory_sample_weight_is_named(km_state, X, weights, match, container,
+                                             estimator):
+    """numpy or scalar weights are checked eagerly, whatever X is."""
+    Xin = X if container == "numpy" else da.from_array(X, chunks=100)
+    _assert_fails_and_unchanged(km_state(estimator), ValueError, match, Xin,
+                                sample_weight=weights)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.ones(300) + 1j, "Complex data not supported: sample_weight"),
+    (np.full(300, "1"), "sample_weight must hold numbers"),
+    (np.ones((300, 2)), "sample_weight must be 1-D"),
+    (np.ones(200), "sample_weight has 200 entries but X has 300 rows"),
+])
+@pytest.mark.parametrize("estimator", [chunkml.KMeans, chunkml.MiniBatchKMeans])
+def test_bad_dask_sample_weight_is_found_without_reading_it(km_state, X, weights, match,
+                                                            estimator):
+    """dtype and shape of a dask weight are checked lazily: neither X nor the weights
+    are read before the error (complex weights were cast to real silently)."""
+    reads = []
+
+    def count(block):
+        reads.append(1)
+        return block
+
+    Xd = da.from_array(X, chunks=100).map_blocks(count, dtype=X.dtype,
+                                                 meta=np.empty((0, 0), dtype=X.dtype))
+    w = da.from_array(weights, chunks=100).map_blocks(
+        count, dtype=weights.dtype, meta=np.empty((0,) * weights.ndim, dtype=weights.dtype))
+    _assert_fails_and_unchanged(km_state(estimator), ValueError, match, Xd,
+                                sample_weight=w)
+    assert reads == []
+
+
 @pytest.mark.parametrize("method", ["predict", "transform", "score"])
 @pytest.mark.parametrize("container", ["numpy", "dask"])
 def test_wrong_number_of_features_after_fit(X, method, container):

@@ -179,6 +179,21 @@ def test_debug_log_has_one_line_per_iteration(blobs, caplog):
     assert "inertia" in lines[0] and "center shift" in lines[0]
 
 
+@pytest.mark.parametrize("estimator", [chunkml.KMeans, chunkml.MiniBatchKMeans])
+@pytest.mark.parametrize("kind", ["numpy", "dask-uneven", "dask-unknown-chunks"])
+def test_scalar_sample_weight_is_every_rows_weight(blobs, estimator, kind):
+    """As scikit-learn: a scalar weight gives every row that weight (dask X too)."""
+    X, init, _ = blobs
+    params = dict(init=init, max_iter=20) if estimator is chunkml.KMeans else dict(
+        init=init, batch_size=200, max_iter=5, random_state=0)
+    Xin = _inputs(X)[kind]
+    ref = estimator(4, **params).fit(Xin, sample_weight=np.full(len(X), 2.5))
+    km = estimator(4, **params).fit(Xin, sample_weight=2.5)
+    np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-12)
+    np.testing.assert_allclose(km.inertia_, ref.inertia_, rtol=1e-12)
+    np.testing.assert_allclose(km.score(Xin, sample_weight=2.5), -km.inertia_, rtol=1e-9)
+
+
 def test_pandas_nullable_columns_in_a_dask_dataframe(blobs):
     """Float64/Int64 columns work in a dask DataFrame as in a pandas frame."""
     X, init, _ = blobs
