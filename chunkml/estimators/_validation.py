@@ -192,7 +192,8 @@ def _check_weight_values(w):
 
 
 def check_init(init, n_clusters, n_features, dtype):
-    """An explicit init array: shape (n_clusters, n_features), finite."""
+    """An explicit init array: shape (n_clusters, n_features), finite real numbers."""
+    _reject_complex(init, "init")
     init = check_array(init, dtype=list(FLOAT_DTYPES), order="C", copy=True,
                        input_name="init")
     if init.shape != (n_clusters, n_features):
@@ -200,6 +201,25 @@ def check_init(init, n_clusters, n_features, dtype):
             f"The init array has shape {init.shape}; expected (n_clusters, n_features) = "
             f"({n_clusters}, {n_features}).")
     return init.astype(dtype, copy=False)
+
+
+class CheckedInitCallable:
+    """A callable init whose every result is checked as an init array, naming init.
+
+    Called as ``init(X, n_clusters, random_state=rng)``, as scikit-learn calls it; a
+    result of the wrong shape, not real numbers, or holding NaN/inf is a ValueError.
+    """
+
+    def __init__(self, init):
+        self.init = init
+
+    def __call__(self, X, n_clusters, random_state=None):
+        centers = self.init(X, n_clusters, random_state=random_state)
+        try:
+            return check_init(centers, n_clusters, X.shape[1], np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"The init callable {self.init!r} returned unusable "
+                             f"centers: {exc}") from exc
 
 
 def check_n_clusters(n_clusters, X):

@@ -19,9 +19,7 @@ from ._compat import (
     _fit_context,
     check_random_state,
 )
-from ._validation import (
-    check_init,
-)
+from ._validation import CheckedInitCallable, check_init
 
 
 class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -36,13 +34,15 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     n_clusters : int, default=8
         The number of clusters to form.
-    init : {"k-means||", "k-means++", "random"} or array-like of shape \
+    init : {"k-means||", "k-means++", "random"}, callable or array-like of shape \
             (n_clusters, n_features), default="k-means||"
         "k-means||": scalable k-means++ (Bahmani et al. 2012), in ``init_max_iter + 2``
         passes over X. "k-means++": greedy k-means++ for numpy input (as scikit-learn);
         plain D^2 sampling in n_clusters passes for dask input. "random": n_clusters rows
-        drawn with probability proportional to sample_weight. An array: the initial
-        centers.
+        drawn with probability proportional to sample_weight. A callable is called once
+        per run as ``init(X, n_clusters, random_state=rng)`` (X as validated: a float
+        numpy or dask array) and must return an array as below. An array: the initial
+        centers, finite.
     oversampling_factor : float, default=2
         k-means|| draws about ``oversampling_factor * n_clusters`` candidates per round
         (as the paper and Spark MLlib; dask-ml's is an absolute count).
@@ -93,7 +93,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {
         "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
-        "init": [StrOptions({"k-means||", "k-means++", "random"}), "array-like"],
+        "init": [StrOptions({"k-means||", "k-means++", "random"}), callable, "array-like"],
         "oversampling_factor": [NumberInterval(Real, 0, None, closed="neither")],
         "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
         "tol": [NumberInterval(Real, 0, None, closed="left")],
@@ -142,7 +142,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         X, sample_weight = self._check_fit_data(X, sample_weight)
         init = self.init
         n_init = self.n_init
-        if not isinstance(init, str):
+        if not (isinstance(init, str) or callable(init)):
             init = check_init(init, self.n_clusters, X.shape[1], np.float64)
             if n_init != 1:
                 warnings.warn(
@@ -154,14 +154,22 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         # Every run's seed is drawn before any run starts, so the runs are independent
         # and the result does not depend on where or in which order they execute.
         seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
+        if callable(init):
+            # Each run's centers, checked before any run starts (scikit-learn also
+            # calls a callable init once per run).
+            checked = CheckedInitCallable(init)
+            inits = [checked(X, self.n_clusters, random_state=np.random.RandomState(seed))
+                     for seed in seeds]
+        else:
+            inits = [init] * n_init
         # A lazy X that fits in memory is persisted once for all runs, or streamed.
         X_fit, weight_fit = dask_glue.prepare_fit_input(X, sample_weight)
         fit_one = joblib.delayed(dask_glue.fit_kmeans)
-        runs = (fit_one(X_fit, weight_fit, self.n_clusters, init=init,
+        runs = (fit_one(X_fit, weight_fit, self.n_clusters, init=run_init,
                         oversampling_factor=self.oversampling_factor,
                         init_max_iter=self.init_max_iter, max_iter=self.max_iter,
                         tol=self.tol, random_state=np.random.RandomState(seed))
-                for seed in seeds)
+                for seed, run_init in zip(seeds, inits))
         if dask_glue.is_dask_collection(X):
             # Each run on dask input already spreads its passes over the blocks through
             # the active dask scheduler; running runs concurrently would only multiply

@@ -18,6 +18,7 @@ from ._compat import (
     check_random_state,
 )
 from ._validation import (
+    CheckedInitCallable,
     check_init,
     check_n_clusters,
     check_weight,
@@ -49,7 +50,8 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
             (n_clusters, n_features), default="k-means++"
         "k-means++": greedy k-means++ on ``init_size`` rows drawn from X in proportion to
         sample_weight. "random": n_clusters of those rows. A callable is called as
-        ``init(X_sample, n_clusters, random_state=rng)``. An array: the initial centers.
+        ``init(X_sample, n_clusters, random_state=rng)`` and must return finite centers
+        of shape (n_clusters, n_features). An array: the initial centers, finite.
     max_iter : int, default=100
         Maximum number of passes over X in ``fit``.
     batch_size : int, default=1024
@@ -161,6 +163,8 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
             n_init = self.n_init
             if n_init == "auto":
                 n_init = 1 if init == "k-means++" else _AUTO_N_INIT
+            if callable(init):
+                init = CheckedInitCallable(init)
         else:
             init = check_init(init, self.n_clusters, X.shape[1], np.float64)
             n_init = 1 if self.n_init == "auto" else self.n_init

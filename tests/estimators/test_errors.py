@@ -186,10 +186,41 @@ def test_more_clusters_than_samples(km_state, X, container):
 @pytest.mark.parametrize("init, match", [
     (np.zeros((2, 3)), r"shape \(2, 3\).*\(3, 3\)"),
     (np.zeros((3, 2)), r"shape \(3, 2\).*\(3, 3\)"),
-    (np.array([[0.0, 0, 0], [1, 1, 1], [np.nan, 0, 0]]), "NaN"),
+    (np.array([[0.0, 0, 0], [1, 1, 1], [np.nan, 0, 0]]), "init contains NaN"),
+    (np.eye(3) + 1j, "Complex data not supported: init"),
 ])
-def test_bad_init_array(km_state, X, init, match):
-    _assert_fails_and_unchanged(km_state(init=init), ValueError, match, X)
+@pytest.mark.parametrize("estimator", [chunkml.KMeans, chunkml.MiniBatchKMeans])
+def test_bad_init_array(km_state, X, init, match, estimator):
+    _assert_fails_and_unchanged(km_state(estimator, init=init), ValueError, match, X)
+
+
+@pytest.mark.parametrize("init", [np.full((3, 3), 1e300), np.eye(3) * 1e200])
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_init_array_too_far_from_X_is_named(km_state, X, init, container):
+    """Finite X and a finite init whose squared distances to X overflow: blame init."""
+    Xin = X if container == "numpy" else da.from_array(X, chunks=100)
+    _assert_fails_and_unchanged(km_state(init=init), ValueError,
+                                "initial centers overflow float64: the init array", Xin)
+
+
+def _init_returning(centers):
+    def init(X, n_clusters, random_state=None):
+        return centers
+    return init
+
+
+@pytest.mark.parametrize("centers, match", [
+    (np.full((3, 3), np.nan), "init callable.*init contains NaN"),
+    (np.r_[np.zeros((2, 3)), [[np.inf, 0, 0]]], "init callable.*init contains infinity"),
+    (np.zeros((2, 3)), r"init callable.*shape \(2, 3\).*\(3, 3\)"),
+    (np.zeros((3, 3)) + 1j, "init callable.*Complex data not supported"),
+    (np.full((3, 3), "a"), "init callable.*convert"),
+])
+@pytest.mark.parametrize("estimator", [chunkml.KMeans, chunkml.MiniBatchKMeans])
+def test_bad_init_callable_result(km_state, X, centers, match, estimator):
+    # MiniBatchKMeans fitted NaN centers from a NaN init; KMeans takes callables too now.
+    _assert_fails_and_unchanged(km_state(estimator, init=_init_returning(centers)),
+                                ValueError, match, X)
 
 
 @pytest.mark.parametrize("weights, match", [

@@ -209,3 +209,26 @@ def test_pandas_nullable_columns_in_a_dask_dataframe(blobs):
         assert km.cluster_centers_.dtype == np.float64
         np.testing.assert_array_equal(np.asarray(km.predict(frame)), ref.labels_)
         np.testing.assert_array_equal(km.feature_names_in_, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_callable_init_runs_from_what_it_returns(blobs, container):
+    """KMeans takes a callable init, as scikit-learn: called once per run with that
+    run's RandomState, its centers used as an init array would be."""
+    X, init, _ = blobs
+    Xin = X if container == "numpy" else da.from_array(X, chunks=500)
+    calls = []
+
+    def my_init(X_arg, n_clusters, random_state):
+        calls.append((type(X_arg), X_arg.shape, n_clusters, random_state))
+        return init if len(calls) == 1 else init[::-1]
+
+    km = chunkml.KMeans(4, init=my_init, n_init=2, random_state=0).fit(Xin)
+    assert [c[1:3] for c in calls] == [(X.shape, 4)] * 2
+    assert all(c[0] is type(Xin) for c in calls)
+    assert all(isinstance(c[3], np.random.RandomState) for c in calls)
+    assert calls[0][3] is not calls[1][3]
+    runs = [chunkml.KMeans(4, init=centers).fit(X) for centers in (init, init[::-1])]
+    best = min(runs, key=lambda r: r.inertia_)  # ties: the first
+    np.testing.assert_allclose(km.cluster_centers_, best.cluster_centers_, rtol=1e-9)
+    np.testing.assert_allclose(km.inertia_, best.inertia_, rtol=1e-9)
