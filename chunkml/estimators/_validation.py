@@ -222,6 +222,52 @@ class CheckedInitCallable:
                              f"centers: {exc}") from exc
 
 
+# k-means|| keeps, per block and round, a buffer of about 2 * l candidate rows of
+# n_features + 2 float64 values (l = oversampling_factor * n_clusters, the expected
+# draws per round; dask_glue/init.py sizes it), and gathers up to min(l * rounds,
+# n_samples) candidate rows on the client. Above this, k-means|| would need more memory
+# than any sensible use of it (the default l = 2 * n_clusters stays far below it).
+MAX_CANDIDATE_BYTES = 2**30
+
+
+def check_oversampling(oversampling_factor, n_clusters, n_rounds, n_samples, n_features):
+    """ValueError when k-means|| would hold more than MAX_CANDIDATE_BYTES of candidates.
+
+    n_samples may be nan (an unknown row count).
+    """
+    per_round = float(oversampling_factor) * n_clusters
+    row_bytes = 8.0 * (n_features + 2)
+    max_rows = MAX_CANDIDATE_BYTES / row_bytes
+    total = per_round * n_rounds
+    if not np.isnan(n_samples):
+        total = min(total, n_samples)
+    round_too_large = 2 * per_round + 32 > max_rows
+    if not (round_too_large or total > max_rows):
+        return
+    max_factor = (max_rows - 32) / (2 * n_clusters)
+    if np.isnan(n_samples) or n_samples > max_rows:
+        max_factor = min(max_factor, max_rows / (n_clusters * n_rounds))
+    if round_too_large:
+        held = f"{(2 * per_round + 32) * row_bytes / 2**30:.3g} GiB in each round"
+    else:
+        held = f"{total * row_bytes / 2**30:.3g} GiB over its {n_rounds} rounds"
+    # k-means|| needs about n_clusters candidates over all its rounds.
+    if max_factor * n_rounds >= 1:
+        advice = f"use oversampling_factor <= {max_factor:.3g}"
+        if not round_too_large:
+            advice += " or fewer rounds (init_max_iter)"
+    elif not round_too_large:
+        advice = "use fewer rounds (init_max_iter)"
+    else:
+        advice = "use init='k-means++' or 'random'"
+    raise ValueError(
+        f"oversampling_factor={oversampling_factor!r} is too large: k-means|| would draw "
+        f"about {per_round:.3g} candidate rows per round (oversampling_factor * "
+        f"n_clusters, n_clusters={n_clusters}) and hold about {held}, more than the "
+        f"{MAX_CANDIDATE_BYTES / 2**30:g} GiB it allows for n_features={n_features}; "
+        f"{advice}.")
+
+
 def check_n_clusters(n_clusters, X):
     n_samples = X.shape[0]
     if isinstance(n_samples, numbers.Integral) and n_samples < n_clusters:

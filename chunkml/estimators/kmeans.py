@@ -19,7 +19,7 @@ from ._compat import (
     _fit_context,
     check_random_state,
 )
-from ._validation import CheckedInitCallable, check_init
+from ._validation import CheckedInitCallable, check_init, check_oversampling
 
 
 class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -45,7 +45,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         centers, finite.
     oversampling_factor : float, default=2
         k-means|| draws about ``oversampling_factor * n_clusters`` candidates per round
-        (as the paper and Spark MLlib; dask-ml's is an absolute count).
+        (as the paper and Spark MLlib; dask-ml's is an absolute count). A value for which
+        the candidates would take more than 1 GiB is a ValueError.
     max_iter : int, default=300
         Maximum number of Lloyd iterations of a single run.
     tol : float, default=1e-4
@@ -142,7 +143,12 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         X, sample_weight = self._check_fit_data(X, sample_weight)
         init = self.init
         n_init = self.n_init
-        if not (isinstance(init, str) or callable(init)):
+        if isinstance(init, str) and init == "k-means||":
+            n_rounds = (dask_glue.DEFAULT_INIT_ROUNDS if self.init_max_iter is None
+                        else self.init_max_iter)
+            check_oversampling(self.oversampling_factor, self.n_clusters, n_rounds,
+                               X.shape[0], X.shape[1])
+        elif not (isinstance(init, str) or callable(init)):
             init = check_init(init, self.n_clusters, X.shape[1], np.float64)
             if n_init != 1:
                 warnings.warn(

@@ -172,6 +172,18 @@ def test_bool_is_not_a_number(km_state, X, estimator, name):
                                 f"'{name}' parameter.*Got True", X)
 
 
+@pytest.mark.parametrize("init_max_iter", [None, 4])
+@pytest.mark.parametrize("container", ["numpy", "dask-unknown"])
+def test_oversampling_factor_too_large(km_state, X, init_max_iter, container):
+    Xin = X if container == "numpy" else dd.from_pandas(
+        pd.DataFrame(X, columns=list("abc")), npartitions=2).values
+    # 1e9 * 3 candidates per round asked for a 224 GiB buffer (MemoryError).
+    km = km_state(init_max_iter=init_max_iter, oversampling_factor=1e9)
+    _assert_fails_and_unchanged(km, ValueError,
+                                r"oversampling_factor=1000000000\.0 is too large.*GiB.*"
+                                r"use oversampling_factor <= \d", Xin)
+
+
 @pytest.mark.parametrize("container", ["numpy", "dask", "dask-unknown"])
 def test_more_clusters_than_samples(km_state, X, container):
     small = X[:5]
@@ -321,3 +333,18 @@ def test_no_warning_on_good_data(X):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         chunkml.KMeans(3, random_state=0).fit(da.from_array(X, chunks=100))
+
+
+def test_oversampling_bound_leaves_sensible_values_alone():
+    from chunkml.estimators._validation import check_oversampling
+
+    # The defaults for a large fit: 10_000 clusters of 1_000 features, a billion rows.
+    check_oversampling(2, 10_000, 5, 10**9, 1_000)
+    check_oversampling(2, 10_000, 5, np.nan, 1_000)  # unknown row count
+    # As many clusters as rows, and a factor far above the default on small data.
+    check_oversampling(2, 300, 5, 300, 3)
+    check_oversampling(1e4, 3, 100, 300, 3)
+    with pytest.raises(ValueError, match=r"over its 1000000 rounds.*fewer rounds "
+                                         r"\(init_max_iter\)"):
+        # Each round is fine; 10^6 rounds of 20_000 candidates are not.
+        check_oversampling(2, 10_000, 10**6, np.nan, 1_000)
