@@ -18,16 +18,16 @@ def check_first_pass(n_clusters, n_samples, moments, min_weight, total_weight,
         raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
     if n_samples < n_clusters:
         raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")
-    if not np.all(np.isfinite(moments)):
+    if not (np.all(np.isfinite(moments)) and np.isfinite(inertia)):
+        if np.all(np.isfinite(moments)) and np.isfinite(total_weight):
+            # X and the weights are finite and measurable: the centers X was measured
+            # against (an init array) are too far from it.
+            raise ValueError(
+                "The squared distances from X to the initial centers overflow float64: "
+                "the init array holds values too large (or too far from X) for KMeans.")
         raise NonFiniteInputError(
             "Input X contains NaN or infinity (or values too large for float64 "
             "squared distances).")
-    if not np.isfinite(inertia):
-        # X itself is finite and measurable here: the centers it was measured against
-        # (an init array) are too far from it.
-        raise ValueError(
-            "The squared distances from X to the initial centers overflow float64: the "
-            "init array holds values too large (or too far from X) for KMeans.")
     if not min_weight >= 0:
         raise ValueError("sample_weight must be non-negative and finite; found "
                          f"{min_weight}.")

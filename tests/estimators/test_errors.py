@@ -215,6 +215,15 @@ def test_init_array_too_far_from_X_is_named(km_state, X, init, container):
                                 "initial centers overflow float64: the init array", Xin)
 
 
+def test_infinite_dask_weights_are_not_blamed_on_init(X):
+    # The first pass over X is Lloyd's; its inertia is infinite because of the weights.
+    w = da.from_array(np.r_[np.inf, np.ones(299)], chunks=100)
+    with pytest.raises(ValueError) as error:
+        chunkml.KMeans(3, init=X[:3].copy()).fit(da.from_array(X, chunks=100),
+                                                 sample_weight=w)
+    assert "initial centers" not in str(error.value)
+
+
 def _init_returning(centers):
     def init(X, n_clusters, random_state=None):
         return centers
