@@ -40,7 +40,7 @@ import sys
 import time
 import warnings
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["build_parser", "main"]
 
@@ -402,7 +402,7 @@ def _demo(args):
     import numpy as np
     from distributed import futures_of, wait
 
-    from . import KMeans, datasets
+    from .. import KMeans, datasets
 
     with _dask_client(args.scheduler), _log_iterations(sys.stdout):
         X, _ = datasets.make_blobs(
@@ -890,7 +890,7 @@ def _cluster(args):
 
     import numpy as np
 
-    from . import KMeans
+    from .. import KMeans
 
     sample_weight, columns = None, None
     if fmt in ("npy", "zarr"):
@@ -1052,7 +1052,7 @@ def _numpy_inertia(Xnp, centers):
     dask-ml 2025.1 reports unsquared distances as inertia_ when its last iteration
     moved the centers, so its own inertia_ cannot be compared.
     """
-    from . import dask_glue
+    from .. import dask_glue
 
     return dask_glue.inertia(Xnp, centers)
 
@@ -1063,7 +1063,7 @@ def _bench_estimators():
 
     import sklearn.cluster
 
-    from . import KMeans
+    from .. import KMeans
 
     params = {"n_clusters": _BENCH_CLUSTERS, "init_max_iter": _INIT_MAX_ITER,
               "oversampling_factor": _OVERSAMPLING_FACTOR, "random_state": _BENCH_SEED}
@@ -1086,7 +1086,7 @@ def _bench(args):
     import numba
     from threadpoolctl import threadpool_limits
 
-    from . import KMeans, datasets
+    from .. import KMeans, datasets
 
     threads = args.threads or dask.system.CPU_COUNT
     n_samples, chunks = args.n_samples, min(args.chunks, args.n_samples)
