@@ -7,7 +7,7 @@
     chunkml cluster INPUT --n-clusters K [--out DIR] [--columns A,B,...]
                  [--sample-weight-column NAME] [--chunks C] [--init INIT] [--max-iter N]
                  [--tol TOL] [--random-state SEED] [--persist] [--scheduler ADDRESS]
-                 [--no-progress]
+                 [--no-progress] [--overwrite]
     chunkml bench [--n-samples N] [--chunks C] [--threads T] [--repeat R]
 
 ``demo`` runs the reference workflow end to end: generate blobs lazily, persist them
@@ -34,13 +34,20 @@ import json
 import logging
 import math
 import os
-import secrets
-import shutil
 import sys
 import time
 import warnings
 
 from .. import __version__
+from . import _files, _readers
+from ._errors import EXIT_ERROR as _EXIT_ERROR
+from ._errors import EXIT_INTERRUPTED as _EXIT_INTERRUPTED
+from ._errors import EXIT_USAGE as _EXIT_USAGE
+from ._errors import CommandError as _CommandError
+from ._errors import UsageError as _UsageError
+from ._errors import one_line as _one_line
+from ._errors import stop_signals_interrupt
+from ._readers import INIT_NAMES as _INIT_NAMES
 
 __all__ = ["build_parser", "main"]
 
@@ -55,10 +62,6 @@ _PLOT_POINTS = 20_000
 _FIG_SIZE = (6.4, 4.8)
 _FIG_DPI = 100
 
-_EXIT_ERROR = 1
-_EXIT_USAGE = 2
-_EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
-
 _logger = logging.getLogger("chunkml")
 
 
@@ -67,16 +70,6 @@ class _ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(_EXIT_USAGE, f"chunkml: error: {message} (see '{self.prog} --help')\n")
-
-
-class _CommandError(Exception):
-    """A failure outside chunkml itself (scheduler unreachable, --out not writable, an
-    optional extra missing): exit status 1."""
-
-
-class _UsageError(Exception):
-    """Bad input found after parsing (a missing file, a non-numeric column, k > rows):
-    exit status 2, as argparse's own usage errors."""
 
 
 def _int(text):
@@ -144,9 +137,6 @@ def _column_list(text):
     return names
 
 
-_INIT_NAMES = ("k-means||", "k-means++", "random")
-
-
 def _init(text):
     if text in _INIT_NAMES or text.lower().endswith(".npy"):
         return text
@@ -195,7 +185,9 @@ def build_parser():
             "Fit chunkml.KMeans to data on disk, read lazily block by block, and write "
             "centers.npy, the labels in the input's row order (labels.zarr, or "
             "labels.parquet when zarr is not installed) and summary.json into --out. "
-            "summary.json is written last: its presence means the run completed."))
+            "They are written into a fresh folder beside --out and moved into it only "
+            "when complete: an interrupted or failed run leaves --out as it was. A run "
+            "replaces no existing file unless --overwrite is given, and never INPUT."))
     cluster.add_argument("input", metavar="INPUT",
                          help="a .npy file (memory-mapped), a .zarr array, a .parquet file "
                               "or directory, or a .csv file (or glob) with a header row")
@@ -204,9 +196,13 @@ def build_parser():
     cluster.add_argument("--out", default="chunkml-cluster", metavar="DIR",
                          help="where to write centers.npy, the labels and summary.json "
                               "(default: ./chunkml-cluster/)")
+    cluster.add_argument("--overwrite", action="store_true",
+                         help="replace outputs already in --out (an earlier run's); "
+                              "without it a run refuses to replace any file. INPUT is "
+                              "never replaced")
     cluster.add_argument("--columns", type=_column_list, metavar="A,B,...",
-                         help=".parquet/.csv: the feature columns (default: every numeric "
-                              "column but the sample-weight column)")
+                         help=".parquet/.csv: the feature columns (default: every column "
+                              "but the sample-weight column; each must be numeric)")
     cluster.add_argument("--sample-weight-column", metavar="NAME",
                          help=".parquet/.csv: the column holding each row's weight; it is "
                               "not a feature")
@@ -266,8 +262,9 @@ def main(argv=None):
     """Entry point of the ``chunkml`` script; returns the exit status.
 
     Usage errors exit with status 2 (from argparse, or bad input found later: a missing
-    file, a non-numeric column, k > rows), runtime failures outside chunkml (and a
-    missing optional extra) return 1, Ctrl-C returns 130 once the cluster is closed.
+    file, a non-numeric column, k > rows, an output that would replace a file), runtime
+    failures outside chunkml (and a missing optional extra) return 1, Ctrl-C and
+    SIGTERM return 130 once the cluster is closed and the temporary files removed.
     """
     args = build_parser().parse_args(argv)
     if args.command == "demo" and args.n_clusters > args.n_samples:
@@ -279,7 +276,8 @@ def main(argv=None):
             f"--n-samples ({args.n_samples:,}) must be at least the workload's "
             f"{_BENCH_CLUSTERS} clusters")
     try:
-        return args.run(args)
+        with stop_signals_interrupt():
+            return args.run(args)
     except _UsageError as exc:
         print(f"chunkml: error: {_one_line(exc)}", file=sys.stderr)
         return _EXIT_USAGE
@@ -297,12 +295,6 @@ def _say(message=""):
 
 def _quiet(message=""):
     pass
-
-
-def _one_line(exc):
-    """The first line of an exception's message: errors are one line each."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -497,27 +489,7 @@ def _table(rows):
                      for label, value in rows)
 
 
-def _write_atomic(path, write):
-    """Write ``path`` through a hidden temporary file in the same directory.
-
-    ``write(f)`` gets a binary file; ``os.replace`` then gives the file its name,
-    so a reader sees either the old file or the complete new one.
-    """
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask set the mode, as open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+_write_atomic = _files.write_atomic
 
 
 def _plot_clusters(path, X, labels, centers, n_samples):
@@ -582,265 +554,17 @@ def _plot_clusters(path, X, labels, centers, n_samples):
 
 # -- chunkml cluster ---------------------------------------------------------------------
 
-_FORMATS = {".npy": "npy", ".zarr": "zarr", ".parquet": "parquet", ".csv": "csv"}
-# The extra that brings what reading (or writing) each format needs.
-_EXTRAS = {"zarr": "zarr", "parquet": "parquet", "csv": "csv"}
-_LABELS_ZARR = "labels.zarr"
-_LABELS_PARQUET = "labels.parquet"
-
-
-def _extra_hint(extra):
-    return f'pip install "chunkml[{extra}]"'
-
-
-class _NpyFile:
-    """A .npy file, memory-mapped where a block is read; pickles as its path.
-
-    ``da.from_array`` slices it once per block. Pickling a numpy memmap would copy the
-    whole array into the graph; this sends the path, and a worker opens the file itself.
-    """
-
-    def __init__(self, path):
-        import numpy as np
-
-        self.path = path
-        # Copy-on-write ("c"), not read-only ("r"): numba types a read-only array apart
-        # and would compile every kernel again for it; nothing writes to the blocks.
-        self._array = np.load(path, mmap_mode="c", allow_pickle=False)
-        self.shape, self.dtype, self.ndim = (self._array.shape, self._array.dtype,
-                                             self._array.ndim)
-        stat = os.stat(path)
-        self._version = (stat.st_size, stat.st_mtime_ns)
-
-    def __getitem__(self, key):
-        import numpy as np
-
-        if self._array is None:
-            self._array = np.load(self.path, mmap_mode="c", allow_pickle=False)
-        # A view of the mapped file, no copy, for the C-ordered files np.save writes.
-        return np.ascontiguousarray(self._array[key])
-
-    def __getstate__(self):
-        return {**self.__dict__, "_array": None}
-
-    def __dask_tokenize__(self):
-        return ("chunkml-npy", os.path.abspath(self.path), self._version, self.shape,
-                str(self.dtype))
-
-
-def _input_format(path):
-    """INPUT's format from its name; a missing file or unknown suffix is a _UsageError."""
-    import glob
-
-    name = os.path.normpath(path)
-    fmt = _FORMATS.get(os.path.splitext(name)[1].lower())
-    # .csv and .parquet inputs may be globs of several files, as dask reads them.
-    if not os.path.exists(name) and not (fmt in ("csv", "parquet") and glob.glob(name)):
-        raise _UsageError(f"INPUT {path!r} does not exist")
-    if fmt is None:
-        raise _UsageError(
-            f"cannot tell the format of {path!r}: expected a name ending in "
-            f"{', '.join(_FORMATS)}")
-    return fmt
-
-
-def _check_array_input(X, path):
-    import numpy as np
-
-    if X.ndim != 2:
-        raise _UsageError(
-            f"{path!r} holds a {X.ndim}-D array of shape {X.shape}; expected 2-D "
-            "(n_samples, n_features)")
-    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
-            or X.dtype == np.bool_):
-        raise _UsageError(f"{path!r} holds {X.dtype} values, not real numbers")
-    if X.shape[1] == 0:
-        raise _UsageError(f"{path!r} has 0 features")
-
-
-def _open_array(path, fmt, chunks):
-    """(X, description) for .npy / .zarr input: a lazy dask array, one column chunk."""
-    import dask.array as da
-
-    if fmt == "npy":
-        try:
-            source = _NpyFile(path)
-        except (OSError, ValueError) as exc:
-            raise _UsageError(f"cannot read {path!r} as .npy: {_one_line(exc)}") from None
-        _check_array_input(source, path)
-        # "auto" rows per chunk: about dask's array.chunk-size (128 MiB) per block.
-        X = da.from_array(source, chunks={0: chunks or "auto", 1: -1})
-        return X, "memory-mapped"
-    try:
-        import zarr  # noqa: F401
-    except ImportError:
-        raise _CommandError(
-            f"reading .zarr needs zarr: {_extra_hint(_EXTRAS['zarr'])}") from None
-    try:
-        X = da.from_zarr(path)
-    except Exception as exc:  # zarr's errors share no base class across versions
-        raise _UsageError(
-            f"cannot read {path!r} as a zarr array: {_one_line(exc)}") from None
-    _check_array_input(X, path)
-    if chunks is not None:
-        X = X.rechunk({0: chunks, 1: -1})
-    return X, "zarr"
-
-
-def _import_dataframe(fmt):
-    try:
-        import dask.dataframe as dd
-        if fmt == "parquet":
-            import pyarrow  # noqa: F401
-    except ImportError as exc:
-        raise _CommandError(
-            f"reading .{fmt} needs dask.dataframe"
-            f"{' and pyarrow' if fmt == 'parquet' else ''} ({_one_line(exc)}): "
-            f"{_extra_hint(_EXTRAS[fmt])}") from None
-    return dd
-
-
-def _open_frame(path, fmt, columns, weight_column):
-    """(X, sample_weight or None, feature names) for .parquet / .csv input.
-
-    The arrays' row chunk sizes stay unknown: chunkml.KMeans learns them in its first
-    pass, so the file is not read an extra time just to count rows.
-    """
-    import numpy as np
-    from pandas.api.types import is_numeric_dtype
-
-    dd = _import_dataframe(fmt)
-    try:
-        frame = dd.read_parquet(path) if fmt == "parquet" else dd.read_csv(path)
-    except Exception as exc:  # pandas, pyarrow and fsspec errors share no base class
-        raise _UsageError(f"cannot read {path!r} as .{fmt}: {_one_line(exc)}") from None
-    by_name = {str(column): column for column in frame.columns}
-    dtypes = {str(column): dtype for column, dtype in frame.dtypes.items()}
-
-    def check_column(name, option):
-        if name not in by_name:
-            raise _UsageError(
-                f"{option}: no column {name!r} in {path!r} (columns: "
-                f"{', '.join(by_name) or 'none'})")
-        if not is_numeric_dtype(dtypes[name]):
-            raise _UsageError(
-                f"{option}: column {name!r} of {path!r} is not numeric "
-                f"(dtype {dtypes[name]})")
-
-    if weight_column is not None:
-        check_column(weight_column, "--sample-weight-column")
-    if columns is None:
-        columns = [name for name in by_name
-                   if name != weight_column and is_numeric_dtype(dtypes[name])]
-        if not columns:
-            raise _UsageError(f"{path!r} has no numeric columns to cluster")
-    else:
-        for name in columns:
-            check_column(name, "--columns")
-        if weight_column in columns:
-            raise _UsageError(
-                f"--sample-weight-column {weight_column!r} is also named in --columns")
-    features = frame[[by_name[name] for name in columns]]
-    # Nullable (extension) dtypes become object arrays; float64 turns their NA into NaN,
-    # which the fit then reports.
-    if not all(isinstance(dtypes[name], np.dtype) for name in columns):
-        features = features.astype(np.float64)
-    X = features.to_dask_array()
-    sample_weight = None
-    if weight_column is not None:
-        weight = frame[by_name[weight_column]]
-        if not isinstance(dtypes[weight_column], np.dtype):
-            weight = weight.astype(np.float64)
-        sample_weight = weight.to_dask_array()
-    # Lowered once: otherwise every compute lowers the frame's expression anew, the same
-    # key can come out as a different task, and distributed warns of it (dask#9888).
-    import dask
-
-    if sample_weight is None:
-        (X,) = dask.optimize(X)
-    else:
-        X, sample_weight = dask.optimize(X, sample_weight)
-    return X, sample_weight, columns
-
-
-def _read_init(init, n_clusters):
-    """The --init value as chunkml.KMeans takes it: a name, or the centers from a .npy."""
-    if init in _INIT_NAMES:
-        return init
-    import numpy as np
-
-    try:
-        centers = np.load(init, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise _UsageError(f"--init: cannot read {init!r}: {_one_line(exc)}") from None
-    if centers.ndim != 2 or centers.shape[0] != n_clusters:
-        raise _UsageError(
-            f"--init: {init!r} holds an array of shape {centers.shape}; expected "
-            f"(--n-clusters, n_features) = ({n_clusters}, n_features)")
-    return centers
-
-
-def _labels_format():
-    """"zarr" when zarr is installed, else "parquet"; checked before the fit starts."""
-    try:
-        import zarr  # noqa: F401
-        return "zarr"
-    except ImportError:
-        pass
-    try:
-        import dask.dataframe  # noqa: F401
-        import pyarrow  # noqa: F401
-        return "parquet"
-    except ImportError:
-        raise _CommandError(
-            f"writing the labels needs zarr (labels.zarr) or pyarrow (labels.parquet): "
-            f"{_extra_hint(_EXTRAS['zarr'])} or {_extra_hint(_EXTRAS['parquet'])}"
-        ) from None
-
-
-def _temp_path(path, what="tmp"):
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.{what}")
-
-
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
-def _write_dir_atomic(path, write):
-    """Write the directory ``path`` through a hidden temporary directory next to it.
-
-    ``write(tmp)`` creates ``tmp``; ``os.replace`` then gives it its name. os.replace
-    cannot replace a non-empty directory, so an earlier ``path`` is first moved aside
-    and removed once the new one is in place.
-    """
-    tmp = _temp_path(path)
-    try:
-        write(tmp)
-        old = None
-        if os.path.lexists(path):
-            old = _temp_path(path, "old")
-            os.replace(path, old)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-    if old is not None:
-        _remove(old)
-    return path
-
+_CENTERS = "centers.npy"
 
 def _labels_part_name(i):
     # Zero-padded, so that readers listing the files in name order keep the row order.
     return f"part.{i:06d}.parquet"
 
 
-def _write_labels(labels, out, fmt):
+def _write_labels(labels, path, fmt):
     """Write the lazy labels block by block: they never sit in memory all at once."""
+    if _files.stage_hook_active():
+        labels = labels.map_blocks(_files.stage_block, dtype=labels.dtype)
     if fmt == "zarr":
         import dask.array as da
 
@@ -849,15 +573,52 @@ def _write_labels(labels, out, fmt):
         # and 0-row blocks give uneven ones.
         if len(chunks) > 1 and (len(set(chunks[:-1])) > 1 or chunks[-1] > chunks[0]):
             labels = labels.rechunk(max(chunks))
-        return _write_dir_atomic(os.path.join(out, _LABELS_ZARR),
-                                 lambda tmp: da.to_zarr(labels, tmp))
+        da.to_zarr(labels, path)
+        return
     import dask.dataframe as dd
 
     frame = dd.from_dask_array(labels, columns=["label"])
-    return _write_dir_atomic(
-        os.path.join(out, _LABELS_PARQUET),
-        lambda tmp: frame.to_parquet(tmp, write_index=False,
-                                     name_function=_labels_part_name))
+    frame.to_parquet(path, write_index=False, name_function=_labels_part_name)
+
+
+class _DropTaskFailures(logging.Filter):
+    """Drops a worker's "Compute Failed" record: the run reports the error itself."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Compute Failed")
+
+
+@contextlib.contextmanager
+def _quiet_task_failures():
+    log = logging.getLogger("distributed.worker")
+    drop = _DropTaskFailures()
+    log.addFilter(drop)
+    try:
+        yield
+    finally:
+        log.removeFilter(drop)
+
+
+@contextlib.contextmanager
+def _run_errors(path):
+    """Errors from reading INPUT, fitting or writing, as one line with its exit status.
+
+    A block of INPUT is read for the first time inside the fit, or while the labels are
+    written: what pandas, pyarrow, zarr or numpy raise then is bad input (exit 2) when
+    it is a ValueError, TypeError or EOFError, and a runtime error (exit 1) otherwise.
+    """
+    try:
+        yield
+    except (_UsageError, _CommandError, KeyboardInterrupt):
+        raise
+    except (ValueError, TypeError, EOFError) as exc:
+        raise _UsageError(f"{path}: {_readers.describe_error(exc)}") from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise _CommandError(
+            f"{path}: {exc.strerror or _readers.describe_error(exc)}{where}") from None
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        raise _CommandError(f"{path}: {_readers.describe_error(exc)}") from None
 
 
 @contextlib.contextmanager
@@ -875,7 +636,7 @@ def _cluster(args):
     t_start = time.perf_counter()
     say = _quiet if args.no_progress else _say
     path = args.input
-    fmt = _input_format(path)
+    fmt = _readers._input_format(path)
     if fmt in ("npy", "zarr"):
         for option, value in (("--columns", args.columns),
                               ("--sample-weight-column", args.sample_weight_column)):
@@ -885,8 +646,14 @@ def _cluster(args):
         raise _UsageError(
             "--chunks applies to .npy and .zarr input only (.parquet and .csv are read "
             "one partition per chunk)")
-    labels_fmt = _labels_format()
-    init = _read_init(args.init, args.n_clusters)
+    labels_fmt = _readers._labels_format()
+    labels_name = (_readers._LABELS_ZARR if labels_fmt == "zarr"
+                   else _readers._LABELS_PARQUET)
+    # In publishing order: summary.json last, so that its presence means complete.
+    outputs = _files.Outputs(args.out, [labels_name, _CENTERS, _files.SUMMARY],
+                             overwrite=args.overwrite, inputs=_readers.input_paths(path))
+    outputs.check()
+    init = _readers._read_init(args.init, args.n_clusters)
 
     import numpy as np
 
@@ -894,7 +661,7 @@ def _cluster(args):
 
     sample_weight, columns = None, None
     if fmt in ("npy", "zarr"):
-        X, how = _open_array(path, fmt, args.chunks)
+        X, how = _readers._open_array(path, fmt, args.chunks)
         if X.shape[0] < args.n_clusters:
             raise _UsageError(
                 f"--n-clusters ({args.n_clusters:,}) must not exceed the rows of "
@@ -903,8 +670,8 @@ def _cluster(args):
                      f"{X.numblocks[0]:,} chunk{'s' if X.numblocks[0] != 1 else ''} "
                      f"({how})")
     else:
-        X, sample_weight, columns = _open_frame(path, fmt, args.columns,
-                                                args.sample_weight_column)
+        X, sample_weight, columns = _readers._open_frame(path, fmt, args.columns,
+                                                         args.sample_weight_column)
         weights = ("" if sample_weight is None
                    else f", weights from {args.sample_weight_column}")
         described = (f"column{'s' if len(columns) != 1 else ''} {', '.join(columns)} in "
@@ -914,90 +681,92 @@ def _cluster(args):
         raise _UsageError(
             f"--init: {args.init!r} has {init.shape[1]} features, the input has "
             f"{X.shape[1]}")
-    _check_out_dir(args.out)
     km = KMeans(n_clusters=args.n_clusters, init=init, max_iter=args.max_iter, tol=args.tol,
                 random_state=args.random_state, init_max_iter=args.init_max_iter,
                 oversampling_factor=args.oversampling_factor)
 
     progress = (contextlib.nullcontext() if args.no_progress
                 else _log_iterations(sys.stdout))
-    with _dask_client(args.scheduler, say), progress, _warnings_as_lines(sys.stderr):
-        say(f"reading {path}: {described}")
-        seconds = {}
-        if args.persist:
-            from distributed import futures_of, wait
-
-            t_read = time.perf_counter()
-            X = X.persist()
-            if sample_weight is not None:
-                sample_weight = sample_weight.persist()
-            wait(futures_of(X) + futures_of(sample_weight))
-            seconds["read"] = time.perf_counter() - t_read
-            say(f"  in cluster memory after {seconds['read']:.2f} s")
-
-        say(f"fitting {km!r} ...")
-        t_fit = time.perf_counter()
-        try:
-            km.fit(X, sample_weight=sample_weight)
-        except (ValueError, TypeError) as exc:
-            # chunkml names the problem (NaN, k > rows, bad weights); so do pandas and
-            # pyarrow when a later block of the file does not parse.
-            raise _UsageError(f"{path}: {_one_line(exc)}") from None
-        seconds["fit"] = time.perf_counter() - t_fit
-        say(f"  {km.n_iter_} Lloyd iteration{'s' if km.n_iter_ != 1 else ''} "
-            f"in {seconds['fit']:.2f} s")
-
-        # From here on --out changes; the summary of an earlier run goes first, so that
-        # a run stopped midway never leaves a summary next to files it does not describe.
-        summary_path = os.path.join(args.out, "summary.json")
-        _remove(summary_path)
-        labels = km.labels_
-        say(f"writing {labels.shape[0]:,} labels ...")
-        t_labels = time.perf_counter()
-        labels_path = _write_labels(labels, args.out, labels_fmt)
-        seconds["labels"] = time.perf_counter() - t_labels
-        # Labels of an earlier run in the other format would not match these.
-        _remove(os.path.join(args.out, _LABELS_PARQUET if labels_fmt == "zarr"
-                             else _LABELS_ZARR))
-        say(f"wrote {labels_path}")
-
-        centers = np.asarray(km.cluster_centers_)
-        centers_path = _write_atomic(os.path.join(args.out, "centers.npy"),
-                                     lambda f: np.save(f, centers))
-        say(f"wrote {centers_path}")
-
-        n_samples, n_features = int(labels.shape[0]), int(centers.shape[1])
-        seconds["total"] = time.perf_counter() - t_start
-        summary = {
-            "chunkml_version": __version__,
-            "input": os.path.abspath(path),
-            "format": fmt,
-            "columns": columns,
-            "sample_weight_column": args.sample_weight_column,
-            "n_samples": n_samples,
-            "n_features": n_features,
-            "n_chunks": int(X.numblocks[0]),
-            "dtype": str(centers.dtype),
-            "n_clusters": args.n_clusters,
-            "init": args.init,
-            "max_iter": args.max_iter,
-            "tol": args.tol,
-            "random_state": args.random_state,
-            "init_max_iter": args.init_max_iter,
-            "oversampling_factor": args.oversampling_factor,
-            "scheduler": args.scheduler or "in-process LocalCluster",
-            "n_iter": int(km.n_iter_),
-            "inertia": float(km.inertia_),
-            "seconds": seconds,
-            "centers": np.asarray(centers, dtype=np.float64).tolist(),
-            "outputs": {"centers": "centers.npy",
-                        "labels": os.path.basename(labels_path)},
-        }
-        _write_summary(summary_path, summary)
-        say(f"wrote {summary_path}")
+    # Everything is written into outputs' fresh folder; --out changes only in publish().
+    with _run_errors(path), outputs:
+        with _dask_client(args.scheduler, say), progress, \
+                _warnings_as_lines(sys.stderr), _quiet_task_failures():
+            summary = _fit_and_write(args, km, X, sample_weight, columns, fmt,
+                                     outputs, labels_name, described, say, t_start)
+        outputs.publish()
+    for name in outputs.names:
+        say(f"wrote {os.path.join(args.out, name)}")
     say()
     _say(_format_cluster_table(summary))
     return 0
+
+
+def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_name,
+                   described, say, t_start):
+    """Fit ``km`` and write its labels, centers and summary into ``outputs``' folder."""
+    import numpy as np
+
+    say(f"reading {args.input}: {described}")
+    seconds = {}
+    if args.persist:
+        from distributed import futures_of, wait
+
+        t_read = time.perf_counter()
+        X = X.persist()
+        if sample_weight is not None:
+            sample_weight = sample_weight.persist()
+        wait(futures_of(X) + futures_of(sample_weight))
+        seconds["read"] = time.perf_counter() - t_read
+        say(f"  in cluster memory after {seconds['read']:.2f} s")
+
+    say(f"fitting {km!r} ...")
+    t_fit = time.perf_counter()
+    km.fit(X, sample_weight=sample_weight)
+    seconds["fit"] = time.perf_counter() - t_fit
+    say(f"  {km.n_iter_} Lloyd iteration{'s' if km.n_iter_ != 1 else ''} "
+        f"in {seconds['fit']:.2f} s")
+
+    labels = km.labels_
+    say(f"writing {labels.shape[0]:,} labels ...")
+    t_labels = time.perf_counter()
+    _write_labels(labels, outputs.path(labels_name), "zarr" if labels_name ==
+                  _readers._LABELS_ZARR else "parquet")
+    seconds["labels"] = time.perf_counter() - t_labels
+    _files.stage("labels")
+
+    centers = np.asarray(km.cluster_centers_)
+    _write_atomic(outputs.path(_CENTERS), lambda f: np.save(f, centers))
+    _files.stage("centers")
+
+    n_samples, n_features = int(labels.shape[0]), int(centers.shape[1])
+    seconds["total"] = time.perf_counter() - t_start
+    summary = {
+        "chunkml_version": __version__,
+        "input": os.path.abspath(args.input),
+        "format": fmt,
+        "columns": columns,
+        "sample_weight_column": args.sample_weight_column,
+        "n_samples": n_samples,
+        "n_features": n_features,
+        "n_chunks": int(X.numblocks[0]),
+        "dtype": str(centers.dtype),
+        "n_clusters": args.n_clusters,
+        "init": args.init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "random_state": args.random_state,
+        "init_max_iter": args.init_max_iter,
+        "oversampling_factor": args.oversampling_factor,
+        "scheduler": args.scheduler or "in-process LocalCluster",
+        "n_iter": int(km.n_iter_),
+        "inertia": float(km.inertia_),
+        "seconds": seconds,
+        "centers": np.asarray(centers, dtype=np.float64).tolist(),
+        "outputs": {"centers": _CENTERS, "labels": labels_name},
+    }
+    _write_summary(outputs.path(_files.SUMMARY), summary)
+    _files.stage("summary")
+    return summary
 
 
 def _format_cluster_table(summary):
@@ -1073,7 +842,7 @@ def _bench_estimators():
         impls.append(("dask_ml", lambda: dask_ml_cluster.KMeans(**params), "dask", None))
     except ImportError:
         impls.append(("dask_ml", None, "dask",
-                      f"not installed ({_extra_hint('bench')})"))
+                      f"not installed ({_readers._extra_hint('bench')})"))
     impls.append(("sklearn", lambda: sklearn.cluster.KMeans(
         n_clusters=_BENCH_CLUSTERS, n_init=1, random_state=_BENCH_SEED), "numpy", None))
     return impls
