@@ -355,9 +355,10 @@ def _dask_client(address, say=_say):
                     f"cannot connect to the dask scheduler at {address!r}: {exc}") from None
         say(f"dask dashboard: {client.dashboard_link}{_dashboard_note()}")
         yield client
-    except KeyboardInterrupt:
+    except BaseException:
         # Closing mid-compute cancels futures, and distributed and asyncio log a
-        # traceback or warning for each; the user asked to stop and needs none of them.
+        # traceback or warning for each; the user asked to stop, or the error that
+        # stopped the run is reported in one line: neither needs them.
         previous = logging.root.manager.disable
         logging.disable(logging.CRITICAL)
         try:
@@ -689,8 +690,9 @@ def _cluster(args):
                 else _log_iterations(sys.stdout))
     # Everything is written into outputs' fresh folder; --out changes only in publish().
     with _run_errors(path), outputs:
-        with _dask_client(args.scheduler, say), progress, \
-                _warnings_as_lines(sys.stderr), _quiet_task_failures():
+        # Outermost: the other blocks' failures come in while the cluster closes.
+        with _quiet_task_failures(), _dask_client(args.scheduler, say), progress, \
+                _warnings_as_lines(sys.stderr):
             summary = _fit_and_write(args, km, X, sample_weight, columns, fmt,
                                      outputs, labels_name, described, say, t_start)
         outputs.publish()
