@@ -41,7 +41,7 @@ PARQUET_PARTS = [(0, 300), (300, 1_000), (1_000, N_SAMPLES)]
 RUNS = {
     "npy": dict(
         argv=["x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS, "--init", "k-means++",
-              "--max-iter", "50", "--tol", "1e-6", "--random-state", "7"],
+              "--max-iter", "50", "--tol", "1e-6", "--random-state", "7", "--overwrite"],
         params=dict(n_clusters=3, init="k-means++", max_iter=50, tol=1e-6,
                     random_state=7)),
     "zarr": dict(
@@ -62,6 +62,9 @@ ERRORS = {
                           "cannot tell the format of 'x.txt'"),
     "non-numeric column": (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a,name"],
                            "--columns: column 'name' of 'x.csv' is not numeric"),
+    # Every column is a feature by default: a text column is named, never dropped.
+    "text column by default": (["cluster", "x.csv", "--n-clusters", "3"],
+                               "column 'name' of 'x.csv' is not numeric (dtype "),
     "k > rows, known": (["cluster", "x.npy", "--n-clusters", N_SAMPLES + 1],
                         f"--n-clusters ({N_SAMPLES + 1:,}) must not exceed the rows of "
                         f"'x.npy' ({N_SAMPLES:,})"),
@@ -89,23 +92,29 @@ def _write_inputs(root):
     if HAS_ZARR:
         da.to_zarr(da.from_array(X, chunks=(ZARR_CHUNKS, -1)), str(root / "x.zarr"))
     # Uneven partitions, the first shorter than the next: labels.zarr needs equal chunks,
-    # and the labels must still come back in row order.
+    # and the labels must still come back in row order. Only numeric columns: the run
+    # takes every column.
     (root / "x.parquet").mkdir()
     for i, (start, stop) in enumerate(PARQUET_PARTS):
-        frame.iloc[start:stop].to_parquet(root / "x.parquet" / f"part.{i}.parquet",
-                                          index=False)
+        frame.drop(columns="name").iloc[start:stop].to_parquet(
+            root / "x.parquet" / f"part.{i}.parquet", index=False)
     frame.to_csv(root / "x.csv", index=False)
     (root / "x.txt").write_text("1,2\n")
     return frame
 
 
 def _stale_outputs(out):
-    """An earlier run's files: each must be replaced or removed, none left as it was."""
-    (out / "labels.zarr").mkdir(parents=True)
-    (out / "labels.zarr" / "stale").write_text("old")
-    (out / "labels.parquet").mkdir()
-    (out / "summary.json").write_text("{}")
+    """An earlier run's files, with its labels in the other format, and a user's file:
+    --overwrite replaces or removes the first, never the last."""
+    labels, other = (("labels.zarr", "labels.parquet") if HAS_ZARR
+                     else ("labels.parquet", "labels.zarr"))
+    (out / labels).mkdir(parents=True)
+    (out / labels / "stale").write_text("old")
+    (out / other).mkdir()
+    (out / "summary.json").write_text(json.dumps({
+        "chunkml_version": "0.0", "outputs": {"centers": "centers.npy", "labels": other}}))
     (out / "centers.npy").write_text("old")
+    (out / "notes.txt").write_text("mine")
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +172,15 @@ def test_cluster_matches_a_direct_fit(runs, fmt):
     assert "WARNING" not in stderr, stderr
     out = root / f"out-{fmt}"
     labels_name = "labels.zarr" if HAS_ZARR else "labels.parquet"
-    # Written through temporary names: nothing else left behind, stale files replaced.
-    assert sorted(p.name for p in out.iterdir()) == ["centers.npy", labels_name,
-                                                     "summary.json"]
+    # Written through a temporary folder: nothing else left behind, an earlier run's
+    # files replaced (--overwrite), the user's file kept.
+    expected = ["centers.npy", labels_name, "summary.json"]
+    if fmt == "npy":
+        expected.append("notes.txt")
+        assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
     assert not (out / labels_name / "stale").exists()
+    assert not [p for p in root.iterdir() if ".chunkml-" in p.name]
 
     X, sample_weight = _direct_input(root, fmt, frame)
     km = chunkml.KMeans(**RUNS[fmt]["params"]).fit(X, sample_weight=sample_weight)
@@ -322,8 +336,8 @@ def test_a_missing_extra_is_named_before_any_work(npy, tmp_path, capsys, monkeyp
     assert not out.exists()
 
 
-def test_ctrl_c_while_writing_labels_leaves_no_output(npy, tmp_path, cluster, capsys,
-                                                      monkeypatch):
+def test_ctrl_c_while_writing_labels_leaves_the_earlier_files(npy, tmp_path, cluster,
+                                                               capsys, monkeypatch):
     import dask.dataframe
 
     def interrupted_write(*args, **kwargs):
@@ -336,13 +350,14 @@ def test_ctrl_c_while_writing_labels_leaves_no_output(npy, tmp_path, cluster, ca
                         lambda self, path, **kwargs: interrupted_write(self, path))
     out = tmp_path / "out"
     _stale_outputs(out)
-    assert cli.main(_cluster_argv(npy, out, cluster)) == 130
+    before = {p.relative_to(out): p.read_bytes() if p.is_file() else None
+              for p in out.rglob("*")}
+    assert cli.main(_cluster_argv(npy, out, cluster, "--overwrite")) == 130
     assert capsys.readouterr().err == "interrupted\n"
-    # The earlier run's summary is gone (its files no longer match each other), the
-    # earlier labels are untouched, and no temporary file or directory is left.
-    assert sorted(p.name for p in out.iterdir()) == ["centers.npy", "labels.parquet",
-                                                     "labels.zarr"]
-    assert (out / "labels.zarr" / "stale").read_text() == "old"
+    # Every earlier file as it was, and no temporary file or folder left.
+    assert {p.relative_to(out): p.read_bytes() if p.is_file() else None
+            for p in out.rglob("*")} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert not logging.getLogger("chunkml").handlers
 
 
@@ -357,7 +372,7 @@ def test_ctrl_c_during_the_fit_closes_the_cluster_and_exits_130(npy, tmp_path, c
     assert capsys.readouterr().err == "interrupted\n"
     assert len(made) == 1
     assert made[0].status == distributed.core.Status.closed
-    assert list(out.iterdir()) == []
+    assert not out.exists()
     assert not logging.getLogger("chunkml").handlers
 
 
@@ -413,13 +428,14 @@ def test_k_greater_than_rows_counted_in_the_fit_is_exit_2(tmp_path, cluster, cap
     _frame().to_csv(tmp_path / "x.csv", index=False)
     out = tmp_path / "out"
     argv = ["cluster", str(tmp_path / "x.csv"), "--n-clusters", str(N_SAMPLES + 1),
-            "--out", str(out), "--scheduler", cluster.scheduler_address, "--no-progress"]
+            "--columns", "a,b", "--out", str(out), "--scheduler", cluster.scheduler_address, "--no-progress"]
     assert cli.main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (f"chunkml: error: {tmp_path / 'x.csv'}: n_samples={N_SAMPLES} "
                             f"should be >= n_clusters={N_SAMPLES + 1}.\n")
-    assert list(out.iterdir()) == []
+    # A failed run leaves no --out behind.
+    assert not out.exists()
     assert not logging.getLogger("chunkml").handlers
 
 
