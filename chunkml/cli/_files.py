@@ -228,10 +228,12 @@ class Outputs:
         raise CommandError(f"cannot make a temporary folder in {where!r}")
 
     def __exit__(self, exc_type, exc, tb):
-        if self.tmp is not None and not self._keep_tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
-        self._remove_made()
+        # Not cut short by a second Ctrl-C: that would leave half the folder behind.
+        with DeferredSignals():
+            if self.tmp is not None and not self._keep_tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                self.tmp = None
+            self._remove_made()
         return False
 
     def _remove_made(self):
