@@ -428,7 +428,8 @@ def test_k_greater_than_rows_counted_in_the_fit_is_exit_2(tmp_path, cluster, cap
     _frame().to_csv(tmp_path / "x.csv", index=False)
     out = tmp_path / "out"
     argv = ["cluster", str(tmp_path / "x.csv"), "--n-clusters", str(N_SAMPLES + 1),
-            "--columns", "a,b", "--out", str(out), "--scheduler", cluster.scheduler_address, "--no-progress"]
+            "--columns", "a,b", "--out", str(out), "--scheduler", cluster.scheduler_address,
+            "--no-progress"]
     assert cli.main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -275,6 +275,7 @@ def main(argv=None):
         args.parser.error(
             f"--n-samples ({args.n_samples:,}) must be at least the workload's "
             f"{_BENCH_CLUSTERS} clusters")
+    _files.arm_stage_hook()
     try:
         with stop_signals_interrupt():
             return args.run(args)

@@ -53,6 +53,14 @@ def stage_hook_active():
     return bool(_signal_at()[0])
 
 
+def arm_stage_hook():
+    """Under CHUNKML_TEST_SIGNAL_AT, handle SIGINT even when the parent ignores it (a
+    test run from a background job would otherwise never stop)."""
+    if (stage_hook_active()
+            and signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def stage(name):
     """A named stage of writing; see CHUNKML_TEST_SIGNAL_AT in the module docstring."""
     where, signame = _signal_at()
@@ -201,7 +209,8 @@ class Outputs:
             where = parent
             if os.path.isdir(self.out):
                 if not os.access(self.out, os.W_OK | os.X_OK):
-                    raise CommandError(f"the --out directory {self._shown!r} is not writable")
+                    raise CommandError(
+                        f"the --out directory {self._shown!r} is not writable")
                 if (not os.access(parent, os.W_OK | os.X_OK)
                         or os.stat(parent).st_dev != os.stat(self.out).st_dev):
                     where = self.out
