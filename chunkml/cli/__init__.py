@@ -638,7 +638,7 @@ def _cluster(args):
     t_start = time.perf_counter()
     say = _quiet if args.no_progress else _say
     path = args.input
-    fmt = _readers._input_format(path)
+    fmt = _readers.input_format(path)
     if fmt in ("npy", "zarr"):
         for option, value in (("--columns", args.columns),
                               ("--sample-weight-column", args.sample_weight_column)):
@@ -648,14 +648,14 @@ def _cluster(args):
         raise _UsageError(
             "--chunks applies to .npy and .zarr input only (.parquet and .csv are read "
             "one partition per chunk)")
-    labels_fmt = _readers._labels_format()
-    labels_name = (_readers._LABELS_ZARR if labels_fmt == "zarr"
-                   else _readers._LABELS_PARQUET)
+    labels_fmt = _readers.labels_format()
+    labels_name = (_readers.LABELS_ZARR if labels_fmt == "zarr"
+                   else _readers.LABELS_PARQUET)
     # In publishing order: summary.json last, so that its presence means complete.
     outputs = _files.Outputs(args.out, [labels_name, _CENTERS, _files.SUMMARY],
                              overwrite=args.overwrite, inputs=_readers.input_paths(path))
     outputs.check()
-    init = _readers._read_init(args.init, args.n_clusters)
+    init = _readers.read_init(args.init, args.n_clusters)
 
     import numpy as np
 
@@ -663,7 +663,7 @@ def _cluster(args):
 
     sample_weight, columns = None, None
     if fmt in ("npy", "zarr"):
-        X, how = _readers._open_array(path, fmt, args.chunks)
+        X, how = _readers.open_array(path, fmt, args.chunks)
         if X.shape[0] < args.n_clusters:
             raise _UsageError(
                 f"--n-clusters ({args.n_clusters:,}) must not exceed the rows of "
@@ -672,7 +672,7 @@ def _cluster(args):
                      f"{X.numblocks[0]:,} chunk{'s' if X.numblocks[0] != 1 else ''} "
                      f"({how})")
     else:
-        X, sample_weight, columns = _readers._open_frame(path, fmt, args.columns,
+        X, sample_weight, columns = _readers.open_frame(path, fmt, args.columns,
                                                          args.sample_weight_column)
         weights = ("" if sample_weight is None
                    else f", weights from {args.sample_weight_column}")
@@ -733,7 +733,7 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
     say(f"writing {labels.shape[0]:,} labels ...")
     t_labels = time.perf_counter()
     _write_labels(labels, outputs.path(labels_name), "zarr" if labels_name ==
-                  _readers._LABELS_ZARR else "parquet")
+                  _readers.LABELS_ZARR else "parquet")
     seconds["labels"] = time.perf_counter() - t_labels
     _files.stage("labels")
 
@@ -845,7 +845,7 @@ def _bench_estimators():
         impls.append(("dask_ml", lambda: dask_ml_cluster.KMeans(**params), "dask", None))
     except ImportError:
         impls.append(("dask_ml", None, "dask",
-                      f"not installed ({_readers._extra_hint('bench')})"))
+                      f"not installed ({_readers.extra_hint('bench')})"))
     impls.append(("sklearn", lambda: sklearn.cluster.KMeans(
         n_clusters=_BENCH_CLUSTERS, n_init=1, random_state=_BENCH_SEED), "numpy", None))
     return impls

@@ -17,11 +17,11 @@ INIT_NAMES = ("k-means||", "k-means++", "random")
 _FORMATS = {".npy": "npy", ".zarr": "zarr", ".parquet": "parquet", ".csv": "csv"}
 # The extra that brings what reading (or writing) each format needs.
 _EXTRAS = {"zarr": "zarr", "parquet": "parquet", "csv": "csv"}
-_LABELS_ZARR = "labels.zarr"
-_LABELS_PARQUET = "labels.parquet"
+LABELS_ZARR = "labels.zarr"
+LABELS_PARQUET = "labels.parquet"
 
 
-def _extra_hint(extra):
+def extra_hint(extra):
     return f'pip install "chunkml[{extra}]"'
 
 
@@ -60,7 +60,7 @@ class _NpyFile:
                 str(self.dtype))
 
 
-def _input_format(path):
+def input_format(path):
     """INPUT's format from its name; a missing file or unknown suffix is a _UsageError."""
     name = os.path.normpath(path)
     fmt = _FORMATS.get(os.path.splitext(name)[1].lower())
@@ -125,7 +125,7 @@ def _check_array_input(X, path):
         raise _UsageError(f"{path!r} has 0 features")
 
 
-def _open_array(path, fmt, chunks):
+def open_array(path, fmt, chunks):
     """(X, description) for .npy / .zarr input: a lazy dask array, one column chunk."""
     import dask.array as da
 
@@ -143,7 +143,7 @@ def _open_array(path, fmt, chunks):
         import zarr  # noqa: F401
     except ImportError:
         raise _CommandError(
-            f"reading .zarr needs zarr: {_extra_hint(_EXTRAS['zarr'])}") from None
+            f"reading .zarr needs zarr: {extra_hint(_EXTRAS['zarr'])}") from None
     try:
         X = da.from_zarr(path)
     except Exception as exc:  # zarr's errors share no base class across versions
@@ -164,11 +164,11 @@ def _import_dataframe(fmt):
         raise _CommandError(
             f"reading .{fmt} needs dask.dataframe"
             f"{' and pyarrow' if fmt == 'parquet' else ''} ({_one_line(exc)}): "
-            f"{_extra_hint(_EXTRAS[fmt])}") from None
+            f"{extra_hint(_EXTRAS[fmt])}") from None
     return dd
 
 
-def _open_frame(path, fmt, columns, weight_column):
+def open_frame(path, fmt, columns, weight_column):
     """(X, sample_weight or None, feature names) for .parquet / .csv input.
 
     The arrays' row chunk sizes stay unknown: chunkml.KMeans learns them in its first
@@ -237,7 +237,7 @@ def _open_frame(path, fmt, columns, weight_column):
     return X, sample_weight, columns
 
 
-def _read_init(init, n_clusters):
+def read_init(init, n_clusters):
     """The --init value as chunkml.KMeans takes it: a name, or the centers from a .npy."""
     if init in INIT_NAMES:
         return init
@@ -254,7 +254,7 @@ def _read_init(init, n_clusters):
     return centers
 
 
-def _labels_format():
+def labels_format():
     """"zarr" when zarr is installed, else "parquet"; checked before the fit starts."""
     try:
         import zarr  # noqa: F401
@@ -268,5 +268,5 @@ def _labels_format():
     except ImportError:
         raise _CommandError(
             f"writing the labels needs zarr (labels.zarr) or pyarrow (labels.parquet): "
-            f"{_extra_hint(_EXTRAS['zarr'])} or {_extra_hint(_EXTRAS['parquet'])}"
+            f"{extra_hint(_EXTRAS['zarr'])} or {extra_hint(_EXTRAS['parquet'])}"
         ) from None
