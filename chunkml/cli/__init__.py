@@ -652,8 +652,10 @@ def _cluster(args):
     labels_name = (_readers.LABELS_ZARR if labels_fmt == "zarr"
                    else _readers.LABELS_PARQUET)
     # In publishing order: summary.json last, so that its presence means complete.
-    outputs = _files.Outputs(args.out, [labels_name, _CENTERS, _files.SUMMARY],
-                             overwrite=args.overwrite, inputs=_readers.input_paths(path))
+    outputs = _files.Outputs(
+        args.out, [labels_name, _CENTERS, _files.SUMMARY], overwrite=args.overwrite,
+        inputs=_readers.input_paths(path),
+        earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET])
     outputs.check()
     init = _readers.read_init(args.init, args.n_clusters)
 

@@ -111,9 +111,7 @@ def _previous_outputs(out):
         names = list(summary["outputs"].values()) if "chunkml_version" in summary else []
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return []
-    return [name for name in names
-            if isinstance(name, str) and name not in ("", ".", "..")
-            and os.path.basename(name) == name]
+    return [name for name in names if isinstance(name, str)]
 
 
 def _makedirs(path):
@@ -138,15 +136,17 @@ class Outputs:
     ``with Outputs(out, names, overwrite=..., inputs=...) as outputs:`` checks and
     stages; write each output to ``outputs.path(name)``, then ``outputs.publish()``.
     Leaving the block unpublished removes everything the run made. ``names`` are in
-    publishing order, the summary last.
+    publishing order, the summary last. With ``overwrite``, those of ``earlier`` (the
+    names other runs may write) that the summary.json in ``out`` lists go too.
     """
 
-    def __init__(self, out, names, *, overwrite=False, inputs=()):
+    def __init__(self, out, names, *, overwrite=False, inputs=(), earlier=()):
         # abspath collapses "sub/.." without making "sub".
         self.out = os.path.abspath(out)
         self._shown = os.path.normpath(out)
         self.names = list(names)
         self.overwrite = overwrite
+        self._earlier = set(earlier)
         self._inputs = [(path, os.path.realpath(path)) for path in inputs]
         self.tmp = None
         self._made = []
@@ -174,7 +174,8 @@ class Outputs:
         names = list(self.names)
         if self.overwrite:
             # An earlier result's labels in the other format would outlive its summary.
-            names += [name for name in _previous_outputs(out) if name not in names]
+            names += [name for name in _previous_outputs(out)
+                      if name in self._earlier and name not in names]
         replace = []
         for name in names:
             target = os.path.join(out, name)
