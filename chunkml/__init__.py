@@ -6,13 +6,25 @@ scikit-learn-compatible estimators.
 
 import importlib
 
+import joblib
+
 from . import datasets
 
 __version__ = "0.1.0"
-__all__ = ["KMeans", "MiniBatchKMeans", "datasets", "__version__"]
+__all__ = ["KMeans", "MiniBatchKMeans", "datasets", "setup_workers", "__version__"]
 
 _ESTIMATORS = ("KMeans", "MiniBatchKMeans")
 _SUBMODULES = ("kernels", "dask_glue", "estimators")
+
+
+def _chunkml_backend(**kwargs):
+    # distributed (~0.3 s to import) loads when the backend is first used, not here.
+    from .dask_glue.joblib_backend import ChunkmlBackend
+
+    return ChunkmlBackend(**kwargs)
+
+
+joblib.register_parallel_backend("chunkml", _chunkml_backend)
 
 
 def __getattr__(name):
@@ -22,10 +34,14 @@ def __getattr__(name):
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "setup_workers":
+        from .dask_glue.joblib_backend import setup_workers
+
+        return setup_workers
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'chunkml' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_ESTIMATORS) + list(_SUBMODULES))
+    return sorted(list(globals()) + list(_ESTIMATORS) + list(_SUBMODULES) + ["setup_workers"])

@@ -1,0 +1,153 @@
+"""Inner thread limits: BLAS / OpenMP through threadpoolctl, and numba's thread count.
+
+Two kinds of limit, set differently:
+
+- per thread: OpenMP's ``omp_set_num_threads`` (also OpenBLAS built on OpenMP) and
+  ``numba.set_num_threads`` change the calling thread only, so each task sets and restores
+  its own;
+- per process: OpenBLAS (pthreads), MKL and BLIS keep one pool for the whole process, shared
+  by every dask thread of a worker (and by every worker of an in-process Client). A task
+  that restored the value it found on entry would undo the limit of a task still running,
+  so `_ProcessPools` counts the budgets in force, applies the smallest and restores the
+  original values when the last one ends.
+
+threadpoolctl lists the libraries loaded when it is called; the limits are set again
+whenever modules were imported since (a task's first import of scikit-learn loads its
+OpenMP runtime).
+"""
+
+import sys
+import threading
+from collections import Counter
+from contextlib import contextmanager
+
+import numba
+from threadpoolctl import ThreadpoolController
+
+
+def _is_per_thread(lib):
+    return lib.user_api == "openmp" or getattr(lib, "threading_layer", None) == "openmp"
+
+
+def _set_process_wide(lib, n_threads):
+    # threadpoolctl lets one thread at a time set a process-wide OpenBLAS limit (calls from
+    # any other thread are dropped); _ProcessPools serialises every change, so it takes
+    # control for the call and hands it back.
+    clear = getattr(type(lib), "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+    lib.set_num_threads(n_threads)
+    if clear is not None:
+        clear()
+
+
+class _ProcessPools:
+    """The process-wide thread pools, shared by concurrent budgets (one per process)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._budgets = Counter()
+        # filepath -> (controller, the limit to go back to when no budget is in force)
+        self._saved = {}
+        self._baseline = None
+
+    def _apply(self, libs, n_threads):
+        for lib in libs:
+            if lib.filepath not in self._saved:
+                original = lib.num_threads if self._baseline is None else self._baseline
+                self._saved[lib.filepath] = (lib, original)
+            if lib.num_threads != n_threads:
+                _set_process_wide(lib, n_threads)
+
+    def enter(self, libs, n_threads):
+        with self._lock:
+            self._budgets[n_threads] += 1
+            self._apply(libs, min(self._budgets))
+
+    def exit(self, n_threads):
+        with self._lock:
+            self._budgets[n_threads] -= 1
+            if not self._budgets[n_threads]:
+                del self._budgets[n_threads]
+            if self._budgets:
+                self._apply([lib for lib, _ in self._saved.values()], min(self._budgets))
+                return
+            for lib, original in self._saved.values():
+                if lib.num_threads != original:
+                    _set_process_wide(lib, original)
+            self._saved.clear()
+
+    def set_baseline(self, libs, n_threads):
+        """Make `n_threads` the value outside budgets, now or when the budgets end."""
+        with self._lock:
+            self._baseline = n_threads
+            for lib in libs:
+                if self._budgets:
+                    self._saved[lib.filepath] = (lib, n_threads)
+                elif lib.num_threads != n_threads:
+                    _set_process_wide(lib, n_threads)
+
+
+_POOLS = _ProcessPools()
+
+
+def _libraries():
+    """(per-thread, process-wide) threadpoolctl controllers of the loaded libraries."""
+    libs = ThreadpoolController().lib_controllers
+    per_thread = [lib for lib in libs if _is_per_thread(lib)]
+    return per_thread, [lib for lib in libs if not _is_per_thread(lib)]
+
+
+def _numba_threads(n_threads):
+    return max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextmanager
+def thread_budget(n_threads):
+    """Limit the calling thread's BLAS, OpenMP and numba threads to `n_threads`.
+
+    Restores what it found on exit, also on an exception. Process-wide pools (OpenBLAS
+    without OpenMP, MKL, BLIS) get the smallest budget in force in the process and their
+    original limit back when the last budget ends. numba's count is capped at
+    ``numba.config.NUMBA_NUM_THREADS``, the most it can use.
+
+    Parameters
+    ----------
+    n_threads : int
+        Threads each library may use, at least 1.
+    """
+    n_threads = int(n_threads)
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+    per_thread, process_wide = _libraries()
+    saved = [(lib, lib.num_threads) for lib in per_thread]
+    saved_numba = numba.get_num_threads()
+    _POOLS.enter(process_wide, n_threads)
+    try:
+        for lib, _ in saved:
+            lib.set_num_threads(n_threads)
+        numba.set_num_threads(_numba_threads(n_threads))
+        yield
+    finally:
+        numba.set_num_threads(saved_numba)
+        for lib, original in saved:
+            lib.set_num_threads(original)
+        _POOLS.exit(n_threads)
+
+
+_THREAD = threading.local()
+
+
+def limit_this_thread(n_threads):
+    """Set this thread's limits to `n_threads` (and the process-wide pools' value outside
+    budgets), unless already done with no module imported since; for worker threads,
+    cheap enough to call before every task."""
+    seen = (n_threads, len(sys.modules))
+    if getattr(_THREAD, "seen", None) == seen:
+        return
+    per_thread, process_wide = _libraries()
+    for lib in per_thread:
+        lib.set_num_threads(n_threads)
+    numba.set_num_threads(_numba_threads(n_threads))
+    _POOLS.set_baseline(process_wide, n_threads)
+    _THREAD.seen = seen
