@@ -119,9 +119,11 @@ def thread_budget(n_threads):
     n_threads = int(n_threads)
     if n_threads < 1:
         raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+    # First: it starts numba's threading layer, which may load an OpenMP runtime that the
+    # scan must see.
+    saved_numba = numba.get_num_threads()
     per_thread, process_wide = _libraries()
     saved = [(lib, lib.num_threads) for lib in per_thread]
-    saved_numba = numba.get_num_threads()
     _POOLS.enter(process_wide, n_threads)
     try:
         for lib, _ in saved:
@@ -142,12 +144,11 @@ def limit_this_thread(n_threads):
     """Set this thread's limits to `n_threads` (and the process-wide pools' value outside
     budgets), unless already done with no module imported since; for worker threads,
     cheap enough to call before every task."""
-    seen = (n_threads, len(sys.modules))
-    if getattr(_THREAD, "seen", None) == seen:
+    if getattr(_THREAD, "seen", None) == (n_threads, len(sys.modules)):
         return
+    numba.set_num_threads(_numba_threads(n_threads))  # first, as in thread_budget
     per_thread, process_wide = _libraries()
     for lib in per_thread:
         lib.set_num_threads(n_threads)
-    numba.set_num_threads(_numba_threads(n_threads))
     _POOLS.set_baseline(process_wide, n_threads)
-    _THREAD.seen = seen
+    _THREAD.seen = (n_threads, len(sys.modules))
