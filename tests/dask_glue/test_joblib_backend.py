@@ -103,7 +103,7 @@ def _assert_restored(before, after):
 
 # The workload as given; scikit-learn 1.9 deprecates SVC(probability=True).
 @pytest.mark.filterwarnings("ignore:The `probability` parameter:FutureWarning")
-def test_grid_search_same_scores_as_default_backend(client):
+def test_grid_search_same_scores_as_default_backend(client, monkeypatch):
     X, y = make_classification(n_samples=1000, random_state=0)
 
     def grid():
@@ -118,7 +118,22 @@ def test_grid_search_same_scores_as_default_backend(client):
         backend, _ = joblib.parallel.get_active_backend()
         assert isinstance(backend, joblib_backend.ChunkmlBackend)
         assert backend.client is client
+        # scatter: X and y are on the workers from the start of the block, and the fit's
+        # tasks do not send them again. (Not "on both workers": the scheduler's active
+        # memory manager drops the broadcast's extra copies within seconds.)
+        scattered = [backend.data_futures[id(a)] for a in (X, y)]
+        assert all(client.who_has(scattered).values())
+        sent_again = []
+        scatter = client.scatter
+
+        def recording_scatter(data, *args, **kwargs):
+            sent_again.extend(a for a in (X, y) if data is a)
+            return scatter(data, *args, **kwargs)
+
+        monkeypatch.setattr(client, "scatter", recording_scatter)
         search.fit(X, y)
+        monkeypatch.undo()
+    assert not sent_again
     workers = set(client.scheduler_info()["workers"])
     fits = [t for t in ts.data if "_fit_and_score_" in str(t["key"])]
     assert fits and {t["worker"] for t in fits} <= workers
@@ -126,6 +141,17 @@ def test_grid_search_same_scores_as_default_backend(client):
     assert search.cv_results_["params"] == ref.cv_results_["params"]
     for key in ("mean_test_score", "std_test_score", "rank_test_score"):
         np.testing.assert_array_equal(search.cv_results_[key], ref.cv_results_[key])
+
+
+def test_kmeans_n_init_runs_on_the_workers(client):
+    # Each run is a task; inside it chunkml's numba-parallel kernels use the task's budget.
+    X, _ = make_classification(n_samples=3000, n_features=5, random_state=0)
+    ref = chunkml.KMeans(4, n_init=4, init="k-means++", random_state=0).fit(X)
+    with joblib.parallel_backend("chunkml", client=client), get_task_stream(client) as ts:
+        km = chunkml.KMeans(4, n_init=4, init="k-means++", random_state=0).fit(X)
+    assert any("_fit_kmeans_" in str(t["key"]) for t in ts.data)
+    np.testing.assert_array_equal(km.cluster_centers_, ref.cluster_centers_)
+    assert km.inertia_ == ref.inertia_ and km.n_iter_ == ref.n_iter_
 
 
 def test_effective_n_jobs_is_capped_by_the_cluster(client):
