@@ -180,6 +180,23 @@ def test_thread_budget_in_tasks_and_restored(client, n_jobs, inner, budget):
     _assert_restored(before, _plain_probes(client, 16))
 
 
+def _probe_or_fail(i):
+    if i == 5:
+        raise ZeroDivisionError("task 5")
+    return _probe(0.1)
+
+
+def test_task_error_reaches_the_caller_and_limits_are_restored(client):
+    before = _plain_probes(client, 16)
+    with (pytest.raises(ZeroDivisionError, match="task 5"),
+          joblib.parallel_backend("chunkml", client=client, n_jobs=2)):
+        joblib.Parallel(batch_size=1)(joblib.delayed(_probe_or_fail)(i) for i in range(12))
+    _assert_restored(before, _plain_probes(client, 16))
+    # The backend is usable again after the failed call.
+    probes = _run_probes(4, client=client, n_jobs=2)
+    _assert_budget(probes, 2)
+
+
 def test_kernels_warmed_once_before_the_first_task(client):
     for _ in range(2):  # a second backend does not warm up again
         probes = _run_probes(4, client=client)
@@ -255,6 +272,15 @@ def test_setup_workers_reaches_a_worker_added_later():
                 assert p["threads"] == {lib: 1 for lib in p["threads"]}, (address, p)
                 assert p["kernels_loaded"] and p["warm"]["count"] == 1, (address, p)
                 assert p["warm"]["finished"] <= p["start"]
+
+
+@pytest.mark.parametrize(("threads", "error"), [(0, ValueError), (1.5, TypeError),
+                                                ("2", TypeError), (True, TypeError)])
+def test_bad_thread_counts_are_rejected(threads, error):
+    with pytest.raises(error, match="threads"):
+        chunkml.setup_workers(client=object(), threads=threads)
+    with pytest.raises(error, match="n_threads"), thread_budget(threads):
+        pass
 
 
 def test_task_budget():

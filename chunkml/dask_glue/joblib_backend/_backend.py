@@ -9,7 +9,7 @@ result collection and error handling it keeps):
   the cluster only when fewer than n_jobs are.
 - Each batch runs under a thread budget (`thread_budget`): its worker's nthreads divided
   by the number of batches that can run there at once, min(nthreads, n_jobs), at least 1;
-  or ``parallel_config(inner_max_num_threads=...)``. Parallel calls nested in a task run
+  or ``inner_max_num_threads``. Parallel calls nested in a task run
   sequentially inside that budget.
 - The kernels are loaded on every worker process once, before its first task.
 """
@@ -21,8 +21,8 @@ from uuid import uuid4
 import joblib
 from distributed import get_worker
 from joblib._dask import DaskDistributedBackend
-from joblib.parallel import SequentialBackend
 from joblib._utils import _TracebackCapturingWrapper
+from joblib.parallel import SequentialBackend
 
 from ._limits import thread_budget
 from ._workers import register_warm_up
@@ -60,8 +60,8 @@ class ChunkmlBackend(DaskDistributedBackend):
     Parameters are the dask backend's: ``scatter`` (a list of large arguments sent to every
     worker once, up front), ``client`` (default: the current one), ``scheduler_host``,
     ``wait_for_workers_timeout`` and keyword arguments for ``client.submit``. Also
-    ``joblib.parallel_config(backend="chunkml", inner_max_num_threads=k)`` gives every
-    task k inner threads instead of the computed budget.
+    ``joblib.parallel_backend("chunkml", inner_max_num_threads=k)`` gives every task k
+    inner threads instead of the computed budget.
     """
 
     supports_inner_max_num_threads = True
@@ -94,29 +94,44 @@ class ChunkmlBackend(DaskDistributedBackend):
 
     def start_call(self):
         super().start_call()
-        n_jobs = self._n_jobs
-        # Created per call, and read through the closure below: a late completion of an
-        # aborted call releases its own call's slots.
-        self._slots = asyncio.Semaphore(n_jobs)
-        self._call_n_jobs = n_jobs
+        # Per call, and read through submit's closure: a late completion from an aborted
+        # call releases that call's slots, not the next one's.
+        self._call = _Call(asyncio.Semaphore(self._n_jobs), self._n_jobs)
+
+    def abort_everything(self, ensure_ready=True):
+        # joblib reads no more results: batches still waiting for a slot are not sent.
+        self._call.aborted = True
+        super().abort_everything(ensure_ready)
 
     def submit(self, func, callback=None):
         cf_future = concurrent.futures.Future()
         cf_future.get = cf_future.result  # the AsyncResult API that joblib reads
-        slots, n_jobs, loop = self._slots, self._call_n_jobs, self.client.loop
+        call, loop = self._call, self.client.loop
 
         async def f(func, callback):
             batch, tasks = await self._to_func_args(func)
-            batch = _BudgetedBatch(batch, n_jobs, self.inner_max_num_threads)
-            await slots.acquire()
+            batch = _BudgetedBatch(batch, call.n_jobs, self.inner_max_num_threads)
+            await call.slots.acquire()
+            if call.aborted:
+                call.slots.release()
+                return
             dask_future = self.client.submit(
                 _TracebackCapturingWrapper(batch), tasks=tasks,
                 key=f"{batch!r}-{uuid4().hex}", **self.submit_kwargs)
             # distributed calls this from a thread of its own, also on error or cancel.
-            dask_future.add_done_callback(lambda _: loop.add_callback(slots.release))
+            dask_future.add_done_callback(lambda _: loop.add_callback(call.slots.release))
             self.waiting_futures.add(dask_future)
             self._callbacks[dask_future] = callback
             self._results[dask_future] = cf_future
 
         loop.add_callback(f, func, callback)
         return cf_future
+
+
+class _Call:
+    """One Parallel call's slots (n_jobs of them) and whether joblib aborted it."""
+
+    def __init__(self, slots, n_jobs):
+        self.slots = slots
+        self.n_jobs = n_jobs
+        self.aborted = False

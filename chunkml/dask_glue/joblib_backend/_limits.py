@@ -16,6 +16,7 @@ whenever modules were imported since (a task's first import of scikit-learn load
 OpenMP runtime).
 """
 
+import numbers
 import sys
 import threading
 from collections import Counter
@@ -116,9 +117,11 @@ def thread_budget(n_threads):
     n_threads : int
         Threads each library may use, at least 1.
     """
-    n_threads = int(n_threads)
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be an int, got {n_threads!r}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+    n_threads = int(n_threads)
     # First: it starts numba's threading layer, which may load an OpenMP runtime that the
     # scan must see.
     saved_numba = numba.get_num_threads()

@@ -6,6 +6,7 @@ it runs a task (a worker sets up its plugins before it reads its first task).
 """
 
 import asyncio
+import numbers
 import threading
 import time
 
@@ -89,10 +90,13 @@ class WorkerSetup(WorkerPlugin):
     """
 
     def __init__(self, threads=1, warm_up=True):
-        if threads is not None and (isinstance(threads, bool) or int(threads) != threads
-                                    or threads < 1):
-            raise ValueError(f"threads must be None or an int >= 1, got {threads!r}")
-        self.threads = None if threads is None else int(threads)
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+                raise TypeError(f"threads must be None or an int, got {threads!r}")
+            if threads < 1:
+                raise ValueError(f"threads must be at least 1, got {threads}")
+            threads = int(threads)
+        self.threads = threads
         self.warm_up = bool(warm_up)
 
     async def setup(self, worker):
