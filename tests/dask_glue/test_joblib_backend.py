@@ -255,23 +255,45 @@ def test_overlapping_budgets_share_the_process_wide_pools():
     assert _process_wide_blas() == original
 
 
-def test_setup_workers_reaches_a_worker_added_later():
-    # The nanny's limits start at 2 here, so that threads=1 changes every library.
+def _assert_warm_before_tasks(client, task_stream):
+    """Every _probe task of `task_stream` started (as dask records it, before anything
+    in the task ran) after its worker process had loaded the kernels."""
+    warm = client.run(joblib_backend.warm_up_state)
+    tasks = [t for t in task_stream.data if "_probe" in str(t["key"])]
+    assert tasks
+    for task in tasks:
+        start = min(s["start"] for s in task["startstops"] if s["action"] == "compute")
+        state = warm[task["worker"]]
+        assert state["count"] == 1 and state["finished"] <= start, (task["worker"], state)
+
+
+def test_fresh_workers_warm_up_before_their_first_task():
+    # The nanny's limits start at 2 here, so that setup_workers(threads=1) changes every
+    # library.
     env = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     with _cluster(1, 2, env=env) as cluster, Client(cluster, set_as_default=False) as client:
         client.wait_for_workers(1, timeout=START_TIMEOUT)
         (first,) = client.scheduler_info()["workers"]
+        # The backend: on the first use of a fresh worker.
+        with get_task_stream(client) as ts:
+            _run_probes(2, client=client)
+        _assert_warm_before_tasks(client, ts)
+        client.unregister_worker_plugin(joblib_backend.WARM_UP_PLUGIN)
+
+        # setup_workers: on a worker added after it.
         assert chunkml.setup_workers(client, threads=1) == joblib_backend.SETUP_PLUGIN
         cluster.scale(2)
         client.wait_for_workers(2, timeout=START_TIMEOUT)
         (added,) = set(client.scheduler_info()["workers"]) - {first}
         for address in (added, first):
-            futures = [client.submit(_probe, 0.05, pure=False, workers=[address])
-                       for _ in range(4)]
-            for p in client.gather(futures):
+            with get_task_stream(client) as ts:
+                futures = [client.submit(_probe, 0.05, pure=False, workers=[address])
+                           for _ in range(4)]
+                probes = client.gather(futures)
+            _assert_warm_before_tasks(client, ts)
+            for p in probes:
                 assert p["threads"] == {lib: 1 for lib in p["threads"]}, (address, p)
-                assert p["kernels_loaded"] and p["warm"]["count"] == 1, (address, p)
-                assert p["warm"]["finished"] <= p["start"]
+                assert p["kernels_loaded"], (address, p)
 
 
 @pytest.mark.parametrize(("threads", "error"), [(0, ValueError), (1.5, TypeError),
