@@ -100,7 +100,9 @@ class ChunkmlBackend(DaskDistributedBackend):
 
     def abort_everything(self, ensure_ready=True):
         # joblib reads no more results: batches still waiting for a slot are not sent.
-        self._call.aborted = True
+        call = getattr(self, "_call", None)
+        if call is not None:
+            call.aborted = True
         super().abort_everything(ensure_ready)
 
     def submit(self, func, callback=None):
