@@ -4,7 +4,7 @@
 
 For each file: the machine (CPU model, cores, RAM), library versions, the command and the
 data; a targets table (issue 7's goals, each computed from the run, met or missed and by
-how much); then per group a table of each result's median time and its ratio to chunkml
+how much; and issue 17's, for runs with bench_joblib.py's groups); then per group a table of each result's median time and its ratio to chunkml
 (peer time / chunkml time: above 1, chunkml is faster), plus, where the group has them,
 the bandwidth and the ratio to the one-read floor (dask implementations against the dask
 floor, numpy-based ones against the numpy floor), the fitted n_iter_ and inertia_, the
