@@ -13,7 +13,7 @@ Imports distributed, joblib, threadpoolctl, numba and chunkml.kernels; never the
 """
 
 from ._backend import ChunkmlBackend, task_budget
-from ._limits import limit_this_thread, thread_budget
+from ._limits import thread_budget
 from ._workers import (
     SETUP_PLUGIN,
     WARM_UP_PLUGIN,
@@ -28,7 +28,6 @@ __all__ = [
     "WARM_UP_PLUGIN",
     "ChunkmlBackend",
     "WorkerSetup",
-    "limit_this_thread",
     "setup_workers",
     "task_budget",
     "thread_budget",
