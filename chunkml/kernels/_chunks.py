@@ -30,7 +30,8 @@ def merge_chunk_partials(sums, weight, moments, inertia, far_dist, far_idx, far_
     outputs, in chunk order; returns (total inertia, rows in the far heap).
 
     Far rows are offered by global row index, or by ``index * far_key_clusters + label``
-    when far_key_clusters > 0 (the matrix-product kernels' encoding). out_moments must be
+    when far_key_clusters > 0 (the encoding of every Lloyd kernel's heap, see
+    `_topk.decode_far`). out_moments must be
     zeroed beforehand when it has 2 rows.
     """
     far_size = 0

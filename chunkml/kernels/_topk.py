@@ -60,3 +60,18 @@ def topk_finish(heap_key, heap_idx, size):
     for j in range(size, heap_key.shape[0]):
         heap_key[j] = -1.0
         heap_idx[j] = -1
+
+
+@njit(nogil=True, cache=CACHE)
+def decode_far(heap_idx, out_label, n_clusters):
+    """Split a far-row heap's codes (row * n_clusters + label) into rows and labels.
+
+    The Lloyd kernels push each row with the label it was summed under, so that
+    relocating an empty cluster takes the row out of the cluster that really holds it.
+    The heap ranks equal keys by code, hence by row, exactly as by row index alone.
+    heap_idx (m,) int64 INOUT: codes in, rows out (-1 stays -1); out_label (m,) int64 OUT.
+    """
+    for s in range(heap_idx.shape[0]):
+        code = heap_idx[s]
+        heap_idx[s] = -1 if code < 0 else code // n_clusters
+        out_label[s] = -1 if code < 0 else code % n_clusters

@@ -27,7 +27,7 @@ from ._config import (
     GEMM_TILE_ROWS,
 )
 from ._moments import accumulate_moments, finish_moments
-from ._topk import topk_finish, topk_push
+from ._topk import decode_far, topk_finish, topk_push
 from .assign import chunk_bounds, squared_distance
 
 
@@ -205,18 +205,6 @@ def nearest_tile(X, start, stop, centers, gemm_centers, work):
         if not (best[i] > -np.inf and margin > bound):
             labels[i] = exact_argmin(X, start + i, centers)
     return labels
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def decode_far(out_far_idx, out_far_label, n_clusters):
-    """Split the heap's row codes (row * n_clusters + label) into rows and labels.
-
-    The heap ranks equal keys by code, hence by row, exactly as by row index alone.
-    """
-    for s in range(out_far_idx.shape[0]):
-        code = out_far_idx[s]
-        out_far_idx[s] = -1 if code < 0 else code // n_clusters
-        out_far_label[s] = -1 if code < 0 else code % n_clusters
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)

@@ -7,7 +7,7 @@ from ._chunks import chunk_partials, merge_chunk_partials
 from ._config import CACHE, FASTMATH, MASKED_MAX_CLUSTERS, TILE_ROWS
 from ._moments import accumulate_moments, finish_moments
 from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
-from ._topk import topk_finish, topk_push
+from ._topk import decode_far, topk_finish, topk_push
 from .assign import chunk_bounds, nearest_center
 
 
@@ -46,14 +46,11 @@ def lloyd_partial_sums(X, centers, centers_sqnorm, sample_weight,
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
-            out_far_label):
-    """Complete a block's far-row heap (with labels) and moments."""
+def _finish(X, n_clusters, out_moments, out_far_dist, out_far_idx, out_far_label):
+    """Complete a block's far-row heap (codes to rows and labels) and moments."""
     # Every row is offered while the heap has room, so it holds min(m, n) rows.
     topk_finish(out_far_dist, out_far_idx, min(out_far_dist.shape[0], X.shape[0]))
-    for s in range(out_far_idx.shape[0]):
-        out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
-            X, out_far_idx[s], centers, centers_sqnorm)
+    decode_far(out_far_idx, out_far_label, n_clusters)
     if out_moments.shape[0] == 2:
         finish_moments(X, out_moments)
 
@@ -132,7 +129,7 @@ def _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight
             for i in range(m):
                 if far_size < n_far or dist[i] >= out_far_dist[0]:
                     far_size = topk_push(out_far_dist, out_far_idx, far_size, dist[i],
-                                         start + i)
+                                         (start + i) * n_clusters + labels[i])
         if with_moments:
             accumulate_moments(X, start, start + m, out_moments)
     out_sums += sums
@@ -179,7 +176,8 @@ def _lloyd_rows(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
             weight[j] += w
             inertia += w * dist
             if n_far > 0 and (far_size < n_far or dist >= out_far_dist[0]):
-                far_size = topk_push(out_far_dist, out_far_idx, far_size, dist, i)
+                far_size = topk_push(out_far_dist, out_far_idx, far_size, dist,
+                                     i * n_clusters + j)
         if with_moments:
             accumulate_moments(X, start, stop, out_moments)
     out_sums += sums
@@ -211,8 +209,7 @@ def _lloyd_block(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight
     else:
         inertia = _lloyd_tiled(X, centers, centers_sqnorm, sample_weight, out_sums,
                                out_weight, out_moments, out_far_dist, out_far_idx, case)
-    _finish(X, centers, centers_sqnorm, out_moments, out_far_dist, out_far_idx,
-            out_far_label)
+    _finish(X, centers.shape[0], out_moments, out_far_dist, out_far_idx, out_far_label)
     return inertia
 
 
@@ -247,11 +244,9 @@ def _specialise(case):
                 far_dist[c], far_idx[c], far_label[c], case)
         total, far_size = merge_chunk_partials(
             sums, weight, moments, inertia, far_dist, far_idx, far_label, rows, n_samples,
-            0, out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
+            n_clusters, out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
         topk_finish(out_far_dist, out_far_idx, far_size)
-        for s in range(out_far_idx.shape[0]):
-            out_far_label[s] = -1 if out_far_idx[s] < 0 else nearest_center(
-                X, out_far_idx[s], centers, centers_sqnorm)
+        decode_far(out_far_idx, out_far_label, n_clusters)
         return total
 
     return serial, parallel

@@ -298,3 +298,21 @@ def test_parallel_equals_serial(data):
         out.far = sorted(zip(out.far_idx.tolist(), out.far_dist.tolist(),
                              out.far_label.tolist()))
     assert parallel.far == serial.far
+
+
+@pytest.mark.parametrize("variant", KERNELS)
+@pytest.mark.parametrize("n_features", [2, 3, 6])
+def test_far_label_is_the_label_the_row_was_summed_under(n_features, variant):
+    # Rows on the bisector of two centers, a rounding error off it: the far row's label
+    # must be the cluster whose sums hold the row (an empty cluster relocated to it
+    # subtracts the row from that cluster), not a label recomputed another way.
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        centers = rng.normal(size=(2, n_features)) * 3
+        normal = centers[1] - centers[0]
+        v = rng.normal(size=n_features) * 50
+        v -= normal * (v @ normal) / (normal @ normal)
+        X = ((centers[0] + centers[1]) / 2 + v + rng.normal(size=n_features) * 1e-14)
+        inertia, out = _run(KERNELS[variant], X[None, :], centers, m=1)
+        assert out.far_idx[0] == 0
+        assert out.far_label[0] == np.argmax(out.added_weight)
