@@ -194,13 +194,32 @@ def labels_block(X, centers, centers_sqnorm, parallel=False):
     return labels, mindist
 
 
+def check_finite_block(X, values):
+    """Raise as scikit-learn's check_array when X holds NaN or inf.
+
+    A lazy predict/transform/score finds it in the block's own results: a non-finite row
+    makes its distances non-finite, so X itself is only inspected when some value is.
+    Finite X whose distances overflow is not an error here (the distance is inf).
+    """
+    if np.isfinite(values).all():
+        return
+    X = np.asarray(X)
+    if np.isnan(X).any():
+        raise ValueError("Input contains NaN.")
+    if not np.isfinite(X).all():
+        raise ValueError(f"Input contains infinity or a value too large for {X.dtype!r}.")
+
+
 def labels_only_block(X, centers, centers_sqnorm):
-    return labels_block(X, centers, centers_sqnorm)[0]
+    labels, mindist = labels_block(X, centers, centers_sqnorm)
+    check_finite_block(X, mindist)
+    return labels
 
 
 def inertia_block(X, sample_weight, centers, centers_sqnorm):
     """(1, 1) weighted inertia of one block."""
     _, mindist = labels_block(X, centers, centers_sqnorm)
+    check_finite_block(X, mindist)
     w = as_weight(sample_weight)
     total = mindist.sum() if w.shape[0] == 0 else np.dot(w, mindist)
     return np.array([[total]])
@@ -211,4 +230,5 @@ def transform_block(X, centers, parallel=False):
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
     kernel = kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances
     kernel(X, centers, out)
+    check_finite_block(X, out)
     return out
