@@ -48,9 +48,10 @@ def as_block(X):
     return np.ascontiguousarray(X)
 
 
-def lloyd_block(X, sample_weight, centers, centers_sqnorm, n_far, with_moments,
-                parallel=False):
-    """Fused Lloyd pass over one block -> (1, LloydLayout.size) packed partial."""
+def lloyd_block(X, sample_weight, shift, scale, centers, centers_sqnorm, n_far,
+                with_moments, parallel=False):
+    """Fused Lloyd pass over one block -> (1, LloydLayout.size) packed partial, in the
+    frame (shift, scale) (see _frame.py), far rows included."""
     X = as_block(X)
     w = as_weight(sample_weight)
     n_clusters, n_features = centers.shape
@@ -61,11 +62,11 @@ def lloyd_block(X, sample_weight, centers, centers_sqnorm, n_far, with_moments,
     far_idx = np.empty(n_far, dtype=np.int64)
     far_label = np.empty(n_far, dtype=np.int64)
     kernel = _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)]
-    inertia = kernel(X, centers, centers_sqnorm, w, sums, weight, moments, far_dist,
-                     far_idx, far_label)
+    inertia = kernel(X, shift, scale, centers, centers_sqnorm, w, sums, weight, moments,
+                     far_dist, far_idx, far_label)
     valid = far_idx >= 0
     far_X = np.zeros((n_far, n_features))
-    far_X[valid] = X[far_idx[valid]]
+    far_X[valid] = (X[far_idx[valid]].astype(np.float64) - shift) * scale
     far_weight = np.zeros(n_far)
     far_weight[valid] = 1.0 if w.shape[0] == 0 else w[far_idx[valid]]
     layout = LloydLayout(n_clusters, n_features, n_far)
@@ -76,14 +77,14 @@ def lloyd_block(X, sample_weight, centers, centers_sqnorm, n_far, with_moments,
                        far_label, far_X, smallest)[None, :]
 
 
-def _pack_sample(X, w, total, moments, top_key, top_idx, row_offset):
+def _pack_sample(X, w, total, stats, top_key, top_idx, row_offset):
     valid = top_idx >= 0
     top_X = np.zeros((top_idx.shape[0], X.shape[1]))
     top_X[valid] = X[top_idx[valid]]
     index = np.where(valid, top_idx + row_offset, -1)
     layout = SampleLayout(X.shape[1], top_idx.shape[0])
     smallest = min_weight(w, X.shape[0])
-    return layout.pack(X.shape[0], total, moments, top_key, index, top_X, smallest)
+    return layout.pack(X.shape[0], total, stats, top_key, index, top_X, smallest)
 
 
 def _first(row_offset):
@@ -92,19 +93,21 @@ def _first(row_offset):
 
 
 def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
-    """Weighted sample of rows + moments of one block -> (1, SampleLayout.size)."""
+    """Weighted sample of rows + statistics of one block -> (1, SampleLayout.size).
+
+    The rows are in X's units: this pass comes before the frame is known."""
     X = as_block(X)
-    moments = np.zeros((2, X.shape[1]))
+    stats = np.zeros((kernels.N_STATS, X.shape[1]))
     top_key = np.empty(n_top)
     top_idx = np.empty(n_top, dtype=np.int64)
     offset = _first(row_offset)
     w = as_weight(sample_weight)
-    total = kernels.sample_rows(X, w, seed, stream, offset, moments, top_key, top_idx)
-    return _pack_sample(X, w, total, moments, top_key, top_idx, offset)[None, :]
+    total = kernels.sample_rows(X, w, seed, stream, offset, stats, top_key, top_idx)
+    return _pack_sample(X, w, total, stats, top_key, top_idx, offset)[None, :]
 
 
-def _round(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id, seed,
-           stream, n_top, exponential, out_mindist, out_nearest):
+def _round(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
+           first_id, seed, stream, n_top, exponential, out_mindist, out_nearest):
     """Run the k-means|| round kernel on a block; returns (phi, top keys, top rows, w)."""
     top_key = np.empty(n_top)
     top_idx = np.empty(n_top, dtype=np.int64)
@@ -113,14 +116,15 @@ def _round(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id
     nearest = (np.empty(0, dtype=np.int64) if nearest is None
                else np.ascontiguousarray(nearest, dtype=np.int64))
     phi = kernels.update_mindist_sample(
-        X, new_centers, first_id, mindist, nearest, w, seed, stream, _first(row_offset),
-        exponential, out_mindist, out_nearest, top_key, top_idx)
+        X, shift, scale, new_centers, first_id, mindist, nearest, w, seed, stream,
+        _first(row_offset), exponential, out_mindist, out_nearest, top_key, top_idx)
     return phi, top_key, top_idx, w
 
 
-def mindist_block(X, mindist, nearest, sample_weight, row_offset, new_centers, first_id,
-                  seed, stream, n_top, exponential):
-    """One k-means|| / k-means++ round over a block.
+def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
+                  first_id, seed, stream, n_top, exponential):
+    """One k-means|| / k-means++ round over a block, in the frame (shift, scale); the
+    sampled rows are packed in X's units.
 
     Returns a 1-D float64 vector: the updated squared distances of the block's rows,
     the bits of their int64 nearest candidate ids, then the packed SampleLayout partial.
@@ -131,16 +135,16 @@ def mindist_block(X, mindist, nearest, sample_weight, row_offset, new_centers, f
     layout = SampleLayout(X.shape[1], n_top)
     out = np.empty(2 * n_samples + layout.size)
     phi, top_key, top_idx, w = _round(X, mindist, nearest, sample_weight, row_offset,
-                                      new_centers, first_id, seed, stream, n_top,
-                                      exponential, out[:n_samples],
+                                      shift, scale, new_centers, first_id, seed, stream,
+                                      n_top, exponential, out[:n_samples],
                                       out[n_samples:2 * n_samples].view(np.int64))
-    out[2 * n_samples:] = _pack_sample(X, w, phi, np.zeros((2, X.shape[1])), top_key,
-                                       top_idx, _first(row_offset))
+    out[2 * n_samples:] = _pack_sample(X, w, phi, np.zeros((kernels.N_STATS, X.shape[1])),
+                                       top_key, top_idx, _first(row_offset))
     return out
 
 
-def candidate_weight_block(X, mindist, nearest, sample_weight, new_centers, first_id,
-                           n_candidates):
+def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new_centers,
+                           first_id, n_candidates):
     """(1, n_candidates) total weight of the block's rows nearest to each candidate.
 
     Only the candidates not yet in `mindist`/`nearest` are measured.
@@ -148,8 +152,8 @@ def candidate_weight_block(X, mindist, nearest, sample_weight, new_centers, firs
     X = as_block(X)
     n_samples = X.shape[0]
     ids = np.empty(n_samples, dtype=np.int64)
-    _, _, _, w = _round(X, mindist, nearest, sample_weight, 0, new_centers, first_id, 0, 0,
-                        0, False, np.empty(n_samples), ids)
+    _, _, _, w = _round(X, mindist, nearest, sample_weight, 0, shift, scale, new_centers,
+                        first_id, 0, 0, 0, False, np.empty(n_samples), ids)
     weights = None if w.shape[0] == 0 else w
     return np.bincount(ids, weights=weights, minlength=n_candidates)[None, :].astype(
         np.float64)
@@ -184,13 +188,14 @@ def block_rows(X):
     return np.array([X.shape[0]], dtype=np.int64)
 
 
-def labels_block(X, centers, centers_sqnorm, parallel=False):
+def labels_block(X, shift, scale, centers, centers_sqnorm, parallel=False):
+    """(labels int32, squared distances in the frame's units) of one block."""
     X = as_block(X)
     labels = np.empty(X.shape[0], dtype=np.int32)
     mindist = np.empty(X.shape[0])
     n_clusters, n_features = centers.shape
     kernel = _ASSIGN_KERNELS[parallel, use_gemm(n_features, n_clusters)]
-    kernel(X, centers, centers_sqnorm, labels, mindist)
+    kernel(X, shift, scale, centers, centers_sqnorm, labels, mindist)
     return labels, mindist
 
 
@@ -210,25 +215,26 @@ def check_finite_block(X, values):
         raise ValueError(f"Input contains infinity or a value too large for {X.dtype!r}.")
 
 
-def labels_only_block(X, centers, centers_sqnorm):
-    labels, mindist = labels_block(X, centers, centers_sqnorm)
+def labels_only_block(X, shift, scale, centers, centers_sqnorm):
+    labels, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
     check_finite_block(X, mindist)
     return labels
 
 
-def inertia_block(X, sample_weight, centers, centers_sqnorm):
-    """(1, 1) weighted inertia of one block."""
-    _, mindist = labels_block(X, centers, centers_sqnorm)
+def inertia_block(X, sample_weight, shift, scale, centers, centers_sqnorm):
+    """(1, 1) weighted inertia of one block, in the frame's units."""
+    _, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
     check_finite_block(X, mindist)
     w = as_weight(sample_weight)
     total = mindist.sum() if w.shape[0] == 0 else np.dot(w, mindist)
     return np.array([[total]])
 
 
-def transform_block(X, centers, parallel=False):
+def transform_block(X, shift, scale, centers, parallel=False):
+    """Distances (in X's units) of one block's rows to centers given in the frame."""
     X = as_block(X)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
     kernel = kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances
-    kernel(X, centers, out)
+    kernel(X, shift, scale, centers, out)
     check_finite_block(X, out)
     return out

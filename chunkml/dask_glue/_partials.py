@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import merge_moments
+from ..kernels import N_STATS, merge_moments
+from ._frame import Stats, merge_stat_rows
 
 
 def merge_moment_rows(counts, moments):
@@ -122,7 +123,8 @@ class LloydPartial:
 
 @dataclass(frozen=True)
 class SampleLayout:
-    """Layout of a sampling partial: row count, total, moments, the top rows by key."""
+    """Layout of a sampling partial: row count, total, statistics (kernels.block_stats),
+    the top rows by key."""
 
     n_features: int
     n_top: int
@@ -130,17 +132,17 @@ class SampleLayout:
     @property
     def size(self):
         d, t = self.n_features, self.n_top
-        return 3 + 2 * d + t * (2 + d)
+        return 3 + N_STATS * d + t * (2 + d)
 
     def _slices(self):
         d, t = self.n_features, self.n_top
-        bounds = np.cumsum([0, 1, 1, 2 * d, t, t, t * d, 1])
-        names = ("n", "total", "moments", "key", "index", "X", "min_weight")
+        bounds = np.cumsum([0, 1, 1, N_STATS * d, t, t, t * d, 1])
+        names = ("n", "total", "stats", "key", "index", "X", "min_weight")
         return {name: slice(a, b) for name, a, b in zip(names, bounds[:-1], bounds[1:])}
 
-    def pack(self, n, total, moments, key, index, X_top, min_weight):
+    def pack(self, n, total, stats, key, index, X_top, min_weight):
         vec = np.empty(self.size)
-        values = (n, total, moments, key, index, X_top, min_weight)
+        values = (n, total, stats, key, index, X_top, min_weight)
         for sl, value in zip(self._slices().values(), values):
             vec[sl] = np.ravel(value)
         return vec
@@ -153,7 +155,8 @@ class SampleLayout:
         return SamplePartial(
             n_samples=int(vec[s["n"]][0]),
             total=float(vec[s["total"]][0]),
-            moments=vec[s["moments"]].reshape(2, self.n_features),
+            stats=Stats(int(vec[s["n"]][0]),
+                        vec[s["stats"]].reshape(N_STATS, self.n_features).copy()),
             key=key[keep],
             index=index[keep].astype(np.int64),
             X=vec[s["X"]].reshape(self.n_top, self.n_features)[keep],
@@ -168,9 +171,10 @@ class SampleLayout:
         out[s["n"]] = parts[:, s["n"]].sum()
         out[s["total"]] = parts[:, s["total"]].sum()
         out[s["min_weight"]] = parts[:, s["min_weight"]].min()
-        _, moments = merge_moment_rows(parts[:, s["n"]][:, 0],
-                                       parts[:, s["moments"]].reshape(-1, 2, self.n_features))
-        out[s["moments"]] = moments.ravel()
+        _, stats = merge_stat_rows(parts[:, s["n"]][:, 0],
+                                   parts[:, s["stats"]].reshape(-1, N_STATS,
+                                                                self.n_features))
+        out[s["stats"]] = stats.ravel()
         key = parts[:, s["key"]].ravel()
         index = parts[:, s["index"]].ravel()
         keep = top_rows(key, index, self.n_top)
@@ -192,7 +196,7 @@ class SamplePartial:
 
     n_samples: int
     total: float
-    moments: np.ndarray
+    stats: Stats
     key: np.ndarray
     index: np.ndarray
     X: np.ndarray

@@ -5,6 +5,10 @@ parallel variants from PARALLEL_MIN_ROWS rows). `DaskRows` maps the
 serial kernels over row blocks, tree-reduces the small partials with `split_every`, and
 computes them with whatever scheduler is active (threads, a distributed Client, ...).
 The drivers in `lloyd.py` and `init.py` see the same methods on both.
+
+Every pass but `sample` measures distances in the rows' `frame` (see _frame.py): centers
+go in, and partials come out, in its units. `sample`, the first pass, is how a fit
+chooses the frame; it returns rows in X's units.
 """
 
 import dask
@@ -25,6 +29,7 @@ from ._blocks import (
     sample_block,
     tail,
 )
+from ._frame import Frame
 from ._partials import LloydLayout, SampleLayout
 
 # Partials merged per reduction task: a tree of depth log_8(n_blocks) keeps the driver
@@ -49,15 +54,17 @@ def squared_norms(centers):
 class NumpyRows:
     """Passes over an in-memory (n_samples, n_features) float array."""
 
-    def __init__(self, X, sample_weight=None):
+    def __init__(self, X, sample_weight=None, frame=None):
         self.X = np.ascontiguousarray(X)
         self.sample_weight = sample_weight
         self.n_features = X.shape[1]
+        self.frame = Frame.identity(self.n_features) if frame is None else frame
 
     def lloyd(self, centers, n_far, with_moments):
         layout = LloydLayout(centers.shape[0], self.n_features, n_far)
-        vec = lloyd_block(self.X, self.sample_weight, centers, squared_norms(centers), n_far,
-                          with_moments, parallel=use_parallel(self.X))
+        vec = lloyd_block(self.X, self.sample_weight, *self.frame.args, centers,
+                          squared_norms(centers), n_far, with_moments,
+                          parallel=use_parallel(self.X))
         return layout.unpack(vec[0])
 
     def sample(self, seed, stream, n_top):
@@ -71,8 +78,9 @@ class NumpyRows:
         None before the first round.
         """
         mindist, nearest = (None, None) if state is None else state
-        out = mindist_block(self.X, mindist, nearest, self.sample_weight, 0, new_centers,
-                            first_id, seed, stream, n_top, exponential)
+        out = mindist_block(self.X, mindist, nearest, self.sample_weight, 0,
+                            *self.frame.args, new_centers, first_id, seed, stream, n_top,
+                            exponential)
         size = SampleLayout(self.n_features, n_top).size
         state = (mindist_part(out, size), nearest_part(out, size))
         return state, SampleLayout(self.n_features, n_top).unpack(out[-size:])
@@ -81,12 +89,14 @@ class NumpyRows:
         """Total weight of the rows nearest to each candidate (state + new_centers)."""
         mindist, nearest = state
         return candidate_weight_block(self.X, mindist, nearest, self.sample_weight,
-                                      new_centers, first_id, n_candidates)[0]
+                                      *self.frame.args, new_centers, first_id,
+                                      n_candidates)[0]
 
     def final(self, centers, last_partial=None):
-        """Labels, inertia and number of non-empty clusters for the final centers."""
-        labels, mindist = labels_block(self.X, centers, squared_norms(centers),
-                                       parallel=use_parallel(self.X))
+        """Labels, inertia (in the frame's units) and number of non-empty clusters for the
+        final centers."""
+        labels, mindist = labels_block(self.X, *self.frame.args, centers,
+                                       squared_norms(centers), parallel=use_parallel(self.X))
         w = self.sample_weight
         inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
         return labels, inertia, int(np.unique(labels).size)
@@ -110,10 +120,11 @@ class DaskRows:
     of the global row index.
     """
 
-    def __init__(self, X, sample_weight=None):
+    def __init__(self, X, sample_weight=None, frame=None):
         self.X = X
         self.sample_weight = sample_weight
         self.n_features = X.shape[1]
+        self.frame = Frame.identity(self.n_features) if frame is None else frame
         self._set_offsets()
 
     @property
@@ -158,11 +169,12 @@ class DaskRows:
     def lloyd_graph(self, centers, n_far, with_moments):
         """Lazy (1, size) reduced Lloyd partial; one read of every block of X."""
         layout = LloydLayout(centers.shape[0], self.n_features, n_far)
+        shift, scale = self.frame.args
         partials = da.blockwise(
             lloyd_block, "ij", self.X, "ij", *self._weight(),
             adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
-            meta=np.empty((0, 0)), centers=centers, centers_sqnorm=squared_norms(centers),
-            n_far=n_far, with_moments=with_moments)
+            meta=np.empty((0, 0)), shift=shift, scale=scale, centers=centers,
+            centers_sqnorm=squared_norms(centers), n_far=n_far, with_moments=with_moments)
         return layout, self._reduce(partials, layout)
 
     def lloyd(self, centers, n_far, with_moments):
@@ -189,12 +201,13 @@ class DaskRows:
         if not self.known_rows:
             self._compute()
         layout = SampleLayout(self.n_features, n_top)
+        shift, scale = self.frame.args
         packed = da.blockwise(
             mindist_block, "i", self.X, "ij", *self._state_args(state), *self._weight(),
             self.offsets, "i", adjust_chunks={"i": lambda n: 2 * n + layout.size},
-            concatenate=True, dtype=np.float64, meta=np.empty(0), new_centers=new_centers,
-            first_id=first_id, seed=seed, stream=stream, n_top=n_top,
-            exponential=exponential)
+            concatenate=True, dtype=np.float64, meta=np.empty(0), shift=shift, scale=scale,
+            new_centers=new_centers, first_id=first_id, seed=seed, stream=stream,
+            n_top=n_top, exponential=exponential)
         mindist = packed.map_blocks(mindist_part, layout.size, chunks=(self.row_chunks,),
                                     dtype=np.float64, meta=np.empty(0))
         nearest = packed.map_blocks(nearest_part, layout.size, chunks=(self.row_chunks,),
@@ -209,23 +222,27 @@ class DaskRows:
 
     def candidate_weights(self, state, new_centers, first_id, n_candidates):
         """Total weight of the rows nearest to each candidate; one read of X."""
+        shift, scale = self.frame.args
         per_block = da.blockwise(
             candidate_weight_block, "ij", self.X, "ij", *self._state_args(state),
             *self._weight(), adjust_chunks={"i": 1, "j": n_candidates}, dtype=np.float64,
-            meta=np.empty((0, 0)), new_centers=new_centers, first_id=first_id,
-            n_candidates=n_candidates)
+            meta=np.empty((0, 0)), shift=shift, scale=scale, new_centers=new_centers,
+            first_id=first_id, n_candidates=n_candidates)
         (weights,) = self._compute(per_block.sum(axis=0, split_every=SPLIT_EVERY))
         return weights
 
     def final(self, centers, last_partial=None):
-        """Lazy labels, inertia and number of non-empty clusters for the final centers.
+        """Lazy labels, inertia (in the frame's units) and number of non-empty clusters for
+        the final centers.
 
         `last_partial`, a Lloyd pass already made with exactly these centers, saves the
         pass that would otherwise compute the inertia.
         """
         if last_partial is None:
             last_partial = self.lloyd(centers, n_far=0, with_moments=False)
+        shift, scale = self.frame.args
         labels = self.X.map_blocks(
-            labels_only_block, centers=centers, centers_sqnorm=squared_norms(centers),
-            drop_axis=1, dtype=np.int32, meta=np.empty(0, dtype=np.int32))
+            labels_only_block, shift=shift, scale=scale, centers=centers,
+            centers_sqnorm=squared_norms(centers), drop_axis=1, dtype=np.int32,
+            meta=np.empty(0, dtype=np.int32))
         return labels, last_partial.inertia, int(np.count_nonzero(last_partial.weight))

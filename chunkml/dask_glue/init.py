@@ -1,7 +1,9 @@
 """Initial centers: k-means|| (default), k-means++ and random, on NumpyRows or DaskRows.
 
-Each driver returns the centers and the moments of X from its first pass, which also
-checks X for NaN/inf, so that Lloyd does not need a pass of its own for them.
+`first_pass` draws the rows an init starts from, measures X (the statistics that choose
+the frame, see _frame.py, and scale tol) and checks it for NaN/inf, so that Lloyd needs
+no pass of its own for them. Each driver takes that pass and the rows with their frame
+set, and returns the centers in the frame's units.
 """
 
 import logging
@@ -22,11 +24,21 @@ _MAX_EXTRA_ROUNDS = 100
 _MAX_RECLUSTER_ITER = 300
 
 
-def _first_pass(rows, seed, n_top, n_clusters):
-    """Pass 0: weighted sample of n_top rows, moments of X, and the checks of the input."""
+# Rows pass 0 draws for each init: the first candidate, or the n_clusters centers.
+def first_draws(init, n_clusters):
+    return n_clusters if init == "random" else 1
+
+
+def first_pass(rows, seed, n_top, n_clusters):
+    """Pass 0: weighted sample of n_top rows, statistics of X, and the checks of the
+    input. Sets the rows' frame from the statistics; the sampled rows (part.X) are
+    returned in that frame."""
     part = rows.sample(seed, 0, n_top)
-    check_first_pass(n_clusters, part.n_samples, part.moments, part.min_weight, part.total)
-    return part, (part.n_samples, part.moments)
+    check_first_pass(n_clusters, part.n_samples, part.stats.moments, part.min_weight,
+                     part.total)
+    rows.frame = part.stats.frame()
+    part.X = rows.frame.apply(part.X)
+    return part
 
 
 def _pad(centers, n_clusters, rng):
@@ -37,32 +49,31 @@ def _pad(centers, n_clusters, rng):
     return np.concatenate([centers, centers[extra]])
 
 
-def random_init(rows, n_clusters, seed, rng):
+def random_init(rows, part, n_clusters, seed, rng):
     """n_clusters rows drawn with probability proportional to weight, without replacement."""
-    part, stats = _first_pass(rows, seed, n_clusters, n_clusters)
-    return _pad(part.X, n_clusters, rng), stats
+    return _pad(part.X, n_clusters, rng)
 
 
-def kmeanspp_init(rows, n_clusters, seed, rng):
+def kmeanspp_init(rows, part, n_clusters, seed, rng):
     """k-means++: greedy in memory (as scikit-learn); D^2 sampling in k passes on dask."""
     if isinstance(rows, NumpyRows):
         weight = (np.ones(rows.X.shape[0]) if rows.sample_weight is None
                   else rows.sample_weight)
-        centers, _ = kmeans_plusplus(rows.X, n_clusters, weight, rng)
-        return centers, None
-    part, stats = _first_pass(rows, seed, 1, n_clusters)
+        centers, _ = kmeans_plusplus(rows.X, n_clusters, weight, rng, frame=rows.frame)
+        return centers
     centers = [part.X[0]]
     state = None
     for c in range(1, n_clusters):
         state, part = rows.mindist_round(state, centers[-1][None, :], c - 1, seed, c, 1,
                                          True)
         # No key means every row sits on a center: fewer distinct rows than clusters.
-        centers.append(part.X[0] if part.key.size else centers[c % len(centers)])
-    return np.array(centers), stats
+        centers.append(rows.frame.apply(part.X[0]) if part.key.size
+                       else centers[c % len(centers)])
+    return np.array(centers)
 
 
-def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_rounds,
-                         tol):
+def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_factor,
+                         n_rounds, tol):
     """k-means|| (Bahmani et al. 2012), as in Spark MLlib.
 
     Pass 0 draws the first candidate (proportional to weight); each of the `n_rounds`
@@ -74,7 +85,6 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
     than n_clusters candidates were drawn, or in the rare case that one block draws more
     than 2 l + 32 rows in a round).
     """
-    part, stats = _first_pass(rows, seed, 1, n_clusters)
     candidates = [part.X[:1]]
     # `new` holds the candidates that the state (each row's distance to and id of its
     # nearest candidate) does not include yet; their ids start at `first_id`.
@@ -96,7 +106,7 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
             new_state, part = rows.mindist_round(state, new, first_id, seed, stream, n_top,
                                                  False)
         state, first_id = new_state, first_id + new.shape[0]
-        new = part.X[part.key > threshold]
+        new = rows.frame.apply(part.X[part.key > threshold])
         if part.total <= 0:
             break
         candidates.append(new)
@@ -105,9 +115,10 @@ def kmeans_parallel_init(rows, n_clusters, seed, rng, *, oversampling_factor, n_
                      new.shape[0])
     candidates = np.concatenate(candidates)
     if candidates.shape[0] <= n_clusters:
-        return _pad(candidates, n_clusters, rng), stats
+        return _pad(candidates, n_clusters, rng)
     weight = rows.candidate_weights(state, new, first_id, candidates.shape[0])
+    # The candidates are in the frame already: the recluster runs in its units.
     centers, _ = kmeans_plusplus(candidates, n_clusters, weight, rng)
     centers, *_ = lloyd(NumpyRows(candidates, weight), centers,
                         max_iter=_MAX_RECLUSTER_ITER, tol=tol, name="k-means|| recluster")
-    return centers, stats
+    return centers

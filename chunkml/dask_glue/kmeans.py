@@ -6,9 +6,12 @@ import dask.array as da
 import numpy as np
 
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
+from ._frame import Frame
 from ._rows import DaskRows, NumpyRows, squared_norms, use_parallel
 from .init import (
     DEFAULT_INIT_ROUNDS,
+    first_draws,
+    first_pass,
     kmeans_parallel_init,
     kmeanspp_init,
     random_init,
@@ -74,17 +77,25 @@ class KMeansResult:
 
 def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
                     init_max_iter, tol):
-    """Centers from an init name; returns (centers, stats or None)."""
+    """Centers from an init name, after the first pass over X, which sets the rows'
+    frame; returns (centers in the frame, tol in the frame's units)."""
+    if init not in ("k-means||", "k-means++", "random"):
+        raise ValueError(f"Unknown init {init!r}.")
+    # numpy k-means++ draws in memory: its first pass only measures X.
+    greedy = init == "k-means++" and isinstance(rows, NumpyRows)
+    part = first_pass(rows, seed, 0 if greedy else first_draws(init, n_clusters),
+                      n_clusters)
+    tol_abs = float(tol * part.stats.mean_variance(rows.frame))
     if init == "k-means||":
         n_rounds = DEFAULT_INIT_ROUNDS if init_max_iter is None else init_max_iter
-        return kmeans_parallel_init(rows, n_clusters, seed, rng,
-                                    oversampling_factor=oversampling_factor,
-                                    n_rounds=n_rounds, tol=tol)
-    if init == "k-means++":
-        return kmeanspp_init(rows, n_clusters, seed, rng)
-    if init == "random":
-        return random_init(rows, n_clusters, seed, rng)
-    raise ValueError(f"Unknown init {init!r}.")
+        centers = kmeans_parallel_init(rows, part, n_clusters, seed, rng,
+                                       oversampling_factor=oversampling_factor,
+                                       n_rounds=n_rounds, tol=tol)
+    elif init == "k-means++":
+        centers = kmeanspp_init(rows, part, n_clusters, seed, rng)
+    else:
+        centers = random_init(rows, part, n_clusters, seed, rng)
+    return centers, tol_abs
 
 
 def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_max_iter,
@@ -105,50 +116,69 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     rows = make_rows(X, sample_weight)
     seed = int(random_state.randint(np.iinfo(np.int64).max))
     if isinstance(init, str):
-        centers, stats = initial_centers(
+        centers, tol_abs = initial_centers(
             rows, init, n_clusters, seed=seed, rng=random_state,
             oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol)
     else:
-        centers, stats = np.array(init, dtype=np.float64, order="C"), None
-    centers, inertia, n_iter, labels, n_distinct = lloyd(
+        # No pass before Lloyd's first: the frame comes from the initial centers, and
+        # that pass measures X for tol.
+        init = np.array(init, dtype=np.float64, order="C")
+        rows.frame = Frame.from_points(init)
+        centers, tol_abs = rows.frame.apply(init), None
+    frame = rows.frame
+    centers, inertia_, n_iter, labels, n_distinct = lloyd(
         rows, np.ascontiguousarray(centers, dtype=np.float64), max_iter=max_iter, tol=tol,
-        stats=stats)
-    return KMeansResult(centers, inertia, n_iter, labels, n_distinct)
+        tol_abs=tol_abs)
+    return KMeansResult(frame.restore(centers), frame.restore_squared(inertia_), n_iter,
+                        labels, n_distinct)
+
+
+def _framed(centers):
+    """(frame, centers in it) for the outputs of a fitted model: the frame of its
+    centers, so that predictions do not depend on the data they are asked about."""
+    centers = np.asarray(centers, dtype=np.float64)
+    frame = Frame.from_points(centers)
+    return frame, frame.apply(centers)
 
 
 def predict_labels(X, centers):
     """Nearest-center labels (int32): numpy for numpy X, lazy dask for dask X."""
-    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    frame, centers = _framed(centers)
+    shift, scale = frame.args
     sqnorm = squared_norms(centers)
     if is_dask_collection(X):
         X, _ = prepare_dask(X)
-        return X.map_blocks(labels_only_block, centers=centers, centers_sqnorm=sqnorm,
-                            drop_axis=1, dtype=np.int32, meta=np.empty(0, dtype=np.int32))
-    return labels_block(X, centers, sqnorm, parallel=use_parallel(X))[0]
+        return X.map_blocks(labels_only_block, shift=shift, scale=scale, centers=centers,
+                            centers_sqnorm=sqnorm, drop_axis=1, dtype=np.int32,
+                            meta=np.empty(0, dtype=np.int32))
+    return labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))[0]
 
 
 def transform_distances(X, centers):
     """Euclidean distances to every center, in X's dtype; lazy for dask X."""
-    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    frame, centers = _framed(centers)
+    shift, scale = frame.args
     if is_dask_collection(X):
         X, _ = prepare_dask(X)
-        return X.map_blocks(transform_block, centers=centers,
+        return X.map_blocks(transform_block, shift=shift, scale=scale, centers=centers,
                             chunks=(X.chunks[0], (centers.shape[0],)), dtype=X.dtype,
                             meta=np.empty((0, 0), dtype=X.dtype))
-    return transform_block(X, centers, parallel=use_parallel(X))
+    return transform_block(X, shift, scale, centers, parallel=use_parallel(X))
 
 
 def inertia(X, centers, sample_weight=None):
     """Weighted sum of squared distances to the nearest center (a float)."""
-    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    frame, centers = _framed(centers)
+    shift, scale = frame.args
     sqnorm = squared_norms(centers)
     if is_dask_collection(X):
         X, sample_weight = prepare_dask(X, sample_weight)
         weight = (None, None) if sample_weight is None else (sample_weight, "i")
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
                                  adjust_chunks={"i": 1, "j": 1}, dtype=np.float64,
-                                 meta=np.empty((0, 0)), centers=centers,
-                                 centers_sqnorm=sqnorm)
-        return float(per_block.sum(split_every=8).compute())
-    _, mindist = labels_block(X, centers, sqnorm, parallel=use_parallel(X))
-    return float(mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist))
+                                 meta=np.empty((0, 0)), shift=shift, scale=scale,
+                                 centers=centers, centers_sqnorm=sqnorm)
+        return frame.restore_squared(float(per_block.sum(split_every=8).compute()))
+    _, mindist = labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))
+    total = mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist)
+    return frame.restore_squared(float(total))

@@ -11,18 +11,22 @@ import numpy as np
 _SLAB_ROWS = 1 << 16
 
 
-def _sq_distances(points, X, X_sqnorm):
-    """(len(points), n_samples) squared distances, clamped at 0."""
+def _slab(X, sl, frame):
+    return X[sl] if frame is None else frame.apply(X[sl])
+
+
+def _sq_distances(points, X, X_sqnorm, frame):
+    """(len(points), n_samples) squared distances, clamped at 0, in the frame's units."""
     out = np.empty((points.shape[0], X.shape[0]))
     p_sqnorm = np.einsum("ij,ij->i", points, points)
     for start in range(0, X.shape[0], _SLAB_ROWS):
         sl = slice(start, start + _SLAB_ROWS)
-        block = X[sl] @ points.T
+        block = _slab(X, sl, frame) @ points.T
         out[:, sl] = (X_sqnorm[sl, None] - 2.0 * block + p_sqnorm[None, :]).T
     return np.maximum(out, 0.0, out=out)
 
 
-def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None):
+def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, frame=None):
     """Pick n_clusters rows of X as initial centers.
 
     Parameters
@@ -32,27 +36,39 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None):
     sample_weight : ndarray of shape (n_samples,), float64, non-negative, positive sum
     rng : numpy.random.RandomState
     n_local_trials : int, default=2 + int(log(n_clusters))
+    frame : Frame or None
+        Measure distances in this frame (see _frame.py), a slab of X at a time, and
+        return the centers in it; None: X is in the units to measure in.
 
     Returns
     -------
     centers : ndarray of shape (n_clusters, n_features), float64
     indices : ndarray of shape (n_clusters,)
     """
-    X = np.asarray(X, dtype=np.float64)
+    if frame is None:
+        X = np.asarray(X, dtype=np.float64)
     n_samples = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    X_sqnorm = np.einsum("ij,ij->i", X, X)
+    X_sqnorm = np.empty(n_samples)
+    for start in range(0, n_samples, _SLAB_ROWS):
+        sl = slice(start, start + _SLAB_ROWS)
+        slab = _slab(X, sl, frame)
+        X_sqnorm[sl] = np.einsum("ij,ij->i", slab, slab)
+
+    def rows(idx):
+        return X[idx] if frame is None else frame.apply(X[idx])
+
     indices = np.empty(n_clusters, dtype=np.int64)
     indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
-    closest = _sq_distances(X[indices[:1]], X, X_sqnorm)[0]
+    closest = _sq_distances(rows(indices[:1]), X, X_sqnorm, frame)[0]
     for c in range(1, n_clusters):
         cumulative = np.cumsum(sample_weight * closest)
         draws = rng.uniform(size=n_local_trials) * cumulative[-1]
         candidates = np.minimum(np.searchsorted(cumulative, draws), n_samples - 1)
-        dist = np.minimum(closest, _sq_distances(X[candidates], X, X_sqnorm))
+        dist = np.minimum(closest, _sq_distances(rows(candidates), X, X_sqnorm, frame))
         potentials = dist @ sample_weight
         best = int(np.argmin(potentials))
         closest = dist[best]
         indices[c] = candidates[best]
-    return X[indices].copy(), indices
+    return np.ascontiguousarray(rows(indices), dtype=np.float64), indices

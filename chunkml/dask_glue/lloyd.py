@@ -36,7 +36,8 @@ def check_first_pass(n_clusters, n_samples, moments, min_weight, total_weight,
 
 
 def scaled_tol(tol, n_samples, moments):
-    """scikit-learn's tolerance: tol times the mean over features of the variance of X."""
+    """scikit-learn's tolerance: tol times the mean over features of the variance of X,
+    from (mean, M2) rows (in the units they were measured in: a Lloyd pass's frame)."""
     if tol == 0 or n_samples == 0:
         return 0.0
     return float(tol * np.mean(moments[1] / n_samples))
@@ -72,20 +73,23 @@ def update_centers(partial, centers_old):
     return centers
 
 
-def lloyd(rows, centers, *, max_iter, tol, stats=None, name="Lloyd"):
+def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, name="Lloyd"):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
+
+    Everything happens in the rows' frame (see _frame.py): centers, shifts, tol and the
+    results are in its units.
 
     Parameters
     ----------
     rows : NumpyRows or DaskRows
-    centers : ndarray of shape (n_clusters, n_features), float64
+    centers : ndarray of shape (n_clusters, n_features), float64, in the rows' frame
     max_iter : int
     tol : float
         Relative tolerance; convergence when the summed squared center shift is
         <= tol * mean(variance of each feature of X).
-    stats : tuple (n_samples, moments) or None
-        Moments of X from an earlier pass; when None the first Lloyd pass computes them
-        (and checks X for NaN/inf).
+    tol_abs : float or None
+        That bound in the frame's units, from an earlier pass over X; when None the
+        first Lloyd pass measures X for it (and checks X for NaN/inf).
     name : str
         How the DEBUG log line of each iteration names this loop.
 
@@ -95,7 +99,6 @@ def lloyd(rows, centers, *, max_iter, tol, stats=None, name="Lloyd"):
         labels are a numpy array for NumpyRows and a lazy dask array for DaskRows.
     """
     n_clusters = centers.shape[0]
-    tol_abs = None if stats is None else scaled_tol(tol, *stats)
     partial = None
     shift = np.inf
     n_iter = 0

@@ -26,12 +26,13 @@ import numpy as np
 
 from .. import kernels
 from ._blocks import as_block, as_weight, labels_block, sample_block
+from ._frame import Frame
 from ._partials import SampleLayout
 from ._rows import SPLIT_EVERY, DaskRows, _identity, squared_norms
 from .init import _pad
 from .kmeans import inertia, is_dask_collection, make_rows, predict_labels
 from .kmeanspp import kmeans_plusplus
-from .lloyd import check_first_pass, scaled_tol
+from .lloyd import check_first_pass
 
 logger = logging.getLogger("chunkml")
 
@@ -47,11 +48,17 @@ MERGE_BYTES = 16 * 2**20
 
 @dataclass
 class MiniBatchState:
-    """Everything a mini-batch step needs from the steps before it (small, picklable)."""
+    """Everything a mini-batch step needs from the steps before it (small, picklable).
 
-    centers: np.ndarray  # (n_clusters, n_features) float64
+    The steps run in the frame (see _frame.py) chosen from the first pass over X: the
+    centers, shifts, tol and batch inertias are in its units; `centers` gives the
+    centers in X's units.
+    """
+
+    scaled_centers: np.ndarray  # (n_clusters, n_features) float64, in `frame`
     weight_sums: np.ndarray  # (n_clusters,) float64: weight each center has absorbed
     seed: int  # the draws at step t come from default_rng([seed, stream, t])
+    frame: Frame
     n_steps: int = 0  # mini-batches since the centers were initialised
     n_since_reassign: int = 0  # rows since the last reassignment check
     # scikit-learn's convergence monitor (`_mini_batch_convergence`), for fit only.
@@ -62,8 +69,13 @@ class MiniBatchState:
     last_inertia: float | None = None  # mean inertia of the last batch
     converged: bool = False
 
+    @property
+    def centers(self):
+        """(n_clusters, n_features) float64 centers in X's units."""
+        return self.frame.restore(self.scaled_centers)
+
     def copy(self):
-        return replace(self, centers=self.centers.copy(),
+        return replace(self, scaled_centers=self.scaled_centers.copy(),
                        weight_sums=self.weight_sums.copy())
 
 
@@ -75,7 +87,7 @@ class StepParams:
     reassignment_ratio: float
     monitor: bool = False
     n_samples: int = 0  # rows of X, for the smoothing factor of the ewa inertia
-    tol: float = 0.0  # absolute: already scaled by the variance of X
+    tol: float = 0.0  # absolute: scaled by the variance of X, in the state's frame
     max_no_improvement: int | None = None
 
 
@@ -110,7 +122,7 @@ def _reassign(state, centers, X, w, ratio):
         return
     rng = np.random.default_rng([state.seed, _REASSIGN, state.n_steps])
     rows = candidates[rng.choice(candidates.size, size=ids.size, replace=False)]
-    centers[ids] = X[rows]
+    centers[ids] = state.frame.apply(X[rows])
     kept = np.ones(weight_sums.shape[0], dtype=bool)
     kept[ids] = False
     weight_sums[ids] = weight_sums[kept].min() if kept.any() else weight_sums.max()
@@ -156,7 +168,7 @@ def _monitor(state, inertia, batch_weight, n_rows, shift, params):
 
 def _step(state, X, w, params, labels, mindist):
     """One mini-batch step on C-contiguous X and weights w (or (0,) for unit weights)."""
-    n_clusters = state.centers.shape[0]
+    n_clusters = state.scaled_centers.shape[0]
     n_rows = X.shape[0]
     # As scikit-learn, whether to reassign is decided before the step, from the weight
     # sums before it: always while a center has absorbed nothing, else every
@@ -166,14 +178,15 @@ def _step(state, X, w, params, labels, mindist):
                     or state.n_since_reassign >= 10 * n_clusters)
     if reassign:
         state.n_since_reassign = 0
-    centers = np.empty_like(state.centers)
+    centers = np.empty_like(state.scaled_centers)
     batch_inertia = kernels.minibatch_step(
-        X, w, state.centers, squared_norms(state.centers), state.weight_sums, centers,
-        labels[:n_rows], mindist[:n_rows])
+        X, *state.frame.args, w, state.scaled_centers, squared_norms(state.scaled_centers),
+        state.weight_sums, centers, labels[:n_rows], mindist[:n_rows])
     if reassign and params.reassignment_ratio > 0:
         _reassign(state, centers, X, w, params.reassignment_ratio)
-    shift = float(((centers - state.centers) ** 2).sum()) if params.tol > 0 else 0.0
-    state.centers = centers
+    shift = (float(((centers - state.scaled_centers) ** 2).sum()) if params.tol > 0
+             else 0.0)
+    state.scaled_centers = centers
     state.n_steps += 1
     if params.monitor:
         batch_weight = float(n_rows if w.shape[0] == 0 else w.sum())
@@ -213,7 +226,9 @@ def minibatch_block(X, sample_weight, state, params):
     return state
 
 
-def _one_init(train, init, n_clusters, rng):
+def _one_init(train, raw, init, n_clusters, rng, frame):
+    """Initial centers in the frame from the sampled rows, `train` in the frame and `raw`
+    in X's units."""
     if isinstance(init, str):
         if init not in ("k-means++", "random"):
             raise ValueError(f"Unknown init {init!r}.")
@@ -225,13 +240,14 @@ def _one_init(train, init, n_clusters, rng):
         centers, _ = kmeans_plusplus(train, n_clusters, np.ones(train.shape[0]), rng)
         return centers
     if callable(init):
-        centers = np.asarray(init(train, n_clusters, random_state=rng), dtype=np.float64)
+        # The user's callable sees and returns X's units.
+        centers = np.asarray(init(raw, n_clusters, random_state=rng), dtype=np.float64)
         if centers.shape != (n_clusters, train.shape[1]):
             raise ValueError(
                 f"The init callable returned centers of shape {centers.shape}; expected "
                 f"(n_clusters, n_features) = ({n_clusters}, {train.shape[1]}).")
-        return centers
-    return np.asarray(init, dtype=np.float64)
+        return frame.apply(centers)
+    return frame.apply(init)
 
 
 def initial_state(rows, n_clusters, *, init, init_size, seed, seeds):
@@ -247,26 +263,30 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds):
     init array is used as is.
     """
     part = _sample(rows, seed, 0 if _is_array(init) else init_size)
-    check_first_pass(n_clusters, part.n_samples, part.moments, part.min_weight,
+    check_first_pass(n_clusters, part.n_samples, part.stats.moments, part.min_weight,
                      part.total)
+    # The frame of the steps: from the pass's exact min and max, whatever the chunking.
+    frame = part.stats.frame()
     if _is_array(init):
-        centers = np.array(init, dtype=np.float64)
+        centers = frame.apply(init)
     else:
-        sample = train = np.ascontiguousarray(part.X)
+        sample = train = frame.apply(part.X)
+        identity = Frame.identity(train.shape[1]).args
         best_inertia = np.inf
         centers = None
         for i, init_seed in enumerate(seeds):
             rng = np.random.RandomState(init_seed)
-            candidate = np.ascontiguousarray(_one_init(train, init, n_clusters, rng),
-                                             dtype=np.float64)
-            _, mindist = labels_block(sample, candidate, squared_norms(candidate))
+            candidate = np.ascontiguousarray(
+                _one_init(train, part.X, init, n_clusters, rng, frame), dtype=np.float64)
+            _, mindist = labels_block(sample, *identity, candidate,
+                                      squared_norms(candidate))
             inertia_ = float(mindist.sum())
             logger.debug("MiniBatchKMeans init %d/%d: inertia %.9g on %d sampled rows",
                          i + 1, len(seeds), inertia_, sample.shape[0])
             if centers is None or inertia_ < best_inertia:
                 centers, best_inertia = candidate, inertia_
-    state = MiniBatchState(centers=np.ascontiguousarray(centers, dtype=np.float64),
-                           weight_sums=np.zeros(n_clusters), seed=int(seed))
+    state = MiniBatchState(scaled_centers=np.ascontiguousarray(centers, dtype=np.float64),
+                           weight_sums=np.zeros(n_clusters), seed=int(seed), frame=frame)
     return state, part
 
 
@@ -357,7 +377,7 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     X, sample_weight = rows.X, rows.sample_weight
     params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
                         monitor=True, n_samples=part.n_samples,
-                        tol=scaled_tol(tol, part.n_samples, part.moments),
+                        tol=float(tol * part.stats.mean_variance(state.frame)),
                         max_no_improvement=max_no_improvement)
     if is_dask_collection(X):
         blocks, weights = _dask_blocks(X, sample_weight)
@@ -377,7 +397,8 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     else:
         labels = None
         mean = state.ewa_inertia if state.ewa_inertia is not None else state.last_inertia
-        inertia_ = (math.nan if mean is None else mean) * part.total
+        inertia_ = state.frame.restore_squared((math.nan if mean is None else mean)
+                                               * part.total)
     return MiniBatchResult(state=state, n_iter=n_iter, n_samples=part.n_samples,
                            total_weight=part.total, labels=labels, inertia=float(inertia_))
 

@@ -14,7 +14,16 @@ from .assign import (
     euclidean_distances,
     euclidean_distances_parallel,
 )
-from ._moments import merge_moments
+from ._moments import (
+    N_STATS,
+    STAT_EXP,
+    STAT_M2,
+    STAT_MAX,
+    STAT_MEAN,
+    STAT_MIN,
+    block_stats,
+    merge_moments,
+)
 from .gemm import (
     assign_labels_gemm,
     assign_labels_gemm_parallel,
@@ -27,10 +36,17 @@ from .minibatch import minibatch_step, minibatch_update
 from .sampling import sample_rows, update_mindist_sample
 
 __all__ = [
+    "N_STATS",
+    "STAT_EXP",
+    "STAT_M2",
+    "STAT_MAX",
+    "STAT_MEAN",
+    "STAT_MIN",
     "assign_labels",
     "assign_labels_gemm",
     "assign_labels_gemm_parallel",
     "assign_labels_parallel",
+    "block_stats",
     "counter_uniform",
     "euclidean_distances",
     "euclidean_distances_parallel",

@@ -36,13 +36,14 @@ def tile_case(n_features):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def load_tile(flat, start, m, n_features, out_tile):
+def load_tile(flat, start, m, n_features, shift, scale, out_tile):
     """Rows start:start+m of a C-ordered (n, n_features) array, given flattened, into
-    out_tile[:, :m] (n_features, TILE_ROWS) float64, transposed."""
+    out_tile[:, :m] (n_features, TILE_ROWS) float64, transposed, in the frame (shift (d,)
+    float64, scale): x' = (x - shift) * scale (see assign.py)."""
     base = start * n_features
     for i in range(m):
         for f in range(n_features):
-            out_tile[f, i] = flat[base + i * n_features + f]
+            out_tile[f, i] = (flat[base + i * n_features + f] - shift[f]) * scale
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 
+from ._moments import N_STATS
 from ._tile import MAX_TILE_FEATURES
 from .assign import assign_labels, euclidean_distances
 from .gemm import assign_labels_gemm, lloyd_partial_sums_gemm, nearest_new_gemm
@@ -27,17 +28,21 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
     for dtype, d in itertools.product(dtypes, widths):
         X = np.zeros((1, d), dtype=dtype)
         centers = np.zeros((1, d))
-        assign_labels(X, centers, sqnorm, np.empty(1, dtype=np.int32), np.empty(1))
-        euclidean_distances(X, centers, np.empty((1, 1), dtype=dtype))
+        frame = (np.zeros(d), 1.0)
+        assign_labels(X, *frame, centers, sqnorm, np.empty(1, dtype=np.int32), np.empty(1))
+        euclidean_distances(X, *frame, centers, np.empty((1, 1), dtype=dtype))
         for lloyd in (lloyd_partial_sums, lloyd_partial_sums_gemm):
-            lloyd(X, centers, sqnorm, empty, np.zeros((1, d)), np.zeros(1), np.zeros((2, d)),
-                  np.empty(1), np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64))
-        assign_labels_gemm(X, centers, sqnorm, np.empty(1, dtype=np.int32), np.empty(1))
-        nearest_new_gemm(X, centers, 0, np.full(1, np.inf), np.full(1, -1, dtype=np.int64))
-        sample_rows(X, empty, 0, 0, 0, np.zeros((2, d)), np.empty(1),
+            lloyd(X, *frame, centers, sqnorm, empty, np.zeros((1, d)), np.zeros(1),
+                  np.zeros((2, d)), np.empty(1), np.empty(1, dtype=np.int64),
+                  np.empty(1, dtype=np.int64))
+        assign_labels_gemm(X, *frame, centers, sqnorm, np.empty(1, dtype=np.int32),
+                           np.empty(1))
+        nearest_new_gemm(X, *frame, centers, 0, np.full(1, np.inf),
+                         np.full(1, -1, dtype=np.int64))
+        sample_rows(X, empty, 0, 0, 0, np.zeros((N_STATS, d)), np.empty(1),
                     np.empty(1, dtype=np.int64))
-        update_mindist_sample(X, centers, 0, empty, np.empty(0, dtype=np.int64), empty, 0, 0,
-                              0, False, np.empty(1), np.empty(1, dtype=np.int64), np.empty(1),
-                              np.empty(1, dtype=np.int64))
-        minibatch_step(X, empty, centers, sqnorm, np.zeros(1), np.empty((1, d)),
+        update_mindist_sample(X, *frame, centers, 0, empty, np.empty(0, dtype=np.int64),
+                              empty, 0, 0, 0, False, np.empty(1), np.empty(1, dtype=np.int64),
+                              np.empty(1), np.empty(1, dtype=np.int64))
+        minibatch_step(X, *frame, empty, centers, sqnorm, np.zeros(1), np.empty((1, d)),
                        np.empty(1, dtype=np.int32), np.empty(1))

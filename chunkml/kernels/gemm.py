@@ -1,6 +1,7 @@
 """Nearest centers by blocked matrix products, for many features and clusters.
 
-A tile of rows is shifted by the mean of the centers, rounded to float32 and multiplied
+The rows, read in the caller's frame (x' = (x - shift) * scale, see assign.py), are
+shifted by the mean of the centers, a tile at a time, rounded to float32 and multiplied
 with the shifted float32 centers by BLAS (numba's ``np.dot`` calls scipy's sgemm: 3x
 faster than dgemm at 32 features and 16 clusters). Each row's best float32 score
 ``||c - s||^2 - 2 (x - s).(c - s)`` is then certified against a forward-error bound:
@@ -93,13 +94,13 @@ def tile_work(n_features, n_clusters):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def exact_argmin(X, i, centers):
-    """Index of the center nearest to row i of X by exact float64 squared distances; the
-    first on ties, and 0 when every distance is NaN."""
+def exact_argmin(X, i, shift, scale, centers):
+    """Index of the center nearest to row i of X (in the frame) by exact float64 squared
+    distances; the first on ties, and 0 when every distance is NaN."""
     best = np.inf
     best_j = 0
     for j in range(centers.shape[0]):
-        dist = squared_distance(X, i, centers, j)
+        dist = squared_distance(X, i, shift, scale, centers, j)
         better = dist < best
         best = dist if better else best
         best_j = j if better else best_j
@@ -158,13 +159,14 @@ def best_two(scores_t, sqnorm, buffers):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def nearest_tile(X, start, stop, centers, gemm_centers, work):
+def nearest_tile(X, start, stop, frame_shift, frame_scale, centers, gemm_centers, work):
     """Nearest center of each of the rows start:stop of X (at most one tile of rows).
 
     Parameters
     ----------
     X : (n, d) float32|float64, IN.
-    centers : (k, d) float64, IN.
+    frame_shift : (d,) float64, frame_scale : float, IN. The frame (see assign.py).
+    centers : (k, d) float64, IN, in the frame.
     gemm_centers : IN, `shifted_centers(centers)`.
     work : scratch, `tile_work(d, k)`.
 
@@ -184,7 +186,7 @@ def nearest_tile(X, start, stop, centers, gemm_centers, work):
     for i in range(m):
         sq = 0.0
         for f in range(n_features):
-            v = X[start + i, f] - shift[f]
+            v = (X[start + i, f] - frame_shift[f]) * frame_scale - shift[f]
             tile[i, f] = v
             sq += v * v
         norm[i] = np.sqrt(sq)
@@ -203,19 +205,22 @@ def nearest_tile(X, start, stop, centers, gemm_centers, work):
                  + absolute * (1.0 + radius + norm[i]))
         margin = np.float64(second[i]) - np.float64(best[i])
         if not (best[i] > -np.inf and margin > bound):
-            labels[i] = exact_argmin(X, start + i, centers)
+            labels[i] = exact_argmin(X, start + i, frame_shift, frame_scale, centers)
     return labels
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def lloyd_partial_sums_gemm(X, centers, centers_sqnorm, sample_weight, out_sums, out_weight,
-                            out_moments, out_far_dist, out_far_idx, out_far_label):
+def lloyd_partial_sums_gemm(X, shift, scale, centers, centers_sqnorm, sample_weight,
+                            out_sums, out_weight, out_moments, out_far_dist, out_far_idx,
+                            out_far_label):
     """`lloyd_partial_sums` by matrix products: same arguments, outputs and meaning.
 
     Parameters
     ----------
     X : (n, d) float32|float64, IN. May have 0 rows.
-    centers : (k, d) float64, IN.
+    shift : (d,) float64, scale : float, IN. The frame (see assign.py): every output is
+        in its units.
+    centers : (k, d) float64, IN, in the frame.
     centers_sqnorm : (k,) float64, IN. Accepted for the common signature; the product
         uses the norms of the shifted centers instead.
     sample_weight : (n,) float64, IN; or (0,) meaning unit weights.
@@ -251,13 +256,14 @@ def lloyd_partial_sums_gemm(X, centers, centers_sqnorm, sample_weight, out_sums,
     rows = work[0]
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
-        labels = nearest_tile(X, start, stop, local_centers, gemm_centers, work)
+        labels = nearest_tile(X, start, stop, shift, scale, local_centers, gemm_centers,
+                              work)
         for i in range(start, stop):
             j = labels[i - start]
             w = 1.0 if unit_weight else sample_weight[i]
             dist = 0.0
             for f in range(n_features):
-                x = X[i, f]
+                x = (X[i, f] - shift[f]) * scale
                 diff = x - local_centers[j, f]
                 dist += diff * diff
                 sums[j, f] += w * x
@@ -267,20 +273,20 @@ def lloyd_partial_sums_gemm(X, centers, centers_sqnorm, sample_weight, out_sums,
                 far_size = topk_push(out_far_dist, out_far_idx, far_size, dist,
                                      i * n_clusters + j)
         if with_moments:
-            accumulate_moments(X, start, stop, out_moments)
+            accumulate_moments(X, start, stop, shift, scale, out_moments)
     out_sums += sums
     out_weight += weight
     topk_finish(out_far_dist, out_far_idx, far_size)
     decode_far(out_far_idx, out_far_label, n_clusters)
     if with_moments:
-        finish_moments(X, out_moments)
+        finish_moments(X, shift, scale, out_moments)
     return inertia
 
 
 @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
-def lloyd_partial_sums_gemm_parallel(X, centers, centers_sqnorm, sample_weight, out_sums,
-                                     out_weight, out_moments, out_far_dist, out_far_idx,
-                                     out_far_label):
+def lloyd_partial_sums_gemm_parallel(X, shift, scale, centers, centers_sqnorm,
+                                     sample_weight, out_sums, out_weight, out_moments,
+                                     out_far_dist, out_far_idx, out_far_label):
     """In-memory variant of `lloyd_partial_sums_gemm` (same arguments and meaning).
 
     Parallel over fixed row chunks, each writing its own partial buffers, merged serially.
@@ -297,8 +303,8 @@ def lloyd_partial_sums_gemm_parallel(X, centers, centers_sqnorm, sample_weight, 
         stop = min(start + rows, n_samples)
         w = sample_weight if unit_weight else sample_weight[start:stop]
         inertia[c] = lloyd_partial_sums_gemm(
-            X[start:stop], centers, centers_sqnorm, w, sums[c], weight[c], moments[c],
-            far_dist[c], far_idx[c], far_label[c])
+            X[start:stop], shift, scale, centers, centers_sqnorm, w, sums[c], weight[c],
+            moments[c], far_dist[c], far_idx[c], far_label[c])
     total, far_size = merge_chunk_partials(
         sums, weight, moments, inertia, far_dist, far_idx, far_label, rows, n_samples,
         n_clusters, out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
@@ -308,10 +314,11 @@ def lloyd_partial_sums_gemm_parallel(X, centers, centers_sqnorm, sample_weight, 
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def assign_labels_gemm(X, centers, centers_sqnorm, out_labels, out_mindist):
+def assign_labels_gemm(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist):
     """`assign_labels` by matrix products: same arguments and meaning.
 
-    X (n, d) float32|float64 IN; centers (k, d) float64 IN; centers_sqnorm (k,) float64 IN,
+    X (n, d) float32|float64 IN; shift (d,) float64, scale IN: the frame; centers (k, d)
+    float64 IN, in the frame; centers_sqnorm (k,) float64 IN,
     accepted for the common signature; out_labels (n,) int32|int64 OUT (overwritten);
     out_mindist (n,) float64 OUT (overwritten), exact squared distances. A row holding
     NaN gets label 0 and a NaN distance.
@@ -323,29 +330,33 @@ def assign_labels_gemm(X, centers, centers_sqnorm, out_labels, out_mindist):
     rows = work[0]
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
-        labels = nearest_tile(X, start, stop, local_centers, gemm_centers, work)
+        labels = nearest_tile(X, start, stop, shift, scale, local_centers, gemm_centers,
+                              work)
         for i in range(start, stop):
             out_labels[i] = labels[i - start]
-            out_mindist[i] = squared_distance(X, i, local_centers, labels[i - start])
+            out_mindist[i] = squared_distance(X, i, shift, scale, local_centers,
+                                              labels[i - start])
 
 
 @njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
-def assign_labels_gemm_parallel(X, centers, centers_sqnorm, out_labels, out_mindist):
+def assign_labels_gemm_parallel(X, shift, scale, centers, centers_sqnorm, out_labels,
+                                out_mindist):
     """In-memory variant of `assign_labels_gemm`, parallel over fixed row chunks."""
     n_chunks, rows = chunk_bounds(X.shape[0])
     for c in prange(n_chunks):
         start = c * rows
         stop = min(start + rows, X.shape[0])
-        assign_labels_gemm(X[start:stop], centers, centers_sqnorm, out_labels[start:stop],
-                           out_mindist[start:stop])
+        assign_labels_gemm(X[start:stop], shift, scale, centers, centers_sqnorm,
+                           out_labels[start:stop], out_mindist[start:stop])
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def nearest_new_gemm(X, candidates, first_id, inout_mindist, inout_nearest):
+def nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest):
     """Lower each row's squared distance / id to the nearest of `candidates` where closer.
 
     The matrix-product counterpart of `sampling.nearest_new_rows`, same meaning:
-    X (n, d) float32|float64 IN; candidates (c, d) float64 IN, with ids first_id,
+    X (n, d) float32|float64 IN; shift (d,) float64, scale IN: the frame, in which
+    distances are measured; candidates (c, d) float64 IN, in the frame, with ids first_id,
     first_id + 1, ...; inout_mindist (n,) float64 INOUT, exact squared distances (inf
     where there is no candidate yet); inout_nearest (n,) int64 INOUT. A row moves only to
     a strictly closer candidate; among equally close new ones, the first.
@@ -360,10 +371,10 @@ def nearest_new_gemm(X, candidates, first_id, inout_mindist, inout_nearest):
     rows = work[0]
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
-        labels = nearest_tile(X, start, stop, local, gemm_centers, work)
+        labels = nearest_tile(X, start, stop, shift, scale, local, gemm_centers, work)
         for i in range(start, stop):
             j = labels[i - start]
-            dist = squared_distance(X, i, local, j)
+            dist = squared_distance(X, i, shift, scale, local, j)
             closer = dist < inout_mindist[i]
             inout_mindist[i] = dist if closer else inout_mindist[i]
             inout_nearest[i] = first_id + j if closer else inout_nearest[i]

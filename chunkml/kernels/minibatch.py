@@ -13,12 +13,15 @@ from .assign import assign_rows
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def minibatch_update(X, sample_weight, labels, centers, weight_sums, out_centers):
+def minibatch_update(X, shift, scale, sample_weight, labels, centers, weight_sums,
+                     out_centers):
     """Move every center to the weighted mean of its old position and its new rows.
 
     Parameters
     ----------
     X : (n, d) float32|float64, IN. May have 0 rows.
+    shift : (d,) float64, scale : float, IN. The frame (see assign.py) of the centers:
+        row x counts as x' = (x - shift) * scale.
     sample_weight : (n,) float64, IN; or (0,) meaning unit weights.
     labels : (n,) int32|int64, IN: the center of each row, in [0, k).
     centers : (k, d) float64, IN: centers before the batch.
@@ -37,7 +40,7 @@ def minibatch_update(X, sample_weight, labels, centers, weight_sums, out_centers
         j = labels[i]
         w = 1.0 if unit_weight else sample_weight[i]
         for f in range(n_features):
-            sums[j, f] += w * X[i, f]
+            sums[j, f] += w * ((X[i, f] - shift[f]) * scale)
         batch_weight[j] += w
     for j in range(n_clusters):
         if batch_weight[j] > 0:
@@ -53,13 +56,15 @@ def minibatch_update(X, sample_weight, labels, centers, weight_sums, out_centers
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def minibatch_step(X, sample_weight, centers, centers_sqnorm, weight_sums, out_centers,
-                   out_labels, out_mindist):
+def minibatch_step(X, shift, scale, sample_weight, centers, centers_sqnorm, weight_sums,
+                   out_centers, out_labels, out_mindist):
     """Assign a batch to its nearest centers, then update them; returns the batch inertia.
 
     Parameters
     ----------
     X : (n, d) float32|float64, IN. May have 0 rows.
+    shift : (d,) float64, scale : float, IN. The frame (see assign.py) of the centers,
+        the distances and the inertia.
     sample_weight : (n,) float64, IN; or (0,) meaning unit weights.
     centers : (k, d) float64, IN.
     centers_sqnorm : (k,) float64, IN. Squared norms of `centers`.
@@ -75,11 +80,12 @@ def minibatch_step(X, sample_weight, centers, centers_sqnorm, weight_sums, out_c
         Sum over rows of weight * squared distance to the nearest center before the
         update (scikit-learn's batch inertia). Non-finite for NaN or inf in X.
     """
-    assign_rows(X, centers, centers_sqnorm, out_labels, out_mindist)
+    assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
     unit_weight = sample_weight.shape[0] == 0
     inertia = 0.0
     for i in range(X.shape[0]):
         w = 1.0 if unit_weight else sample_weight[i]
         inertia += w * out_mindist[i]
-    minibatch_update(X, sample_weight, out_labels, centers, weight_sums, out_centers)
+    minibatch_update(X, shift, scale, sample_weight, out_labels, centers, weight_sums,
+                     out_centers)
     return inertia

@@ -9,17 +9,18 @@ import numpy as np
 from numba import njit
 
 from ._config import CACHE, FASTMATH, TILE_ROWS
-from ._moments import accumulate_moments, finish_moments
+from ._moments import N_STATS, block_stats
 from ._random import stream_key, uniform_at
 from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
 from ._topk import topk_finish, topk_push
+from .assign import load_rows
 from .gemm import nearest_new_gemm, use_gemm
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top_key,
+def sample_rows(X, sample_weight, seed, stream, row_offset, out_stats, out_top_key,
                 out_top_idx):
-    """Weighted sampling without replacement of rows, plus the block's moments.
+    """Weighted sampling without replacement of rows, plus the block's statistics.
 
     Row i gets the key w_i / E_i with E_i = -log(u_i) exponential; the m rows with the
     largest keys over all of X are a sample of m rows drawn with probability proportional
@@ -31,8 +32,10 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
     sample_weight : (n,) float64, IN; or (0,) for unit weights.
     seed, stream, row_offset : int
         The draw of row i is counter_uniform(seed, stream, row_offset + i).
-    out_moments : (2, d) float64, OUT: per-feature mean and M2 of the block (NaN for
-        non-finite input); or (0, d) to skip.
+    out_stats : (N_STATS, d) float64, OUT: the block's per-feature min, max, mean and
+        scaled M2 (`_moments.block_stats`; non-finite mean and M2 for non-finite input);
+        or (0, d) to skip. This pass comes before any frame: it is how callers choose
+        one.
     out_top_key, out_top_idx : (m,) float64 / int64, OUT: the kept keys and block row
         indices, -1 in unused slots. Rows of zero weight are never kept.
 
@@ -42,9 +45,7 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
     """
     n_samples = X.shape[0]
     unit_weight = sample_weight.shape[0] == 0
-    with_moments = out_moments.shape[0] == 2
-    if with_moments:
-        out_moments[:] = 0.0
+    with_moments = out_stats.shape[0] == N_STATS
     key_seed = stream_key(seed, stream)
     n_top = out_top_key.shape[0]
     size = 0
@@ -62,22 +63,25 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_moments, out_top
                 if unit_weight and size == n_top > 0:
                     u_floor = np.exp(-1.0 / out_top_key[0])
     if with_moments:
-        accumulate_moments(X, 0, n_samples, out_moments)
-        finish_moments(X, out_moments)
+        block_stats(X, out_stats)
     topk_finish(out_top_key, out_top_idx, size)
     return weight_sum
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def nearest_new_rows(X, candidates, first_id, inout_mindist, inout_nearest):
-    """Lower each row's distance/id to the nearest of `candidates` where closer; by row."""
+def nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest):
+    """Lower each row's distance/id to the nearest of `candidates` where closer; by row.
+
+    Rows are read in the frame (shift, scale) (see assign.py), candidates are in it."""
+    row = np.empty((1, X.shape[1]))
     for i in range(X.shape[0]):
+        load_rows(X, i, i + 1, shift, scale, row)
         best = inout_mindist[i]
         best_id = inout_nearest[i]
         for j in range(candidates.shape[0]):
             dist = 0.0
             for f in range(X.shape[1]):
-                diff = X[i, f] - candidates[j, f]
+                diff = row[0, f] - candidates[j, f]
                 dist += diff * diff
             closer = dist < best
             best = dist if closer else best
@@ -87,7 +91,8 @@ def nearest_new_rows(X, candidates, first_id, inout_mindist, inout_nearest):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _nearest_new_tiled(X, candidates, first_id, inout_mindist, inout_nearest, n_features):
+def _nearest_new_tiled(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest,
+                       n_features):
     """As `nearest_new_rows`, a transposed tile of rows at a time (see _tile.py);
     n_features is a literal."""
     n_samples = X.shape[0]
@@ -98,15 +103,15 @@ def _nearest_new_tiled(X, candidates, first_id, inout_mindist, inout_nearest, n_
     no_offset = np.empty(0)
     for start in range(0, n_samples, TILE_ROWS):
         m = min(TILE_ROWS, n_samples - start)
-        load_tile(flat, start, m, n_features, tile)
+        load_tile(flat, start, m, n_features, shift, scale, tile)
         nearest_in_tile(tile, m, n_features, candidates, no_offset, True, first_id,
                         inout_mindist[start:start + m], inout_nearest[start:start + m],
                         spare_best, spare_id)
 
 
-def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_weight, seed,
-                          stream, row_offset, exponential, out_mindist, out_nearest,
-                          out_top_key, out_top_idx):
+def update_mindist_sample(X, shift, scale, new_centers, first_id, mindist, nearest,
+                          sample_weight, seed, stream, row_offset, exponential, out_mindist,
+                          out_nearest, out_top_key, out_top_idx):
     """One k-means|| (or k-means++) round for a block; returns its weighted cost phi.
 
     Updates each row's squared distance to the candidate set, and the id of its nearest
@@ -119,7 +124,10 @@ def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_wei
     Parameters
     ----------
     X : (n, d) float32|float64, IN.
-    new_centers : (c, d) float64, IN: candidates added since `mindist` was computed.
+    shift : (d,) float64, scale : float, IN. The frame (see assign.py): distances, phi
+        and keys are in its units.
+    new_centers : (c, d) float64, IN, in the frame: candidates added since `mindist` was
+        computed.
     first_id : int
         Id of new_centers[0]; the others follow in order.
     mindist : (n,) float64, IN: squared distance to the earlier candidates; or (0,) when
@@ -145,7 +153,8 @@ def update_mindist_sample(X, new_centers, first_id, mindist, nearest, sample_wei
     # A private copy of the candidates: no output store can alias it.
     step = (nearest_new_gemm if use_gemm(X.shape[1], new_centers.shape[0])
             else _NEAREST_NEW[tile_case(X.shape[1])])
-    step(X, np.array(new_centers, dtype=np.float64), first_id, out_mindist, out_nearest)
+    step(X, shift, scale, np.array(new_centers, dtype=np.float64), first_id, out_mindist,
+         out_nearest)
     return _key_rows(out_mindist, sample_weight, seed, stream, row_offset, exponential,
                      out_top_key, out_top_idx)
 
@@ -191,8 +200,9 @@ def _specialise(case):
         return nearest_new_rows
 
     @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-    def nearest_new(X, candidates, first_id, inout_mindist, inout_nearest):
-        _nearest_new_tiled(X, candidates, first_id, inout_mindist, inout_nearest, case)
+    def nearest_new(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest):
+        _nearest_new_tiled(X, shift, scale, candidates, first_id, inout_mindist,
+                           inout_nearest, case)
 
     return nearest_new
 

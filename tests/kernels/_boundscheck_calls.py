@@ -19,6 +19,7 @@ from chunkml.kernels import (
     lloyd_partial_sums_gemm,
     lloyd_partial_sums_gemm_parallel,
     lloyd_partial_sums_parallel,
+    N_STATS,
     merge_moments,
     nearest_new_gemm,
     sample_rows,
@@ -34,15 +35,17 @@ def _calls():
         X = np.arange(n * d, dtype=np.float64).reshape(n, d) % 5
         C = np.linspace(0.0, 4.0, k * d).reshape(k, d)
         c2 = (C * C).sum(axis=1)
+        # A frame that is not the identity, so that shift and scale are indexed too.
+        f = (np.full(d, 0.5), 0.25)
         tag = f"n={n} d={d} k={k} m={m}"
         for name, kernel in [("assign_labels", assign_labels),
                              ("assign_labels_parallel", assign_labels_parallel),
                              ("assign_labels_gemm", assign_labels_gemm),
                              ("assign_labels_gemm_parallel", assign_labels_gemm_parallel)]:
-            yield f"{name} {tag}", kernel, (X, C, c2, np.empty(n, np.int64), np.empty(n))
+            yield f"{name} {tag}", kernel, (X, *f, C, c2, np.empty(n, np.int64), np.empty(n))
         for name, kernel in [("euclidean_distances", euclidean_distances),
                              ("euclidean_distances_parallel", euclidean_distances_parallel)]:
-            yield f"{name} {tag}", kernel, (X, C, np.empty((n, k)))
+            yield f"{name} {tag}", kernel, (X, *f, C, np.empty((n, k)))
         for (name, kernel), w, mom in itertools.product(
                 [("lloyd_partial_sums", lloyd_partial_sums),
                  ("lloyd_partial_sums_parallel", lloyd_partial_sums_parallel),
@@ -50,21 +53,21 @@ def _calls():
                  ("lloyd_partial_sums_gemm_parallel", lloyd_partial_sums_gemm_parallel)],
                 [np.empty(0), np.ones(n)], [2, 0]):
             yield (f"{name} {tag} weights={w.size} moments={mom}", kernel,
-                   (X, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
+                   (X, *f, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
                     np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
-        for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
+        for w, mom in itertools.product([np.empty(0), np.ones(n)], [N_STATS, 0]):
             yield (f"sample_rows {tag} weights={w.size} moments={mom}", sample_rows,
                    (X, w, 1, 2, 3, np.zeros((mom, d)), np.empty(m), np.empty(m, np.int64)))
         for mindist, new, exp in itertools.product([np.empty(0), np.ones(n)], [C, C[:0]],
                                                    [False, True]):
             yield (f"update_mindist_sample {tag} mindist={mindist.size} new={new.shape[0]}"
                    f" exponential={exp}", update_mindist_sample,
-                   (X, new, 0, mindist, np.zeros(mindist.size, np.int64), np.empty(0), 1, 2,
+                   (X, *f, new, 0, mindist, np.zeros(mindist.size, np.int64), np.empty(0), 1, 2,
                     3, exp, np.empty(n), np.empty(n, np.int64), np.empty(m),
                     np.empty(m, np.int64)))
         for mindist, new in itertools.product([np.full(n, np.inf), np.ones(n)], [C, C[:0]]):
             yield (f"nearest_new_gemm {tag} new={new.shape[0]}", nearest_new_gemm,
-                   (X, new, 0, mindist.copy(), np.full(n, -1, np.int64)))
+                   (X, *f, new, 0, mindist.copy(), np.full(n, -1, np.int64)))
     for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
         yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,
                (n_a, np.zeros((2, 3)), n_b, np.ones((2, 3))))

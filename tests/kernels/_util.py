@@ -55,6 +55,11 @@ def make_weight(n_samples, seed=1):
     return w
 
 
+def identity(n_features):
+    """The identity frame (shift, scale) of the kernels (see chunkml/kernels/assign.py)."""
+    return np.zeros(n_features), 1.0
+
+
 def sqnorm(centers):
     return np.einsum("ij,ij->i", centers, centers)
 

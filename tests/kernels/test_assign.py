@@ -18,6 +18,7 @@ from tests.kernels._util import (
     assert_nearest,
     blocks,
     blocks_and_centers,
+    identity,
     make_data,
     read_only,
     sqnorm,
@@ -31,13 +32,13 @@ def _assign(kernel, X, centers, label_dtype=np.int64):
     # Sentinels show that every output slot is overwritten.
     labels = np.full(X.shape[0], -7, dtype=label_dtype)
     mindist = np.full(X.shape[0], np.nan)
-    kernel(X, centers, sqnorm(centers), labels, mindist)
+    kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), labels, mindist)
     return labels, mindist
 
 
 def _distances(kernel, X, centers):
     out = np.full((X.shape[0], centers.shape[0]), np.nan, dtype=X.dtype)
-    kernel(X, centers, out)
+    kernel(X, *identity(X.shape[1]), centers, out)
     return out
 
 
@@ -96,7 +97,7 @@ def test_read_only_inputs_are_not_mutated(dtype, variant):
     X_ro, centers_ro, sqnorm_ro = read_only(X, centers, sqnorm(centers))
     labels, mindist = _assign(ASSIGN[variant], X_ro, centers_ro)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=dtype)
-    DISTANCES[variant](X_ro, centers_ro, out)
+    DISTANCES[variant](X_ro, *identity(X.shape[1]), centers_ro, out)
     np.testing.assert_array_equal(X_ro, X)
     np.testing.assert_array_equal(centers_ro, centers)
     np.testing.assert_array_equal(sqnorm_ro, sqnorm(centers))

@@ -30,6 +30,7 @@ from tests.kernels._util import (
     assert_nearest,
     assert_top,
     blocks_and_centers,
+    identity,
     make_data,
     make_weight,
     read_only,
@@ -78,7 +79,8 @@ class Out:
         self.far_label = np.full(m, 99, dtype=np.int64)
 
     def call(self, kernel, X, centers, sample_weight):
-        return kernel(X, centers, sqnorm(centers), sample_weight, self.sums, self.weight,
+        return kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), sample_weight,
+                      self.sums, self.weight,
                       self.moments, self.far_dist, self.far_idx, self.far_label)
 
 
@@ -91,7 +93,7 @@ def _lloyd(kernel, X, centers, sample_weight=None, m=4, with_moments=True):
 def _assign(kernel, X, centers, label_dtype=np.int64):
     labels = np.full(X.shape[0], -7, dtype=label_dtype)
     mindist = np.full(X.shape[0], -1.0)
-    kernel(X, centers, sqnorm(centers), labels, mindist)
+    kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), labels, mindist)
     return labels, mindist
 
 
@@ -206,7 +208,8 @@ def test_lloyd_gemm_read_only_inputs_are_not_mutated(dtype, variant):
     w = make_weight(X.shape[0])
     X_ro, centers_ro, sqnorm_ro, w_ro = read_only(X, centers, sqnorm(centers), w)
     out = Out(X.shape[1], centers.shape[0], 4)
-    LLOYD[variant](X_ro, centers_ro, sqnorm_ro, w_ro, out.sums, out.weight, out.moments,
+    LLOYD[variant](X_ro, *identity(X.shape[1]), centers_ro, sqnorm_ro, w_ro, out.sums,
+                   out.weight, out.moments,
                    out.far_dist, out.far_idx, out.far_label)
     for got, want in [(X_ro, X), (centers_ro, centers), (w_ro, w)]:
         np.testing.assert_array_equal(got, want)
@@ -321,9 +324,9 @@ def test_nearest_new_gemm_matches_reference_and_row_kernel(case, dtype, earlier)
         mindist, nearest = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
         first_id = 0
     got = (mindist.copy(), nearest.copy())
-    nearest_new_gemm(X, candidates, first_id, *got)
+    nearest_new_gemm(X, *identity(X.shape[1]), candidates, first_id, *got)
     row = (mindist.copy(), nearest.copy())
-    nearest_new_rows(X, candidates, first_id, *row)
+    nearest_new_rows(X, *identity(X.shape[1]), candidates, first_id, *row)
     expected = ref.kmeans_parallel_round(X, candidates, mindist, None, 0, 0, 0, False, 0,
                                          nearest=nearest, first_id=first_id)
     np.testing.assert_allclose(got[0], expected.mindist, rtol=1e-12)
@@ -340,10 +343,10 @@ def test_nearest_new_gemm_keeps_rows_on_ties_nan_and_without_candidates():
     X[7] = candidates[2]
     mindist[7], nearest[7] = 0.0, 4
     state = (mindist.copy(), nearest.copy())
-    nearest_new_gemm(X, candidates, 5, *state)
+    nearest_new_gemm(X, *identity(X.shape[1]), candidates, 5, *state)
     assert state[1][7] == 4
     assert np.isnan(state[0][3]) and state[1][3] == nearest[3]
     unchanged = (mindist.copy(), nearest.copy())
-    nearest_new_gemm(X, candidates[:0], 5, *unchanged)
+    nearest_new_gemm(X, *identity(X.shape[1]), candidates[:0], 5, *unchanged)
     np.testing.assert_array_equal(unchanged[0], mindist)
     np.testing.assert_array_equal(unchanged[1], nearest)

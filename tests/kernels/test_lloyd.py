@@ -17,6 +17,7 @@ from tests.kernels._util import (
     blocks,
     blocks_and_centers,
     finite_arrays,
+    identity,
     label_tolerance,
     make_data,
     make_weight,
@@ -45,7 +46,8 @@ class Out:
         self.far_label = np.full(m, 99, dtype=np.int64)
 
     def call(self, kernel, X, centers, sample_weight):
-        return kernel(X, centers, sqnorm(centers), sample_weight, self.sums, self.weight,
+        return kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), sample_weight,
+                      self.sums, self.weight,
                       self.moments, self.far_dist, self.far_idx, self.far_label)
 
     @property
@@ -132,7 +134,8 @@ def test_read_only_inputs_are_not_mutated(dtype, variant):
     w = make_weight(X.shape[0])
     X_ro, centers_ro, sqnorm_ro, w_ro = read_only(X, centers, sqnorm(centers), w)
     out = Out(X.shape[1], centers.shape[0], 4)
-    inertia = KERNELS[variant](X_ro, centers_ro, sqnorm_ro, w_ro, out.sums, out.weight,
+    inertia = KERNELS[variant](X_ro, *identity(X.shape[1]), centers_ro, sqnorm_ro, w_ro,
+                               out.sums, out.weight,
                                out.moments, out.far_dist, out.far_idx, out.far_label)
     for got, want in [(X_ro, X), (centers_ro, centers), (sqnorm_ro, sqnorm(centers)),
                       (w_ro, w)]:

@@ -19,6 +19,7 @@ from tests.kernels._util import (
     assert_close,
     assert_nearest,
     blocks_and_centers,
+    identity,
     make_data,
     make_weight,
     read_only,
@@ -80,7 +81,8 @@ def test_update_matches_reference(case, dtype, weighted, history):
     X_ro, centers_ro, labels_ro = read_only(X, centers, labels)
     out = np.full_like(centers, np.nan)
     inout = weight_sums.copy()
-    minibatch_update(X_ro, _unit_or(sample_weight), labels_ro, centers_ro, inout, out)
+    minibatch_update(X_ro, *identity(X.shape[1]), _unit_or(sample_weight), labels_ro,
+                     centers_ro, inout, out)
     assert_close(out, expected_centers, dtype)
     assert_close(inout, expected_sums, dtype)
 
@@ -98,8 +100,8 @@ def test_step_matches_reference(case, dtype, weighted):
     mindist = np.full(n_samples, np.nan)
     inout = weight_sums.copy()
     X_ro, centers_ro = read_only(X, centers)
-    inertia = minibatch_step(X_ro, _unit_or(sample_weight), centers_ro, sqnorm(centers),
-                             inout, out, labels, mindist)
+    inertia = minibatch_step(X_ro, *identity(X.shape[1]), _unit_or(sample_weight),
+                             centers_ro, sqnorm(centers), inout, out, labels, mindist)
     assert_nearest(X, centers, labels, RTOL[dtype])
     _, ref_mindist = ref.nearest_centers(X, centers)
     w = np.ones(n_samples) if sample_weight is None else sample_weight
@@ -119,8 +121,8 @@ def test_zero_row_batch_changes_nothing(dtype):
     X = np.empty((0, 2), dtype=dtype)
     weight_sums = np.array([0.0, 2.0, 5.0])
     out = np.full_like(centers, np.nan)
-    inertia = minibatch_step(X, np.empty(0), centers, sqnorm(centers), weight_sums, out,
-                             np.empty(0, dtype=np.int32), np.empty(0))
+    inertia = minibatch_step(X, *identity(2), np.empty(0), centers, sqnorm(centers),
+                             weight_sums, out, np.empty(0, dtype=np.int32), np.empty(0))
     assert inertia == 0.0
     np.testing.assert_array_equal(out, centers)
     np.testing.assert_array_equal(weight_sums, [0.0, 2.0, 5.0])
@@ -131,8 +133,8 @@ def test_zero_weight_rows_do_not_move_their_center():
     centers = np.array([[0.0, 1.0], [10.0, 11.0]])
     weight_sums = np.array([4.0, 0.0])
     out = np.empty_like(centers)
-    minibatch_update(X, np.array([0.0, 1.0, 3.0]), np.array([0, 1, 1]), centers,
-                     weight_sums, out)
+    minibatch_update(X, *identity(2), np.array([0.0, 1.0, 3.0]), np.array([0, 1, 1]),
+                     centers, weight_sums, out)
     np.testing.assert_array_equal(out[0], centers[0])
     np.testing.assert_allclose(out[1], [10.0, 11.5])
     np.testing.assert_array_equal(weight_sums, [4.0, 4.0])
@@ -153,7 +155,7 @@ def test_update_matches_scikit_learn(dtype):
                                sk_centers, sk_sums, labels.astype(np.int32), 1)
     out = np.empty_like(centers)
     inout = weight_sums.copy()
-    minibatch_update(X, sample_weight, labels, centers, inout, out)
+    minibatch_update(X, *identity(X.shape[1]), sample_weight, labels, centers, inout, out)
     assert_close(out, sk_centers, dtype)
     assert_close(inout, sk_sums, dtype)
 
@@ -171,7 +173,8 @@ def test_step_property(data, weighted, seed):
     out = np.empty_like(centers)
     labels = np.empty(n_samples, dtype=np.int64)
     inout = weight_sums.copy()
-    minibatch_step(X, w, centers, sqnorm(centers), inout, out, labels, np.empty(n_samples))
+    minibatch_step(X, *identity(X.shape[1]), w, centers, sqnorm(centers), inout, out, labels,
+                   np.empty(n_samples))
     expected_centers, expected_sums = minibatch_update_reference(
         X, w if weighted else None, labels, centers, weight_sums)
     assert_close(inout, expected_sums, dtype)
@@ -191,9 +194,10 @@ def test_kernels_stay_in_bounds(numba_cache_dir):
         "    C = np.linspace(0.0, 4.0, k * d).reshape(k, d)\n"
         "    for w in (np.empty(0), np.ones(n)):\n"
         "        ws = np.zeros(k)\n"
-        "        minibatch_step(X, w, C, (C * C).sum(1), ws, np.empty((k, d)),\n"
+        "        f = (np.zeros(d), 1.0)\n"
+        "        minibatch_step(X, *f, w, C, (C * C).sum(1), ws, np.empty((k, d)),\n"
         "                       np.empty(n, np.int64), np.empty(n))\n"
-        "        minibatch_update(X, w, np.arange(n) % k, C, ws, np.empty((k, d)))\n"
+        "        minibatch_update(X, *f, w, np.arange(n) % k, C, ws, np.empty((k, d)))\n"
         "print('done')\n")
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(cache),
                CHUNKML_NUMBA_CACHE="1", PYTHONPATH=str(ROOT))

@@ -3,7 +3,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chunkml.kernels import merge_moments, sample_rows, update_mindist_sample
+from chunkml.kernels import (
+    N_STATS,
+    STAT_EXP,
+    STAT_M2,
+    STAT_MAX,
+    STAT_MEAN,
+    STAT_MIN,
+    merge_moments,
+    sample_rows,
+    update_mindist_sample,
+)
 from tests import _reference as ref
 from tests.kernels._util import (
     CASES,
@@ -14,6 +24,7 @@ from tests.kernels._util import (
     assert_top,
     blocks,
     finite_arrays,
+    identity,
     make_data,
     make_weight,
     read_only,
@@ -23,12 +34,30 @@ SEED, STREAM, OFFSET = 20240611, 3, 1000
 
 
 def _sample(X, w, m, seed=SEED, stream=STREAM, row_offset=OFFSET, with_moments=True):
+    """(total, (mean, M2) from the block's statistics, top keys, top rows)."""
     # Sentinels show that every output slot is overwritten.
-    moments = np.full((2 if with_moments else 0, X.shape[1]), np.nan)
+    stats = np.full((N_STATS if with_moments else 0, X.shape[1]), np.nan)
     top_key = np.full(m, 99.0)
     top_idx = np.full(m, 99, dtype=np.int64)
-    total = sample_rows(X, w, seed, stream, row_offset, moments, top_key, top_idx)
+    total = sample_rows(X, w, seed, stream, row_offset, stats, top_key, top_idx)
+    if with_moments:
+        check_bounds(X, stats)
+        moments = np.stack([stats[STAT_MEAN],
+                            np.ldexp(stats[STAT_M2], 2 * stats[STAT_EXP].astype(int))])
+    else:
+        moments = stats[:0]
     return total, moments, top_key, top_idx
+
+
+def check_bounds(X, stats):
+    """The statistics' min and max are X's, exactly (+-inf for 0 rows)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.shape[0] and np.isfinite(X).all():
+        np.testing.assert_array_equal(stats[STAT_MIN], X.min(axis=0))
+        np.testing.assert_array_equal(stats[STAT_MAX], X.max(axis=0))
+    elif X.shape[0] == 0:
+        np.testing.assert_array_equal(stats[STAT_MIN], np.inf)
+        np.testing.assert_array_equal(stats[STAT_MAX], -np.inf)
 
 
 FIRST_ID = 5
@@ -46,9 +75,9 @@ def _round(X, new_centers, mindist, w, m, exponential, seed=SEED, stream=STREAM,
     top_key = np.full(m, 99.0)
     top_idx = np.full(m, 99, dtype=np.int64)
     nearest = _earlier_nearest(mindist)
-    phi = update_mindist_sample(X, new_centers, FIRST_ID, mindist, nearest, w, seed, stream,
-                                row_offset, exponential, out_mindist, out_nearest, top_key,
-                                top_idx)
+    phi = update_mindist_sample(X, *identity(X.shape[1]), new_centers, FIRST_ID, mindist,
+                                nearest, w, seed, stream, row_offset, exponential,
+                                out_mindist, out_nearest, top_key, top_idx)
     if with_nearest:
         return phi, out_mindist, out_nearest, top_key, top_idx
     return phi, out_mindist, top_key, top_idx
