@@ -226,6 +226,8 @@ def inertia_block(X, sample_weight, shift, scale, centers, centers_sqnorm):
     _, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
     check_finite_block(X, mindist)
     w = as_weight(sample_weight)
+    if not np.isfinite(w).all():
+        raise ValueError("Input sample_weight contains NaN or infinity.")
     total = mindist.sum() if w.shape[0] == 0 else np.dot(w, mindist)
     return np.array([[total]])
 

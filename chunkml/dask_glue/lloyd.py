@@ -18,21 +18,25 @@ def check_first_pass(n_clusters, n_samples, moments, min_weight, total_weight,
         raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
     if n_samples < n_clusters:
         raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")
-    if not (np.all(np.isfinite(moments)) and np.isfinite(inertia)):
-        if np.all(np.isfinite(moments)) and np.isfinite(total_weight):
-            # X and the weights are finite and measurable: the centers X was measured
-            # against (an init array) are too far from it.
-            raise ValueError(
-                "The squared distances from X to the initial centers overflow float64: "
-                "the init array holds values too large (or too far from X) for KMeans.")
-        raise NonFiniteInputError(
-            "Input X contains NaN or infinity (or values too large for float64 "
-            "squared distances).")
+    # X first (the moments do not involve the weights), then the weights, then what
+    # involves both: so each error names the input at fault.
+    if not np.all(np.isfinite(moments)):
+        raise NonFiniteInputError("Input X contains NaN or infinity.")
     if not min_weight >= 0:
         raise ValueError("sample_weight must be non-negative and finite; found "
                          f"{min_weight}.")
+    if not np.isfinite(total_weight):
+        raise ValueError(
+            "Input sample_weight contains infinity, or weights so large that their sum "
+            "overflows float64.")
     if not total_weight > 0:
         raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+    if not np.isfinite(inertia):
+        # X is finite and measured in a frame of about unit size (see _frame.py): only
+        # weights near float64's limit make the weighted squared distances overflow.
+        raise ValueError(
+            "sample_weight too large: the weighted sum of squared distances overflows "
+            f"float64 (the weights sum to {total_weight:.3g}).")
 
 
 def scaled_tol(tol, n_samples, moments):

@@ -117,3 +117,45 @@ def test_tol_does_not_depend_on_the_chunking_for_huge_values():
     n_iter = {chunkml.KMeans(3, random_state=0).fit(inp).n_iter_
               for inp in [Z, da.from_array(Z, chunks=10000), da.from_array(Z, chunks=3334)]}
     assert len(n_iter) == 1
+
+
+# sample_weight: non-finite weights and weights whose sums overflow are rejected inside
+# the first pass, naming sample_weight (not X), before any fitted attribute is set.
+
+BAD_WEIGHTS = {"inf": np.inf, "huge": 1e308}
+
+
+def _bad_weight(kind, n_samples, container):
+    w = np.ones(n_samples)
+    w[[5, 6]] = BAD_WEIGHTS[kind]  # 2 x 1e308 overflows the sum
+    return w if container == "numpy" else da.from_array(w, chunks=97)
+
+
+@pytest.mark.parametrize("container", ["dask", "numpy"])
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("kind", BAD_WEIGHTS)
+def test_kmeans_rejects_bad_weights_naming_sample_weight(kind, init, container):
+    X, y = _blobs()
+    init = X[:3] if init == "array" else init
+    km = chunkml.KMeans(3, init=init, random_state=0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        km.fit(_input(X, container), sample_weight=_bad_weight(kind, X.shape[0], container))
+    assert not hasattr(km, "cluster_centers_")
+
+
+@pytest.mark.parametrize("container", ["dask", "numpy"])
+@pytest.mark.parametrize("kind", BAD_WEIGHTS)
+def test_minibatch_rejects_bad_weights_naming_sample_weight(kind, container):
+    X, _ = _blobs()
+    km = chunkml.MiniBatchKMeans(3, random_state=0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        km.fit(_input(X, container), sample_weight=_bad_weight(kind, X.shape[0], container))
+    assert not hasattr(km, "cluster_centers_")
+
+
+def test_lazy_score_rejects_infinite_dask_weights():
+    X, _ = _blobs()
+    km = chunkml.KMeans(3, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="sample_weight"):
+        km.score(da.from_array(X, chunks=97),
+                 sample_weight=_bad_weight("inf", X.shape[0], "dask"))
