@@ -63,8 +63,15 @@ class Frame:
 
     @classmethod
     def from_points(cls, points):
+        """The frame of a set of centers. Equal centers (n_clusters=1) have no width:
+        their magnitude sets the scale then, which suits data not far from the origin
+        relative to its spread (and leaves any other within float64's range)."""
         points = np.asarray(points, dtype=np.float64)
-        return cls.from_bounds(points.min(axis=0), points.max(axis=0))
+        frame = cls.from_bounds(points.min(axis=0), points.max(axis=0))
+        if np.ptp(points, axis=0).max(initial=0.0) == 0.0:
+            magnitude = float(np.abs(frame.shift).max(initial=0.0))
+            frame = cls(frame.shift, _exponent(magnitude))
+        return frame
 
     def apply(self, x):
         """Points of X's units in this frame (float64)."""
@@ -78,6 +85,10 @@ class Frame:
     def restore_squared(self, value):
         """A squared distance (inertia) of this frame in X's units."""
         return value / self.scale / self.scale
+
+
+# Below every exponent a scale can have.
+_NO_EXPONENT = -100_000
 
 
 def merge_stat_rows(counts, stats):
@@ -104,12 +115,16 @@ def merge_stat_rows(counts, stats):
             continue
         n = n_total + count
         delta = part[STAT_MEAN] - out[STAT_MEAN]
-        with np.errstate(invalid="ignore"):
-            e = np.maximum(np.maximum(out[STAT_EXP], part[STAT_EXP]),
-                           np.frexp(np.abs(delta))[1]).astype(np.int64)
-            e[~np.isfinite(delta)] = 0
         old_e = out[STAT_EXP].astype(np.int64)
         part_e = part[STAT_EXP].astype(np.int64)
+        # The scale of the merged M2: the largest of the parts' (where their M2 is not
+        # 0: a one-row block's scale says nothing) and of the means' difference.
+        with np.errstate(invalid="ignore"):
+            e = np.maximum.reduce([
+                np.where(out[STAT_M2] != 0, old_e, _NO_EXPONENT),
+                np.where(part[STAT_M2] != 0, part_e, _NO_EXPONENT),
+                np.where(delta != 0, np.frexp(np.abs(delta))[1], _NO_EXPONENT)])
+        e[(e == _NO_EXPONENT) | ~np.isfinite(delta)] = 0
         scaled_delta = np.ldexp(delta, -e)
         out[STAT_M2] = (np.ldexp(out[STAT_M2], 2 * (old_e - e))
                         + np.ldexp(part[STAT_M2], 2 * (part_e - e))

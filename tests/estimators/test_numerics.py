@@ -159,3 +159,113 @@ def test_lazy_score_rejects_infinite_dask_weights():
     with pytest.raises(ValueError, match="sample_weight"):
         km.score(da.from_array(X, chunks=97),
                  sample_weight=_bad_weight("inf", X.shape[0], "dask"))
+
+
+# Property: chunkml against scikit-learn from the same initial centers, over shapes,
+# magnitudes, offsets, dtypes, weights and chunkings.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from sklearn.cluster import KMeans as SKKMeans  # noqa: E402
+from sklearn.cluster import MiniBatchKMeans as SKMiniBatchKMeans  # noqa: E402
+
+# Few examples: each fits twice, and CI runs with a cold numba cache.
+PROPERTY = settings(max_examples=30, deadline=None)
+
+
+@st.composite
+def _problems(draw):
+    """(Z, a, b, X, init, weight, chunks, tol): Z = a * X + b, X well separated blobs in
+    unit-sized numbers, init rows of X."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    n_features = draw(st.integers(1, 6))
+    n_clusters = draw(st.integers(1, 4))
+    n_samples = draw(st.integers(4 * n_clusters + 8, 120))
+    seed = draw(st.integers(0, 2**31 - 1))
+    # The spread a and the offset b / a: float64 from 1e-200 (squared distances
+    # underflow) to 1e150 with offsets up to 1e9 times the spread (||c||^2 - 2 x.c
+    # cancels; 1e154: squared norms overflow); float32 within its 1e-38..3e38.
+    if dtype == np.float64:
+        a = 10.0 ** draw(st.integers(-200, 150))
+        b = a * draw(st.sampled_from([0.0, 1.0, -1e3, 1e4, 1e9]))
+    else:
+        a = 10.0 ** draw(st.integers(-10, 10))
+        b = a * draw(st.sampled_from([0.0, 1.0, -1e3, 1e4]))
+    rng = np.random.default_rng(seed)
+    # Centers on a grid of spacing 12, rows within a few units: no near-ties.
+    grid = rng.permutation(np.arange(4 ** n_features))[:n_clusters]
+    unit_centers = 12.0 * np.stack(np.unravel_index(grid, (4,) * n_features), axis=1)
+    X = unit_centers[rng.integers(0, n_clusters, n_samples)] + rng.normal(
+        size=(n_samples, n_features))
+    Z = (a * X + b).astype(dtype)
+    # The data as chunkml sees it, back in unit-sized numbers, for scikit-learn.
+    X = (Z.astype(np.float64) - b) / a
+    init_rows = rng.choice(n_samples, n_clusters, replace=False)
+    weight = (rng.uniform(0.5, 2.0, n_samples) if draw(st.booleans()) else None)
+    n_blocks = draw(st.integers(0, 4))  # 0: numpy
+    cuts = np.sort(rng.integers(0, n_samples + 1, max(n_blocks - 1, 0)))
+    chunks = None if n_blocks == 0 else tuple(np.diff(np.r_[0, cuts, n_samples]).tolist())
+    tol = draw(st.sampled_from([0.0, 1e-4]))
+    return Z, a, b, X, init_rows, weight, chunks, tol
+
+
+def _maybe_dask(A, chunks):
+    if chunks is None:
+        return A
+    return da.from_array(A, chunks=(chunks,) + A.shape[1:])
+
+
+@PROPERTY
+@given(_problems())
+def test_kmeans_matches_sklearn_in_any_units(problem):
+    Z, a, b, X, init_rows, weight, chunks, tol = problem
+    rtol = 1e-6 if Z.dtype == np.float64 else 1e-3
+    ref = SKKMeans(init_rows.size, init=X[init_rows], n_init=1, tol=tol).fit(
+        X, sample_weight=weight)
+    w = None if weight is None else _maybe_dask(weight, chunks)
+    km = chunkml.KMeans(init_rows.size, init=Z[init_rows], tol=tol).fit(
+        _maybe_dask(Z, chunks), sample_weight=w)
+    np.testing.assert_array_equal(np.asarray(km.labels_), ref.labels_)
+    assert km.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose((km.cluster_centers_.astype(np.float64) - b) / a,
+                               ref.cluster_centers_, rtol=rtol, atol=rtol * 10)
+    # In X's units: below 1e-300 float64 itself holds few digits (subnormal, or 0).
+    np.testing.assert_allclose(km.inertia_, ref.inertia_ * a * a, rtol=rtol,
+                               atol=rtol * X.shape[0] * a * a + 1e-300)
+    np.testing.assert_array_equal(np.asarray(km.predict(_maybe_dask(Z, chunks))),
+                                  ref.labels_)
+
+
+@PROPERTY
+@given(_problems())
+def test_minibatch_steps_match_sklearn_in_any_units(problem):
+    """partial_fit on batches of at most batch_size rows without reassignment makes
+    scikit-learn's steps exactly; the final labels and inertia given the centers too."""
+    Z, a, b, X, init_rows, weight, chunks, _ = problem
+    rtol = 1e-6 if Z.dtype == np.float64 else 1e-3
+    params = dict(n_clusters=init_rows.size, batch_size=Z.shape[0], reassignment_ratio=0.0)
+    ours = chunkml.MiniBatchKMeans(**params, init=Z[init_rows], random_state=0)
+    ref = SKMiniBatchKMeans(**params, init=X[init_rows], random_state=0)
+    bounds = [0] + np.cumsum(chunks or (Z.shape[0],)).tolist()
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if stop - start < init_rows.size:
+            continue  # a first batch needs n_clusters rows; later ones are the same
+        w = None if weight is None else weight[start:stop]
+        ours.partial_fit(Z[start:stop], sample_weight=w)
+        ref.partial_fit(X[start:stop], sample_weight=w)
+        np.testing.assert_allclose((ours.cluster_centers_.astype(np.float64) - b) / a,
+                                   ref.cluster_centers_, rtol=rtol, atol=rtol * 10)
+        np.testing.assert_array_equal(ours.labels_, ref.labels_)
+        np.testing.assert_allclose(ours.inertia_, ref.inertia_ * a * a, rtol=rtol,
+                                   atol=rtol * (stop - start) * a * a + 1e-300)
+
+
+def test_one_cluster_from_an_init_array_of_tiny_values():
+    # One initial center has no width: its magnitude scales the frame (found by the
+    # property above: the squared shift of 1e-162 data underflowed to 0, n_iter 1).
+    X, _ = _blobs(40)
+    a = 1e-162
+    ref = SKKMeans(1, init=X[:1], n_init=1, tol=0.0).fit(X)
+    km = chunkml.KMeans(1, init=a * X[:1], tol=0.0).fit(a * X)
+    assert km.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(km.cluster_centers_ / a, ref.cluster_centers_, rtol=1e-7)
