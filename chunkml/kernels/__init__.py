@@ -4,6 +4,11 @@ Every kernel is ``nogil=True`` (dask threads run blocks concurrently) and cached
 The ``*_parallel`` variants are for in-memory numpy input only, never inside dask tasks.
 The ``*_gemm`` kernels (gemm.py) compute distances by BLAS matrix products, each small
 enough to run on the calling thread.
+
+Every kernel that measures distances takes a frame, ``shift`` (d,) float64 and ``scale``
+(a power of two), right after X: it reads each row x as ``(x - shift) * scale`` and
+works in those units (see assign.py). ``sample_rows``, the first pass, measures X's
+per-feature min, max, mean and scaled M2 (``block_stats``) from which callers choose it.
 """
 
 from ._random import counter_uniform, splitmix64
