@@ -20,8 +20,11 @@ def check_first_pass(n_clusters, n_samples, moments, min_weight, total_weight,
         raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")
     # X first (the moments do not involve the weights), then the weights, then what
     # involves both: so each error names the input at fault.
+    too_large_X = NonFiniteInputError(
+        "Input X contains NaN or infinity (or values too large for float64 squared "
+        "distances).")
     if not np.all(np.isfinite(moments)):
-        raise NonFiniteInputError("Input X contains NaN or infinity.")
+        raise too_large_X
     if not min_weight >= 0:
         raise ValueError("sample_weight must be non-negative and finite; found "
                          f"{min_weight}.")
@@ -32,11 +35,13 @@ def check_first_pass(n_clusters, n_samples, moments, min_weight, total_weight,
     if not total_weight > 0:
         raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
     if not np.isfinite(inertia):
-        # X is finite and measured in a frame of about unit size (see _frame.py): only
-        # weights near float64's limit make the weighted squared distances overflow.
-        raise ValueError(
-            "sample_weight too large: the weighted sum of squared distances overflows "
-            f"float64 (the weights sum to {total_weight:.3g}).")
+        # X is finite and measured in a frame of about unit size (see _frame.py): with
+        # weights above 1 on average, they make the weighted squared distances overflow.
+        if total_weight > n_samples:
+            raise ValueError(
+                "sample_weight too large: the weighted sum of squared distances "
+                f"overflows float64 (the weights sum to {total_weight:.3g}).")
+        raise too_large_X
 
 
 def scaled_tol(tol, n_samples, moments):

@@ -56,7 +56,7 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_stats, out_top_k
     for i in range(n_samples):
         w = 1.0 if unit_weight else sample_weight[i]
         weight_sum += w
-        if w > 0:
+        if w > 0 and n_top > 0:
             u = uniform_at(key_seed, row_offset + i)
             if not unit_weight or u > u_floor:
                 size = topk_push(out_top_key, out_top_idx, size, w / -np.log(u), i)
