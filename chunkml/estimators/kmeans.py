@@ -79,7 +79,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Lloyd iterations of the winning run.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when X has string column names.
 
     Examples
@@ -90,6 +90,11 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     >>> km.cluster_centers_.shape
     (3, 2)
     """
+
+    # The HTML repr links to the class's page in the API reference.
+    _doc_link_module = "chunkml"
+    _doc_link_template = ("https://chunkml.readthedocs.io/en/stable/api/"
+                          "chunkml.{estimator_name}.html")
 
     # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {

@@ -97,7 +97,7 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     n_steps_ : int
         Mini-batches processed.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when X has string column names.
 
     Notes
@@ -120,6 +120,11 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     >>> km.cluster_centers_.shape
     (3, 2)
     """
+
+    # The HTML repr links to the class's page in the API reference.
+    _doc_link_module = "chunkml"
+    _doc_link_template = ("https://chunkml.readthedocs.io/en/stable/api/"
+                          "chunkml.{estimator_name}.html")
 
     # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {
