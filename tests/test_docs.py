@@ -82,9 +82,10 @@ def test_notebook_has_no_outputs():
             assert cell.outputs == [] and cell.execution_count is None, cell.source
 
 
-# Run in the notebook's kernel after its last cell: its results against references
-# computed here from the same data (numpy for the clustering, scikit-learn's default
-# joblib backend for the grid search).
+# Run in the notebook's kernel before its last cell (which closes the cluster): its
+# results against references computed there from the same data (numpy for the
+# clustering, the true blob labels, scikit-learn's default joblib backend for the grid
+# search).
 _CHECK = """
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
