@@ -210,9 +210,9 @@ def check_finite_block(X, values):
         return
     X = np.asarray(X)
     if np.isnan(X).any():
-        raise ValueError("Input contains NaN.")
+        raise ValueError("Input X contains NaN.")
     if not np.isfinite(X).all():
-        raise ValueError(f"Input contains infinity or a value too large for {X.dtype!r}.")
+        raise ValueError(f"Input X contains infinity or a value too large for {X.dtype!r}.")
 
 
 def labels_only_block(X, shift, scale, centers, centers_sqnorm):

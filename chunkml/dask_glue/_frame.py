@@ -21,6 +21,10 @@ from ..kernels import N_STATS, STAT_EXP, STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN
 
 # Widest exponent of a scale: 2**-1000 .. 2**1000 stay normal float64 values.
 _MAX_EXPONENT = 1000
+# What `Frame.suits` allows: X's middle within 2**10 of its spread from the shift, and
+# that spread within 2**-64 .. 2**64 units.
+_MAX_OFFSET = 2.0 ** 10
+_MAX_UNIT_EXPONENT = 64
 
 
 def _exponent(value):
@@ -72,6 +76,24 @@ class Frame:
             magnitude = float(np.abs(frame.shift).max(initial=0.0))
             frame = cls(frame.shift, _exponent(magnitude))
         return frame
+
+    def suits(self, n_samples, moments):
+        """Whether X, measured in this frame by a Lloyd pass ((mean, M2) rows in its
+        units), is represented well in it: X's middle at most _MAX_OFFSET of its spread
+        from the shift (so rounding x' loses at most ~10 bits of X's detail) and that
+        spread within 2**+-_MAX_UNIT_EXPONENT units (its squares neither underflow nor
+        overflow). A frame chosen from initial centers far from X (or much narrower or
+        wider than it) does not; nor does one whose pass found anything non-finite."""
+        if n_samples == 0:
+            return True
+        if not np.all(np.isfinite(moments)):
+            return False
+        mean = float(np.abs(moments[0]).max(initial=0.0))
+        spread = math.sqrt(float(np.max(moments[1], initial=0.0)) / n_samples)
+        if spread == 0.0:
+            return mean == 0.0
+        return (mean <= _MAX_OFFSET * spread
+                and 2.0 ** -_MAX_UNIT_EXPONENT <= spread <= 2.0 ** _MAX_UNIT_EXPONENT)
 
     def apply(self, x):
         """Points of X's units in this frame (float64)."""

@@ -1,5 +1,6 @@
 """Entry points used by the estimators: fit, predict, transform, inertia."""
 
+import logging
 from dataclasses import dataclass
 
 import dask.array as da
@@ -16,8 +17,10 @@ from .init import (
     kmeanspp_init,
     random_init,
 )
-from .lloyd import lloyd
+from .lloyd import FrameMismatch, lloyd
 from .persist import persist_for_fit
+
+logger = logging.getLogger("chunkml")
 
 
 def is_dask_collection(X):
@@ -119,16 +122,28 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
         centers, tol_abs = initial_centers(
             rows, init, n_clusters, seed=seed, rng=random_state,
             oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol)
-    else:
-        # No pass before Lloyd's first: the frame comes from the initial centers, and
-        # that pass measures X for tol.
-        init = np.array(init, dtype=np.float64, order="C")
-        rows.frame = Frame.from_points(init)
-        centers, tol_abs = rows.frame.apply(init), None
+        return _run_lloyd(rows, centers, max_iter=max_iter, tol=tol, tol_abs=tol_abs)
+    # No pass before Lloyd's first: the frame comes from the initial centers, and that
+    # pass measures X for tol. Centers far from X (or much narrower or wider than it)
+    # would lose X's detail in their frame: then a pass measures X for a frame of its
+    # own and Lloyd starts again (one extra pass, for such an init only).
+    init = np.array(init, dtype=np.float64, order="C")
+    rows.frame = Frame.from_points(init)
+    try:
+        return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
+                          tol_abs=None, check_frame=True)
+    except FrameMismatch:
+        logger.debug("initial centers far from X: Lloyd restarts in X's own frame")
+        part = first_pass(rows, seed, 0, n_clusters)
+    return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
+                      tol_abs=float(tol * part.stats.mean_variance(rows.frame)))
+
+
+def _run_lloyd(rows, centers, **kwargs):
+    """Lloyd from `centers` (in the rows' frame); the result in X's units."""
     frame = rows.frame
     centers, inertia_, n_iter, labels, n_distinct = lloyd(
-        rows, np.ascontiguousarray(centers, dtype=np.float64), max_iter=max_iter, tol=tol,
-        tol_abs=tol_abs)
+        rows, np.ascontiguousarray(centers, dtype=np.float64), **kwargs)
     return KMeansResult(frame.restore(centers), frame.restore_squared(inertia_), n_iter,
                         labels, n_distinct)
 

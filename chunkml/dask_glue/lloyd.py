@@ -82,7 +82,13 @@ def update_centers(partial, centers_old):
     return centers
 
 
-def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, name="Lloyd"):
+class FrameMismatch(Exception):
+    """The first Lloyd pass found that X is not represented well in the rows' frame
+    (`Frame.suits`): the frame must come from X itself, by a pass that measures it."""
+
+
+def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
+          name="Lloyd"):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
 
     Everything happens in the rows' frame (see _frame.py): centers, shifts, tol and the
@@ -99,6 +105,10 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, name="Lloyd"):
     tol_abs : float or None
         That bound in the frame's units, from an earlier pass over X; when None the
         first Lloyd pass measures X for it (and checks X for NaN/inf).
+    check_frame : bool
+        Raise FrameMismatch, before any other check, when the first pass (which then
+        measures X) finds that X does not suit the rows' frame (one chosen from the
+        initial centers, without having seen X).
     name : str
         How the DEBUG log line of each iteration names this loop.
 
@@ -115,6 +125,8 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, name="Lloyd"):
         first = tol_abs is None
         partial = rows.lloyd(centers, n_far=n_clusters, with_moments=first)
         if first:
+            if check_frame and not rows.frame.suits(partial.n_samples, partial.moments):
+                raise FrameMismatch
             check_first_pass(n_clusters, partial.n_samples, partial.moments,
                              partial.min_weight, partial.weight.sum(), partial.inertia)
             tol_abs = scaled_tol(tol, partial.n_samples, partial.moments)

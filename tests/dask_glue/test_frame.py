@@ -52,3 +52,27 @@ def test_frame_from_bounds_is_centred_and_a_power_of_two():
     single = Frame.from_points(np.array([[3e-160, 0.0]]))
     assert 0.5 <= 3e-160 * single.scale < 1.0
     assert Frame.from_points(np.zeros((2, 2))).scale == 1.0
+
+
+def _lloyd_moments(frame, X):
+    """(mean, M2) rows of X in `frame`, as a Lloyd pass measures them (numpy reference)."""
+    x = frame.apply(X)
+    return np.stack([x.mean(axis=0), ((x - x.mean(axis=0)) ** 2).sum(axis=0)])
+
+
+@pytest.mark.parametrize("centers, suits", [
+    (lambda X: X[:3], True),                       # an init near X
+    (lambda X: X[:1], True),                       # one center: its magnitude scales
+    (lambda X: X[:3] + 1e12, False),               # far: x' would lose X's detail
+    (lambda X: np.eye(3) * 1e200, False),          # far and wide
+    (lambda X: X[:3] * 1e-30, False),              # much narrower than X
+])
+def test_frame_suits_X_only_when_it_keeps_its_detail(centers, suits):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 3)) * 4.0 + 10.0
+    frame = Frame.from_points(centers(X))
+    assert frame.suits(X.shape[0], _lloyd_moments(frame, X)) is suits
+    # The frame chosen from X's own bounds always suits it; nothing non-finite does.
+    own = Stats(*_merged(X, [(0, 500)])).frame()
+    assert own.suits(X.shape[0], _lloyd_moments(own, X))
+    assert not own.suits(X.shape[0], np.full((2, 3), np.nan))
