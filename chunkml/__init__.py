@@ -11,10 +11,14 @@ import joblib
 from . import datasets
 
 __version__ = "0.1.0"
-__all__ = ["KMeans", "MiniBatchKMeans", "datasets", "setup_workers", "__version__"]
+__all__ = ["KMeans", "MiniBatchKMeans", "ProgressEvent", "datasets", "on_progress",
+           "progress", "setup_workers", "__version__"]
 
 _ESTIMATORS = ("KMeans", "MiniBatchKMeans")
 _SUBMODULES = ("kernels", "dask_glue", "estimators")
+# Fit-level progress: chunkml.progress() shows a bar, chunkml.on_progress(callback)
+# subscribes to the events (see dask_glue/progress.py).
+_PROGRESS = ("ProgressEvent", "on_progress", "progress")
 
 
 def _chunkml_backend(**kwargs):
@@ -34,6 +38,10 @@ def __getattr__(name):
         from . import estimators
 
         return getattr(estimators, name)
+    if name in _PROGRESS:
+        from .dask_glue import progress
+
+        return getattr(progress, name)
     if name == "setup_workers":
         from .dask_glue.joblib_backend import setup_workers
 
@@ -44,4 +52,5 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_ESTIMATORS) + list(_SUBMODULES) + ["setup_workers"])
+    return sorted(list(globals()) + list(_ESTIMATORS) + list(_SUBMODULES) + list(_PROGRESS)
+                  + ["setup_workers"])

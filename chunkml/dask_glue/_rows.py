@@ -42,6 +42,15 @@ SPLIT_EVERY = 8
 # compiles the parallel variants (tens of seconds with a cold numba cache).
 PARALLEL_MIN_ROWS = 65_536
 
+# Key prefixes of the tasks of each pass, as the dashboard shows them: dask's key_split
+# keeps only the alphabetic words of a key ("kmeans||" would be cut to "chunkml").
+LLOYD_NAME = "chunkml-lloyd"
+SAMPLE_NAME = "chunkml-sample"
+LABELS_NAME = "chunkml-labels"
+WEIGHTS_NAME = "chunkml-kmeans-parallel-weights"
+# mindist_round's, by `exponential`: k-means++'s D^2 draw, or k-means||'s rounds.
+_ROUND_NAMES = {False: "chunkml-kmeans-parallel", True: "chunkml-kmeans-plusplus"}
+
 
 def use_parallel(X):
     return X.shape[0] >= PARALLEL_MIN_ROWS
@@ -106,6 +115,15 @@ def _identity(x, axis=None, keepdims=True):
     return x
 
 
+def sum_rows(per_block, name, axis=0):
+    """Tree sum of per-block partials over `axis` (None: all), its keys named `name`
+    (an array's `.sum()` takes no name)."""
+    ndim = 0 if axis is None else per_block.ndim - 1
+    return da.reduction(per_block, np.sum, np.sum, axis=axis, dtype=per_block.dtype,
+                        split_every=SPLIT_EVERY, name=name,
+                        meta=np.empty((0,) * ndim, dtype=per_block.dtype))
+
+
 def _with_row_chunks(arr, rows):
     """The same graph, with its (previously unknown) row chunk sizes filled in."""
     return da.Array(arr.dask, arr.name, (rows,) + arr.chunks[1:], meta=arr._meta)
@@ -134,10 +152,12 @@ class DaskRows:
     def _set_offsets(self):
         if self.known_rows:
             self.offsets = da.map_blocks(row_offsets_block, chunks=(self.X.chunks[0],),
-                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64),
+                                         token="chunkml-offsets")
         else:
             self.offsets = da.map_blocks(pseudo_offsets_block, chunks=(self.X.chunks[0],),
-                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64),
+                                         token="chunkml-offsets")
 
     def _compute(self, *graphs):
         """dask.compute the graphs; counts block rows alongside while they are unknown."""
@@ -145,7 +165,8 @@ class DaskRows:
             return dask.compute(*graphs)
         counts = self.X.map_blocks(block_rows, drop_axis=1,
                                    chunks=((1,) * self.X.numblocks[0],), dtype=np.int64,
-                                   meta=np.empty(0, dtype=np.int64))
+                                   meta=np.empty(0, dtype=np.int64),
+                                   token="chunkml-count-rows")
         *results, counts = dask.compute(*graphs, counts)
         rows = tuple(int(c) for c in counts)
         self.X = _with_row_chunks(self.X, rows)
@@ -161,10 +182,10 @@ class DaskRows:
     def _weight(self):
         return (None, None) if self.sample_weight is None else (self.sample_weight, "i")
 
-    def _reduce(self, partials, layout):
+    def _reduce(self, partials, layout, name):
         return da.reduction(partials, _identity, layout.merge, combine=layout.merge, axis=0,
                             keepdims=True, dtype=np.float64, split_every=SPLIT_EVERY,
-                            concatenate=True, meta=np.empty((0, 0)))
+                            concatenate=True, meta=np.empty((0, 0)), name=name)
 
     def lloyd_graph(self, centers, n_far, with_moments):
         """Lazy (1, size) reduced Lloyd partial; one read of every block of X."""
@@ -174,8 +195,9 @@ class DaskRows:
             lloyd_block, "ij", self.X, "ij", *self._weight(),
             adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
             meta=np.empty((0, 0)), shift=shift, scale=scale, centers=centers,
-            centers_sqnorm=squared_norms(centers), n_far=n_far, with_moments=with_moments)
-        return layout, self._reduce(partials, layout)
+            centers_sqnorm=squared_norms(centers), n_far=n_far, with_moments=with_moments,
+            token=LLOYD_NAME)
+        return layout, self._reduce(partials, layout, LLOYD_NAME)
 
     def lloyd(self, centers, n_far, with_moments):
         layout, reduced = self.lloyd_graph(centers, n_far, with_moments)
@@ -187,8 +209,9 @@ class DaskRows:
         partials = da.blockwise(
             sample_block, "ij", self.X, "ij", *self._weight(), self.offsets, "i",
             adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
-            meta=np.empty((0, 0)), seed=seed, stream=stream, n_top=n_top)
-        (vec,) = self._compute(self._reduce(partials, layout))
+            meta=np.empty((0, 0)), seed=seed, stream=stream, n_top=n_top,
+            token=SAMPLE_NAME)
+        (vec,) = self._compute(self._reduce(partials, layout, SAMPLE_NAME))
         return layout.unpack(vec[0])
 
     def _state_args(self, state):
@@ -202,21 +225,24 @@ class DaskRows:
             self._compute()
         layout = SampleLayout(self.n_features, n_top)
         shift, scale = self.frame.args
+        name = _ROUND_NAMES[exponential]
         packed = da.blockwise(
             mindist_block, "i", self.X, "ij", *self._state_args(state), *self._weight(),
             self.offsets, "i", adjust_chunks={"i": lambda n: 2 * n + layout.size},
             concatenate=True, dtype=np.float64, meta=np.empty(0), shift=shift, scale=scale,
             new_centers=new_centers, first_id=first_id, seed=seed, stream=stream,
-            n_top=n_top, exponential=exponential)
+            n_top=n_top, exponential=exponential, token=f"{name}-round")
         mindist = packed.map_blocks(mindist_part, layout.size, chunks=(self.row_chunks,),
-                                    dtype=np.float64, meta=np.empty(0))
+                                    dtype=np.float64, meta=np.empty(0),
+                                    token=f"{name}-distances")
         nearest = packed.map_blocks(nearest_part, layout.size, chunks=(self.row_chunks,),
-                                    dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+                                    dtype=np.int64, meta=np.empty(0, dtype=np.int64),
+                                    token=f"{name}-nearest")
         partials = packed.map_blocks(
             tail, layout.size, chunks=((1,) * len(self.row_chunks), (layout.size,)),
-            new_axis=1, dtype=np.float64, meta=np.empty((0, 0)))
-        mindist, nearest, reduced = dask.persist(mindist, nearest,
-                                                 self._reduce(partials, layout))
+            new_axis=1, dtype=np.float64, meta=np.empty((0, 0)), token=f"{name}-partials")
+        mindist, nearest, reduced = dask.persist(
+            mindist, nearest, self._reduce(partials, layout, f"{name}-round"))
         (vec,) = dask.compute(reduced)
         return (mindist, nearest), layout.unpack(vec[0])
 
@@ -227,8 +253,8 @@ class DaskRows:
             candidate_weight_block, "ij", self.X, "ij", *self._state_args(state),
             *self._weight(), adjust_chunks={"i": 1, "j": n_candidates}, dtype=np.float64,
             meta=np.empty((0, 0)), shift=shift, scale=scale, new_centers=new_centers,
-            first_id=first_id, n_candidates=n_candidates)
-        (weights,) = self._compute(per_block.sum(axis=0, split_every=SPLIT_EVERY))
+            first_id=first_id, n_candidates=n_candidates, token=WEIGHTS_NAME)
+        (weights,) = self._compute(sum_rows(per_block, WEIGHTS_NAME))
         return weights
 
     def final(self, centers, last_partial=None):
@@ -244,5 +270,5 @@ class DaskRows:
         labels = self.X.map_blocks(
             labels_only_block, shift=shift, scale=scale, centers=centers,
             centers_sqnorm=squared_norms(centers), drop_axis=1, dtype=np.int32,
-            meta=np.empty(0, dtype=np.int32))
+            meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
         return labels, last_partial.inertia, int(np.count_nonzero(last_partial.weight))

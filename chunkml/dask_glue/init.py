@@ -10,6 +10,7 @@ import logging
 
 import numpy as np
 
+from . import progress
 from ._rows import NumpyRows
 from .kmeanspp import kmeans_plusplus
 from .lloyd import check_first_pass, lloyd
@@ -66,6 +67,8 @@ def kmeanspp_init(rows, part, n_clusters, seed, rng):
     for c in range(1, n_clusters):
         state, part = rows.mindist_round(state, centers[-1][None, :], c - 1, seed, c, 1,
                                          True)
+        progress.report("step", "KMeans", "init", c + 1, n_clusters, init="k-means++",
+                        detail=f"center {c + 1}")
         # No key means every row sits on a center: fewer distinct rows than clusters.
         centers.append(rows.frame.apply(part.X[0]) if part.key.size
                        else centers[c % len(centers)])
@@ -94,6 +97,7 @@ def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_fact
     expected = oversampling_factor * n_clusters
     n_top = int(np.ceil(2 * expected)) + 32
     state = None
+    n_passes = 1
     for stream in range(1, n_rounds + _MAX_EXTRA_ROUNDS + 1):
         if stream > n_rounds and n_candidates >= n_clusters:
             break
@@ -107,6 +111,10 @@ def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_fact
                                                  False)
         state, first_id = new_state, first_id + new.shape[0]
         new = rows.frame.apply(part.X[part.key > threshold])
+        n_passes += 1
+        # Steps: pass 0, the rounds so far (n_rounds at least), the candidates' weights.
+        progress.report("step", "KMeans", "init", n_passes, max(n_rounds, stream) + 2,
+                        init="k-means||", detail=f"round {stream}")
         if part.total <= 0:
             break
         candidates.append(new)
@@ -117,6 +125,8 @@ def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_fact
     if candidates.shape[0] <= n_clusters:
         return _pad(candidates, n_clusters, rng)
     weight = rows.candidate_weights(state, new, first_id, candidates.shape[0])
+    progress.report("step", "KMeans", "init", n_passes + 1, n_passes + 1,
+                    init="k-means||", detail="candidate weights")
     # The candidates are in the frame already: the recluster runs in its units.
     centers, _ = kmeans_plusplus(candidates, n_clusters, weight, rng)
     centers, *_ = lloyd(NumpyRows(candidates, weight), centers,

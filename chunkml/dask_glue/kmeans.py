@@ -7,8 +7,9 @@ import dask.array as da
 import numpy as np
 
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
+from . import progress
 from ._frame import Frame
-from ._rows import DaskRows, NumpyRows, squared_norms, use_parallel
+from ._rows import LABELS_NAME, DaskRows, NumpyRows, squared_norms, sum_rows, use_parallel
 from .init import (
     DEFAULT_INIT_ROUNDS,
     first_draws,
@@ -88,9 +89,15 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
     greedy = init == "k-means++" and isinstance(rows, NumpyRows)
     part = first_pass(rows, seed, 0 if greedy else first_draws(init, n_clusters),
                       n_clusters)
+    n_rounds = DEFAULT_INIT_ROUNDS if init_max_iter is None else init_max_iter
+    # The init's passes over X: pass 0, then k-means||'s rounds and its candidates'
+    # weights, or k-means++'s D^2 draws on dask.
+    n_passes = {"k-means||": n_rounds + 2,
+                "k-means++": 1 if greedy else n_clusters}.get(init, 1)
+    progress.report("step", "KMeans", "init", 1, n_passes, init=init,
+                    detail="sample and measure X")
     tol_abs = float(tol * part.stats.mean_variance(rows.frame))
     if init == "k-means||":
-        n_rounds = DEFAULT_INIT_ROUNDS if init_max_iter is None else init_max_iter
         centers = kmeans_parallel_init(rows, part, n_clusters, seed, rng,
                                        oversampling_factor=oversampling_factor,
                                        n_rounds=n_rounds, tol=tol)
@@ -118,6 +125,8 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     """
     rows = make_rows(X, sample_weight)
     seed = int(random_state.randint(np.iinfo(np.int64).max))
+    progress.report("start", "KMeans", "init" if isinstance(init, str) else "lloyd",
+                    init=init if isinstance(init, str) else "array")
     if isinstance(init, str):
         centers, tol_abs = initial_centers(
             rows, init, n_clusters, seed=seed, rng=random_state,
@@ -135,6 +144,8 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     except FrameMismatch:
         logger.debug("initial centers far from X: Lloyd restarts in X's own frame")
         part = first_pass(rows, seed, 0, n_clusters)
+        progress.report("step", "KMeans", "init", 1, 1, init="array",
+                        detail="measure X: initial centers far from it")
     return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
                       tol_abs=float(tol * part.stats.mean_variance(rows.frame)))
 
@@ -143,9 +154,12 @@ def _run_lloyd(rows, centers, **kwargs):
     """Lloyd from `centers` (in the rows' frame); the result in X's units."""
     frame = rows.frame
     centers, inertia_, n_iter, labels, n_distinct = lloyd(
-        rows, np.ascontiguousarray(centers, dtype=np.float64), **kwargs)
-    return KMeansResult(frame.restore(centers), frame.restore_squared(inertia_), n_iter,
-                        labels, n_distinct)
+        rows, np.ascontiguousarray(centers, dtype=np.float64), report=True, **kwargs)
+    result = KMeansResult(frame.restore(centers), frame.restore_squared(inertia_), n_iter,
+                          labels, n_distinct)
+    progress.report("end", "KMeans", "lloyd", n_iter, kwargs["max_iter"],
+                    inertia=result.inertia)
+    return result
 
 
 def _framed(centers):
@@ -165,7 +179,7 @@ def predict_labels(X, centers):
         X, _ = prepare_dask(X)
         return X.map_blocks(labels_only_block, shift=shift, scale=scale, centers=centers,
                             centers_sqnorm=sqnorm, drop_axis=1, dtype=np.int32,
-                            meta=np.empty(0, dtype=np.int32))
+                            meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
     return labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))[0]
 
 
@@ -177,7 +191,7 @@ def transform_distances(X, centers):
         X, _ = prepare_dask(X)
         return X.map_blocks(transform_block, shift=shift, scale=scale, centers=centers,
                             chunks=(X.chunks[0], (centers.shape[0],)), dtype=X.dtype,
-                            meta=np.empty((0, 0), dtype=X.dtype))
+                            meta=np.empty((0, 0), dtype=X.dtype), token="chunkml-transform")
     return transform_block(X, shift, scale, centers, parallel=use_parallel(X))
 
 
@@ -192,8 +206,10 @@ def inertia(X, centers, sample_weight=None):
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
                                  adjust_chunks={"i": 1, "j": 1}, dtype=np.float64,
                                  meta=np.empty((0, 0)), shift=shift, scale=scale,
-                                 centers=centers, centers_sqnorm=sqnorm)
-        return frame.restore_squared(float(per_block.sum(split_every=8).compute()))
+                                 centers=centers, centers_sqnorm=sqnorm,
+                                 token="chunkml-inertia")
+        total = sum_rows(per_block, "chunkml-inertia", axis=None)
+        return frame.restore_squared(float(total.compute()))
     _, mindist = labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))
     total = mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist)
     return frame.restore_squared(float(total))

@@ -4,6 +4,8 @@ import logging
 
 import numpy as np
 
+from . import progress
+
 logger = logging.getLogger("chunkml")
 
 
@@ -88,7 +90,7 @@ class FrameMismatch(Exception):
 
 
 def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
-          name="Lloyd"):
+          name="Lloyd", report=False):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
 
     Everything happens in the rows' frame (see _frame.py): centers, shifts, tol and the
@@ -111,6 +113,8 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         initial centers, without having seen X).
     name : str
         How the DEBUG log line of each iteration names this loop.
+    report : bool
+        Report each iteration as a "lloyd" step of a KMeans fit (see progress.py).
 
     Returns
     -------
@@ -134,6 +138,11 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         shift = float(((new_centers - centers) ** 2).sum())
         logger.debug("%s iteration %d: inertia %.9g, center shift %.9g", name, n_iter,
                      partial.inertia, shift)
+        if report and progress.active():
+            progress.report("step", "KMeans", "lloyd", n_iter, max_iter,
+                            inertia=rows.frame.restore_squared(partial.inertia),
+                            shift=rows.frame.restore_squared(shift),
+                            tol=rows.frame.restore_squared(tol_abs))
         centers = new_centers
         if shift <= tol_abs:
             break

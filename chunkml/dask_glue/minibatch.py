@@ -22,13 +22,15 @@ from dataclasses import dataclass, replace
 
 import dask
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 
 from .. import kernels
+from . import progress
 from ._blocks import as_block, as_weight, labels_block, sample_block
 from ._frame import Frame
 from ._partials import SampleLayout
-from ._rows import SPLIT_EVERY, DaskRows, _identity, squared_norms
+from ._rows import SAMPLE_NAME, SPLIT_EVERY, DaskRows, _identity, squared_norms
 from .init import _pad
 from .kmeans import inertia, is_dask_collection, make_rows, predict_labels
 from .kmeanspp import kmeans_plusplus
@@ -303,12 +305,12 @@ def _sample(rows, seed, n_top):
     partials = da.blockwise(
         sample_block, "ij", rows.X, "ij", *rows._weight(), rows.offsets, "i",
         adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
-        meta=np.empty((0, 0)), seed=seed, stream=0, n_top=n_top)
+        meta=np.empty((0, 0)), seed=seed, stream=0, n_top=n_top, token=SAMPLE_NAME)
     split_every = int(np.clip(MERGE_BYTES // (8 * layout.size), 2, SPLIT_EVERY))
     reduced = da.reduction(partials, _identity, layout.merge, combine=layout.merge,
                            axis=0, keepdims=True, dtype=np.float64,
                            split_every=split_every, concatenate=True,
-                           meta=np.empty((0, 0)))
+                           meta=np.empty((0, 0)), name=SAMPLE_NAME)
     (vec,) = rows._compute(reduced)
     return layout.unpack(vec[0])
 
@@ -332,9 +334,18 @@ def _dask_pass(blocks, weights, state, params):
         out = state
         for X_block, w_block in zip(blocks[start:start + WINDOW_BLOCKS],
                                     weights[start:start + WINDOW_BLOCKS]):
-            out = step(X_block, w_block, out, params)
+            # The key a pure call would get, under chunkml's prefix.
+            token = tokenize(minibatch_block, X_block, w_block, out, params)
+            key = f"chunkml-minibatch-{token}"
+            out = step(X_block, w_block, out, params, dask_key_name=key)
         (state,) = dask.compute(out)
     return state
+
+
+def _estimated_inertia(state, total_weight):
+    """The inertia of X, in its units, estimated from the smoothed batch inertia."""
+    mean = state.ewa_inertia if state.ewa_inertia is not None else state.last_inertia
+    return state.frame.restore_squared((math.nan if mean is None else mean) * total_weight)
 
 
 def _seeds(random_state, n_init):
@@ -371,8 +382,13 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     """
     rows = make_rows(X, sample_weight)
     seed, seeds = _seeds(random_state, n_init)
+    init_name = (init if isinstance(init, str)
+                 else "callable" if callable(init) else "array")
+    progress.report("start", "MiniBatchKMeans", "init", init=init_name)
     state, part = initial_state(rows, n_clusters, init=init, init_size=init_size,
                                 seed=seed, seeds=seeds)
+    progress.report("step", "MiniBatchKMeans", "init", 1, 1, init=init_name,
+                    detail="sample and measure X")
     # The first pass learnt unknown chunk sizes: use X with them.
     X, sample_weight = rows.X, rows.sample_weight
     params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
@@ -383,12 +399,20 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
         blocks, weights = _dask_blocks(X, sample_weight)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
+        before = state.scaled_centers
         if is_dask_collection(X):
             state = _dask_pass(blocks, weights, state, params)
         else:
             state = minibatch_block(X, sample_weight, state, params)
         logger.debug("MiniBatchKMeans pass %d: %d steps, ewa inertia %s", n_iter,
                      state.n_steps, state.ewa_inertia)
+        if progress.active():
+            progress.report(
+                "step", "MiniBatchKMeans", "minibatch", n_iter, max_iter,
+                inertia=_estimated_inertia(state, part.total),
+                shift=state.frame.restore_squared(
+                    float(((state.scaled_centers - before) ** 2).sum())),
+                detail=f"{state.n_steps} mini-batch steps")
         if state.converged:
             break
     if compute_labels:
@@ -396,9 +420,9 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
         inertia_ = inertia(X, state.centers, sample_weight)
     else:
         labels = None
-        mean = state.ewa_inertia if state.ewa_inertia is not None else state.last_inertia
-        inertia_ = state.frame.restore_squared((math.nan if mean is None else mean)
-                                               * part.total)
+        inertia_ = _estimated_inertia(state, part.total)
+    progress.report("end", "MiniBatchKMeans", "minibatch", n_iter, max_iter,
+                    inertia=inertia_, detail=f"{state.n_steps} mini-batch steps")
     return MiniBatchResult(state=state, n_iter=n_iter, n_samples=part.n_samples,
                            total_weight=part.total, labels=labels, inertia=float(inertia_))
 
