@@ -240,6 +240,13 @@ class TextBar:
         parts.append(f"inertia {_number(event.inertia)}")
         return "  ".join(parts)
 
+    def close(self):
+        """End a line left unfinished on a terminal (a fit that raised mid-way)."""
+        if self._drawn:
+            self._stream().write("\n")
+            self._stream().flush()
+            self._drawn = 0
+
     def _show(self, line, final):
         now = time.monotonic()
         tty = self._tty()
@@ -257,6 +264,7 @@ class TextBar:
         stream.flush()
 
 
+@contextlib.contextmanager
 def progress(file=None):
     """Show a text progress bar for each fit run inside the ``with`` block.
 
@@ -282,4 +290,9 @@ def progress(file=None):
     ...     chunkml.KMeans(n_clusters=3, random_state=0).fit(X)
     KMeans [########################]  init k-means||: 7 passes  Lloyd: 2 iterations ...
     """
-    return on_progress(TextBar(file))
+    bar = TextBar(file)
+    try:
+        with on_progress(bar):
+            yield bar
+    finally:
+        bar.close()

@@ -236,3 +236,13 @@ def test_task_names_kmeanspp_and_minibatch(client):
     assert all(name.startswith("chunkml-") for name in names), names
     assert {"chunkml-kmeans-plusplus-round", "chunkml-minibatch", "chunkml-sample",
             "chunkml-lloyd"} <= names
+
+
+def test_progress_bar_ends_its_line_when_the_fit_fails():
+    stream = _Terminal()
+    with pytest.raises(RuntimeError), chunkml.progress(file=stream):
+        progress.report("start", "KMeans", "init", init="k-means||")
+        progress.report("step", "KMeans", "init", 1, 5, init="k-means||")
+        raise RuntimeError
+    assert stream.getvalue().startswith("\rKMeans [") and stream.getvalue().endswith("\n")
+    assert stream.getvalue().count("\n") == 1
