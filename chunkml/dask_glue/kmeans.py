@@ -109,7 +109,7 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
 
 
 def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_max_iter,
-               max_iter, tol, random_state):
+               max_iter, tol, random_state, verbose=False):
     """One complete k-means run (init + Lloyd) on numpy or dask X.
 
     Parameters
@@ -118,6 +118,9 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     sample_weight : None, ndarray or dask array of shape (n_samples,)
     init : str or ndarray of shape (n_clusters, n_features)
     random_state : numpy.random.RandomState
+    verbose : bool
+        Print scikit-learn's verbose lines ("Initialization complete", then each
+        Lloyd iteration's).
 
     Returns
     -------
@@ -131,23 +134,29 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
         centers, tol_abs = initial_centers(
             rows, init, n_clusters, seed=seed, rng=random_state,
             oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol)
-        return _run_lloyd(rows, centers, max_iter=max_iter, tol=tol, tol_abs=tol_abs)
+        if verbose:
+            print("Initialization complete")
+        return _run_lloyd(rows, centers, max_iter=max_iter, tol=tol, tol_abs=tol_abs,
+                          verbose=verbose)
     # No pass before Lloyd's first: the frame comes from the initial centers, and that
     # pass measures X for tol. Centers far from X (or much narrower or wider than it)
     # would lose X's detail in their frame: then a pass measures X for a frame of its
     # own and Lloyd starts again (one extra pass, for such an init only).
     init = np.array(init, dtype=np.float64, order="C")
     rows.frame = Frame.from_points(init)
+    if verbose:
+        print("Initialization complete")
     try:
         return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
-                          tol_abs=None, check_frame=True)
+                          tol_abs=None, check_frame=True, verbose=verbose)
     except FrameMismatch:
         logger.debug("initial centers far from X: Lloyd restarts in X's own frame")
         part = first_pass(rows, seed, 0, n_clusters)
         progress.report("step", "KMeans", "init", 1, 1, init="array",
                         detail="measure X: initial centers far from it")
     return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
-                      tol_abs=float(tol * part.stats.mean_variance(rows.frame)))
+                      tol_abs=float(tol * part.stats.mean_variance(rows.frame)),
+                      verbose=verbose)
 
 
 def _run_lloyd(rows, centers, **kwargs):

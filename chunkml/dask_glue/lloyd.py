@@ -89,8 +89,22 @@ class FrameMismatch(Exception):
     (`Frame.suits`): the frame must come from X itself, by a pass that measures it."""
 
 
+def print_iteration(frame, n_iter, inertia, shift, tol_abs, converged):
+    """scikit-learn's verbose lines of one Lloyd iteration (its _kmeans_single_lloyd),
+    in X's units: iterations count from 0, as scikit-learn's do."""
+    print(f"Iteration {n_iter - 1}, inertia {frame.restore_squared(inertia)}.")
+    if not converged:
+        return
+    if shift == 0:
+        print(f"Converged at iteration {n_iter - 1}: strict convergence.")
+    else:
+        print(f"Converged at iteration {n_iter - 1}: center shift "
+              f"{frame.restore_squared(shift)} within tolerance "
+              f"{frame.restore_squared(tol_abs)}.")
+
+
 def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
-          name="Lloyd", report=False):
+          name="Lloyd", report=False, verbose=False):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
 
     Everything happens in the rows' frame (see _frame.py): centers, shifts, tol and the
@@ -115,6 +129,8 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         How the DEBUG log line of each iteration names this loop.
     report : bool
         Report each iteration as a "lloyd" step of a KMeans fit (see progress.py).
+    verbose : bool
+        Also print scikit-learn's verbose lines (`print_iteration`).
 
     Returns
     -------
@@ -143,6 +159,9 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
                             inertia=rows.frame.restore_squared(partial.inertia),
                             shift=rows.frame.restore_squared(shift),
                             tol=rows.frame.restore_squared(tol_abs))
+        if verbose:
+            print_iteration(rows.frame, n_iter, partial.inertia, shift, tol_abs,
+                            shift <= tol_abs)
         centers = new_centers
         if shift <= tol_abs:
             break

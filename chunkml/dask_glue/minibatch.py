@@ -91,6 +91,10 @@ class StepParams:
     n_samples: int = 0  # rows of X, for the smoothing factor of the ewa inertia
     tol: float = 0.0  # absolute: scaled by the variance of X, in the state's frame
     max_no_improvement: int | None = None
+    # Print scikit-learn's verbose lines; n_steps is the step count they show (its
+    # max_iter * n_samples // batch_size).
+    verbose: bool = False
+    n_steps: int = 0
 
 
 @dataclass
@@ -121,7 +125,7 @@ def _reassign(state, centers, X, w, ratio):
     if ids.size > candidates.size:
         ids = np.sort(ids[np.argsort(weight_sums[ids], kind="stable")][:candidates.size])
     if ids.size == 0:
-        return
+        return 0
     rng = np.random.default_rng([state.seed, _REASSIGN, state.n_steps])
     rows = candidates[rng.choice(candidates.size, size=ids.size, replace=False)]
     centers[ids] = state.frame.apply(X[rows])
@@ -130,6 +134,7 @@ def _reassign(state, centers, X, w, ratio):
     weight_sums[ids] = weight_sums[kept].min() if kept.any() else weight_sums.max()
     logger.debug("MiniBatchKMeans step %d: reassigning %d cluster centers", state.n_steps,
                  ids.size)
+    return ids.size
 
 
 def _monitor(state, inertia, batch_weight, n_rows, shift, params):
@@ -143,15 +148,25 @@ def _monitor(state, inertia, batch_weight, n_rows, shift, params):
         return
     batch_inertia = inertia / batch_weight
     state.last_inertia = batch_inertia
+    step = f"{state.fit_steps}/{params.n_steps}"
     # The first batch measures the initial centers, not the optimisation.
     if state.fit_steps == 1:
+        if params.verbose:
+            print(f"Minibatch step {step}: mean batch inertia: "
+                  f"{state.frame.restore_squared(batch_inertia)}")
         return
     if state.ewa_inertia is None:
         state.ewa_inertia = batch_inertia
     else:
         alpha = min(n_rows * 2.0 / (params.n_samples + 1), 1.0)
         state.ewa_inertia = state.ewa_inertia * (1 - alpha) + batch_inertia * alpha
+    if params.verbose:
+        print(f"Minibatch step {step}: mean batch inertia: "
+              f"{state.frame.restore_squared(batch_inertia)}, ewa inertia: "
+              f"{state.frame.restore_squared(state.ewa_inertia)}")
     if params.tol > 0.0 and shift <= params.tol:
+        if params.verbose:
+            print(f"Converged (small centers change) at step {step}")
         logger.debug("MiniBatchKMeans converged (small centers change) at step %d",
                      state.n_steps)
         state.converged = True
@@ -163,6 +178,8 @@ def _monitor(state, inertia, batch_weight, n_rows, shift, params):
         state.no_improvement += 1
     if (params.max_no_improvement is not None
             and state.no_improvement >= params.max_no_improvement):
+        if params.verbose:
+            print(f"Converged (lack of improvement in inertia) at step {step}")
         logger.debug("MiniBatchKMeans converged (no improvement of the ewa inertia) at "
                      "step %d", state.n_steps)
         state.converged = True
@@ -185,7 +202,9 @@ def _step(state, X, w, params, labels, mindist):
         X, *state.frame.args, w, state.scaled_centers, squared_norms(state.scaled_centers),
         state.weight_sums, centers, labels[:n_rows], mindist[:n_rows])
     if reassign and params.reassignment_ratio > 0:
-        _reassign(state, centers, X, w, params.reassignment_ratio)
+        n_reassigned = _reassign(state, centers, X, w, params.reassignment_ratio)
+        if params.verbose and n_reassigned:
+            print(f"[MiniBatchKMeans] Reassigning {n_reassigned} cluster centers.")
     shift = (float(((centers - state.scaled_centers) ** 2).sum()) if params.tol > 0
              else 0.0)
     state.scaled_centers = centers
@@ -252,7 +271,7 @@ def _one_init(train, raw, init, n_clusters, rng, frame):
     return frame.apply(init)
 
 
-def initial_state(rows, n_clusters, *, init, init_size, seed, seeds):
+def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=False):
     """First pass over X, then the best of len(seeds) initialisations; (state, sample).
 
     The pass draws init_size rows proportionally to sample_weight, without replacement
@@ -277,6 +296,8 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds):
         best_inertia = np.inf
         centers = None
         for i, init_seed in enumerate(seeds):
+            if verbose:
+                print(f"Init {i + 1}/{len(seeds)} with method {init}")
             rng = np.random.RandomState(init_seed)
             candidate = np.ascontiguousarray(
                 _one_init(train, part.X, init, n_clusters, rng, frame), dtype=np.float64)
@@ -285,6 +306,9 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds):
             inertia_ = float(mindist.sum())
             logger.debug("MiniBatchKMeans init %d/%d: inertia %.9g on %d sampled rows",
                          i + 1, len(seeds), inertia_, sample.shape[0])
+            if verbose:
+                print(f"Inertia for init {i + 1}/{len(seeds)}: "
+                      f"{frame.restore_squared(inertia_)}")
             if centers is None or inertia_ < best_inertia:
                 centers, best_inertia = candidate, inertia_
     state = MiniBatchState(scaled_centers=np.ascontiguousarray(centers, dtype=np.float64),
@@ -356,7 +380,7 @@ def _seeds(random_state, n_init):
 
 def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batch_size,
                   max_iter, tol, max_no_improvement, reassignment_ratio, compute_labels,
-                  random_state):
+                  random_state, verbose=False):
     """A complete mini-batch k-means fit on numpy or dask X.
 
     Parameters
@@ -375,6 +399,9 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
         Labels (lazy for dask X) and inertia of X for the final centers, in one more
         pass; otherwise the inertia is estimated from the ewa of the batch inertias.
     random_state : numpy.random.RandomState
+    verbose : bool
+        Print scikit-learn's verbose lines (initialisations, steps, convergence). On a
+        distributed cluster the step lines are printed by the workers.
 
     Returns
     -------
@@ -386,7 +413,7 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
                  else "callable" if callable(init) else "array")
     progress.report("start", "MiniBatchKMeans", "init", init=init_name)
     state, part = initial_state(rows, n_clusters, init=init, init_size=init_size,
-                                seed=seed, seeds=seeds)
+                                seed=seed, seeds=seeds, verbose=verbose)
     progress.report("step", "MiniBatchKMeans", "init", 1, 1, init=init_name,
                     detail="sample and measure X")
     # The first pass learnt unknown chunk sizes: use X with them.
@@ -394,7 +421,8 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
                         monitor=True, n_samples=part.n_samples,
                         tol=float(tol * part.stats.mean_variance(state.frame)),
-                        max_no_improvement=max_no_improvement)
+                        max_no_improvement=max_no_improvement, verbose=verbose,
+                        n_steps=max_iter * part.n_samples // batch_size)
     if is_dask_collection(X):
         blocks, weights = _dask_blocks(X, sample_weight)
     n_iter = 0

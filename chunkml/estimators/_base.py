@@ -9,7 +9,12 @@ import dask.array as da
 import numpy as np
 
 from .. import dask_glue
-from ._compat import check_is_fitted, validate_data
+from ._compat import (
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    check_is_fitted,
+    validate_data,
+)
 from ._validation import check_n_clusters, check_weight, check_X, dask_frame_feature_names
 
 
@@ -21,8 +26,21 @@ class _PickledLabels:
         self.chunks = chunks
 
 
-class CentersMixin:
-    """predict/transform/score from cluster_centers_, for numpy and dask input."""
+class CentersMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+    """predict/transform/score from cluster_centers_, for numpy and dask input.
+
+    Output feature names are scikit-learn's for its KMeans: the lowercased class name
+    and the center's index (``kmeans0``, ``kmeans1``, ...), so ``set_output`` and
+    ``get_feature_names_out`` work in a Pipeline or a ColumnTransformer (a
+    TransformerMixin here, so that scikit-learn wraps this class's transform and
+    fit_transform for ``set_output``).
+    """
+
+    @property
+    def _n_features_out(self):
+        # What ClassNamePrefixFeaturesOutMixin names; derived, so that fit sets nothing
+        # more. AttributeError (unfitted) makes get_feature_names_out's fitted check fail.
+        return self.cluster_centers_.shape[0]
 
     def __getstate__(self):
         # A lazy labels_ holds a graph that may reference X's persisted blocks or a
@@ -98,9 +116,14 @@ class CentersMixin:
         Returns
         -------
         X_new : ndarray or dask array of shape (n_samples, n_clusters)
-            In X's float dtype; lazy when X is a dask array.
+            Lazy when X is a dask array. Its dtype is scikit-learn's: float32 only when
+            both X and cluster_centers_ are float32, else float64 (float32 X on a model
+            fitted on float64 is measured in float64).
         """
         X = self._check_test_data(X)
+        dtype = np.result_type(X.dtype, self.cluster_centers_.dtype)
+        if X.dtype != dtype:
+            X = X.astype(dtype)
         return dask_glue.transform_distances(X, self.cluster_centers_)
 
     def fit_transform(self, X, y=None, sample_weight=None):

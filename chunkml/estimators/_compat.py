@@ -6,7 +6,13 @@ dask-ml breaks whenever scikit-learn moves a private helper; here a move is a on
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -38,6 +44,7 @@ RANDOM_STATE = [NumberInterval(Integral, 0, 2**32 - 1, closed="both"),
 __all__ = [
     "RANDOM_STATE",
     "BaseEstimator",
+    "ClassNamePrefixFeaturesOutMixin",
     "ClusterMixin",
     "ConvergenceWarning",
     "Interval",

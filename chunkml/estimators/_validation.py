@@ -191,15 +191,29 @@ def _check_weight_values(w):
                          "down (only their ratios matter to the centers).")
 
 
+def resolve_n_init(n_init, init, default):
+    """scikit-learn's n_init="auto": 1 for "k-means++", "k-means||" (chunkml's scalable
+    k-means++) and an init array, `default` for "random" and a callable; an int as is."""
+    if n_init != "auto":
+        return n_init
+    if isinstance(init, str):
+        return default if init == "random" else 1
+    return default if callable(init) else 1
+
+
 def check_init(init, n_clusters, n_features, dtype):
     """An explicit init array: shape (n_clusters, n_features), finite real numbers."""
     _reject_complex(init, "init")
     init = check_array(init, dtype=list(FLOAT_DTYPES), order="C", copy=True,
                        input_name="init")
-    if init.shape != (n_clusters, n_features):
-        raise ValueError(
-            f"The init array has shape {init.shape}; expected (n_clusters, n_features) = "
-            f"({n_clusters}, {n_features}).")
+    # scikit-learn's messages, plus the shape expected.
+    expected = f"init must have shape (n_clusters, n_features) = ({n_clusters}, {n_features})"
+    if init.shape[0] != n_clusters:
+        raise ValueError(f"The shape of the initial centers {init.shape} does not match "
+                         f"the number of clusters {n_clusters}: {expected}.")
+    if init.shape[1] != n_features:
+        raise ValueError(f"The shape of the initial centers {init.shape} does not match "
+                         f"the number of features of the data {n_features}: {expected}.")
     return init.astype(dtype, copy=False)
 
 

@@ -19,7 +19,15 @@ from ._compat import (
     _fit_context,
     check_random_state,
 )
-from ._validation import CheckedInitCallable, check_init, check_oversampling
+from ._validation import (
+    CheckedInitCallable,
+    check_init,
+    check_oversampling,
+    resolve_n_init,
+)
+
+# scikit-learn's KMeans n_init="auto": 10 runs for "random" and a callable init.
+_AUTO_N_INIT = 10
 
 
 class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -57,16 +65,45 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         the same seed gives the same centers whatever the chunking of X.
     init_max_iter : int or None, default=None
         Number of k-means|| rounds; None means 5, whatever the scale of the data.
-    n_init : int, default=1
+    n_init : "auto" or int, default=1
         Number of complete runs with different seeds; the lowest inertia wins (the
-        first run on ties). Every run's seed is drawn from ``random_state`` up front,
+        first run on ties). "auto" is scikit-learn's rule: 1 run for "k-means++" and
+        an init array, 10 for "random" and a callable; for "k-means||" (which
+        scikit-learn lacks) 1, as for "k-means++", the greedy init it scales out.
+        Every run's seed is drawn from ``random_state`` up front,
         so the result does not depend on how the runs are executed. On numpy input
         the runs go through ``joblib.Parallel``: one at a time by default, spread by
         an active ``joblib.parallel_backend`` (e.g. ``"dask"`` sends them to a
         cluster's workers). On dask input they run one after the other, each spread
         over X's blocks by the active dask scheduler.
-    algorithm : {"lloyd"}, default="lloyd"
-        The only algorithm; kept for scikit-learn compatibility.
+    algorithm : {"lloyd", "elkan"}, default="lloyd"
+        Lloyd's algorithm runs for both. Elkan's algorithm is an exact acceleration of
+        Lloyd's (it skips distance computations that the triangle inequality proves
+        useless, and gives the same iterations), so asking for it changes nothing in
+        the result: chunkml always runs Lloyd, whose iteration is one streaming pass
+        over X with per-cluster partial sums, whereas Elkan's needs per-row bounds
+        (n_samples x n_clusters values) carried from one pass to the next. With
+        ``n_clusters=1``, "elkan" warns as scikit-learn does. dask-ml's "full" is
+        accepted too, with a FutureWarning (scikit-learn's deprecated name of
+        "lloyd").
+    verbose : int, default=0
+        When > 0, print scikit-learn's progress lines: "Initialization complete"
+        after each initialisation, "Iteration i, inertia x." for every Lloyd
+        iteration (i from 0, the inertia of the rows' new labels to the centers they
+        were assigned from), and "Converged at iteration i: strict convergence." or
+        "... center shift s within tolerance t." The ``chunkml`` logger keeps its own
+        DEBUG lines.
+    copy_x : bool, default=True
+        Accepted for scikit-learn compatibility; chunkml never modifies X (it centres
+        the data inside the kernels, block by block), so there is nothing to copy,
+        whatever the value.
+    n_jobs : None, default=None
+        dask-ml's parameter, without effect: a value other than None gives a
+        FutureWarning at fit. Parallelism comes from the dask scheduler (dask input)
+        or an active ``joblib.parallel_backend`` (numpy input).
+    precompute_distances : None, default=None
+        dask-ml's (and old scikit-learn's) parameter, without effect: a value other
+        than None gives a FutureWarning at fit.
 
     Attributes
     ----------
@@ -105,13 +142,19 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         "tol": [NumberInterval(Real, 0, None, closed="left")],
         "random_state": RANDOM_STATE,
         "init_max_iter": [None, NumberInterval(Integral, 1, None, closed="left")],
-        "n_init": [NumberInterval(Integral, 1, None, closed="left")],
-        "algorithm": [StrOptions({"lloyd"})],
+        "n_init": [StrOptions({"auto"}), NumberInterval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"lloyd", "elkan", "full"})],
+        "verbose": ["verbose"],
+        "copy_x": ["boolean"],
+        # dask-ml's, without effect (a FutureWarning at fit unless None).
+        "n_jobs": [None, NumberInterval(Integral, None, None, closed="neither")],
+        "precompute_distances": [None, "boolean", StrOptions({"auto"})],
     }
 
     def __init__(self, n_clusters=8, *, init="k-means||", oversampling_factor=2,
                  max_iter=300, tol=1e-4, random_state=None, init_max_iter=None, n_init=1,
-                 algorithm="lloyd"):
+                 algorithm="lloyd", verbose=0, copy_x=True, n_jobs=None,
+                 precompute_distances=None):
         self.n_clusters = n_clusters
         self.init = init
         self.oversampling_factor = oversampling_factor
@@ -121,6 +164,10 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.init_max_iter = init_max_iter
         self.n_init = n_init
         self.algorithm = algorithm
+        self.verbose = verbose
+        self.copy_x = copy_x
+        self.n_jobs = n_jobs
+        self.precompute_distances = precompute_distances
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -146,8 +193,9 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         """
         X_in = X
         X, sample_weight = self._check_fit_data(X, sample_weight)
+        self._warn_ignored_params()
         init = self.init
-        n_init = self.n_init
+        n_init = resolve_n_init(self.n_init, init, default=_AUTO_N_INIT)
         if isinstance(init, str) and init == "k-means||":
             n_rounds = (dask_glue.DEFAULT_INIT_ROUNDS if self.init_max_iter is None
                         else self.init_max_iter)
@@ -179,7 +227,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         runs = (fit_one(X_fit, weight_fit, self.n_clusters, init=run_init,
                         oversampling_factor=self.oversampling_factor,
                         init_max_iter=self.init_max_iter, max_iter=self.max_iter,
-                        tol=self.tol, random_state=np.random.RandomState(seed))
+                        tol=self.tol, random_state=np.random.RandomState(seed),
+                        verbose=bool(self.verbose))
                 for seed, run_init in zip(seeds, inits))
         if dask_glue.is_dask_collection(X):
             # Each run on dask input already spreads its passes over the blocks through
@@ -214,6 +263,24 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.inertia_ = float(best.inertia)
         self.n_iter_ = int(best.n_iter)
         return self
+
+    def _warn_ignored_params(self):
+        """The FutureWarnings of the parameters accepted only for compatibility."""
+        if self.algorithm == "full":
+            warnings.warn(
+                'algorithm="full" is dask-ml\'s (and scikit-learn\'s deprecated) name of '
+                '"lloyd": use algorithm="lloyd"; "full" will be removed.', FutureWarning,
+                stacklevel=3)
+        elif self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using "
+                "'lloyd' instead.", RuntimeWarning, stacklevel=3)
+        for name in ("n_jobs", "precompute_distances"):
+            if getattr(self, name) is not None:
+                warnings.warn(
+                    f"{name}={getattr(self, name)!r} has no effect (a dask-ml parameter, "
+                    "accepted for compatibility) and will be removed; leave it None.",
+                    FutureWarning, stacklevel=3)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_

@@ -24,6 +24,7 @@ from ._validation import (
     check_weight,
     check_X,
     is_dask,
+    resolve_n_init,
 )
 from ._base import CentersMixin
 
@@ -57,6 +58,11 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     batch_size : int, default=1024
         Largest number of rows of a mini-batch. A block of n rows makes
         ``ceil(n / batch_size)`` mini-batches of nearly equal size.
+    verbose : int, default=0
+        When > 0, print scikit-learn's progress lines: each initialisation and its
+        inertia, "Minibatch step i/n: mean batch inertia: ..., ewa inertia: ...",
+        reassignments and the convergence line (in ``fit``; on a distributed
+        cluster, the step lines are printed by the workers that run the steps).
     compute_labels : bool, default=True
         Compute ``labels_`` and ``inertia_`` of the training data with the final centers
         (one more pass over X in ``fit``; of the block in ``partial_fit``).
@@ -132,6 +138,7 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
         "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
         "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
         "batch_size": [NumberInterval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
         "compute_labels": ["boolean"],
         "random_state": RANDOM_STATE,
         "tol": [NumberInterval(Real, 0, None, closed="left")],
@@ -142,12 +149,13 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     }
 
     def __init__(self, n_clusters=8, *, init="k-means++", max_iter=100, batch_size=1024,
-                 compute_labels=True, random_state=None, tol=0.0, max_no_improvement=10,
+                 verbose=0, compute_labels=True, random_state=None, tol=0.0, max_no_improvement=10,
                  init_size=None, n_init="auto", reassignment_ratio=0.01):
         self.n_clusters = n_clusters
         self.init = init
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.verbose = verbose
         self.compute_labels = compute_labels
         self.random_state = random_state
         self.tol = tol
@@ -165,9 +173,7 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
         """(init, n_init, init_size) as scikit-learn resolves them for this X."""
         init = self.init
         if isinstance(init, str) or callable(init):
-            n_init = self.n_init
-            if n_init == "auto":
-                n_init = 1 if init == "k-means++" else _AUTO_N_INIT
+            n_init = resolve_n_init(self.n_init, init, default=_AUTO_N_INIT)
             if callable(init):
                 init = CheckedInitCallable(init)
         else:
@@ -222,7 +228,7 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
             tol=self.tol, max_no_improvement=self.max_no_improvement,
             reassignment_ratio=self.reassignment_ratio,
             compute_labels=self.compute_labels,
-            random_state=check_random_state(self.random_state))
+            random_state=check_random_state(self.random_state), verbose=bool(self.verbose))
         # Only now, with the fit complete, does the estimator change.
         self._check_features(X_in, reset=True)
         if not self.compute_labels and hasattr(self, "labels_"):

@@ -145,7 +145,7 @@ def test_pandas_na_in_a_dask_dataframe_is_nan(km_state, X):
     ({"tol": -1e-3}, "tol"),
     ({"init_max_iter": 0}, "init_max_iter"),
     ({"n_init": 0}, "n_init"),
-    ({"algorithm": "elkan"}, "algorithm"),
+    ({"algorithm": "auto"}, "algorithm"),
 ])
 def test_bad_parameters(km_state, X, params, match):
     _assert_fails_and_unchanged(km_state(**params), ValueError, match, X)
@@ -196,8 +196,8 @@ def test_more_clusters_than_samples(km_state, X, container):
 
 
 @pytest.mark.parametrize("init, match", [
-    (np.zeros((2, 3)), r"shape \(2, 3\).*\(3, 3\)"),
-    (np.zeros((3, 2)), r"shape \(3, 2\).*\(3, 3\)"),
+    (np.zeros((2, 3)), r"initial centers \(2, 3\) does not match the number of clusters.*\(3, 3\)"),
+    (np.zeros((3, 2)), r"initial centers \(3, 2\) does not match the number of features.*\(3, 3\)"),
     (np.array([[0.0, 0, 0], [1, 1, 1], [np.nan, 0, 0]]), "init contains NaN"),
     (np.eye(3) + 1j, "Complex data not supported: init"),
 ])
@@ -242,7 +242,7 @@ def _init_returning(centers):
 @pytest.mark.parametrize("centers, match", [
     (np.full((3, 3), np.nan), "init callable.*init contains NaN"),
     (np.r_[np.zeros((2, 3)), [[np.inf, 0, 0]]], "init callable.*init contains infinity"),
-    (np.zeros((2, 3)), r"init callable.*shape \(2, 3\).*\(3, 3\)"),
+    (np.zeros((2, 3)), r"init callable.*centers \(2, 3\).*\(3, 3\)"),
     (np.zeros((3, 3)) + 1j, "init callable.*Complex data not supported"),
     (np.full((3, 3), "a"), "init callable.*convert"),
 ])
