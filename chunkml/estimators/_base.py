@@ -117,7 +117,7 @@ class CentersMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         -------
         X_new : ndarray or dask array of shape (n_samples, n_clusters)
             Lazy when X is a dask array. Its dtype is scikit-learn's: float32 only when
-            both X and cluster_centers_ are float32, else float64 (float32 X on a model
+            both X and ``cluster_centers_`` are float32, else float64 (float32 X on a model
             fitted on float64 is measured in float64).
         """
         X = self._check_test_data(X)
