@@ -227,6 +227,10 @@ class CheckedInitCallable:
     def __init__(self, init):
         self.init = init
 
+    def __repr__(self):
+        # What verbose output names as the init method.
+        return repr(self.init)
+
     def __call__(self, X, n_clusters, random_state=None):
         centers = self.init(X, n_clusters, random_state=random_state)
         try:
