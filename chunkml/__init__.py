@@ -8,14 +8,13 @@ import importlib
 
 import joblib
 
-from . import datasets
-
 __version__ = "0.1.0"
 __all__ = ["KMeans", "MiniBatchKMeans", "ProgressEvent", "datasets", "on_progress",
            "progress", "setup_workers", "__version__"]
 
 _ESTIMATORS = ("KMeans", "MiniBatchKMeans")
-_SUBMODULES = ("kernels", "dask_glue", "estimators")
+# datasets too: it imports dask.array (0.4 s), which `chunkml --help` does not need.
+_SUBMODULES = ("datasets", "kernels", "dask_glue", "estimators")
 # Fit-level progress: chunkml.progress() shows a bar, chunkml.on_progress(callback)
 # subscribes to the events (see dask_glue/progress.py).
 _PROGRESS = ("ProgressEvent", "on_progress", "progress")

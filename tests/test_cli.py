@@ -256,14 +256,26 @@ def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
     assert not logging.getLogger("chunkml").handlers
 
 
-def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path, capsys):
-    import dask.array as da
+def test_plot_without_matplotlib_names_the_extra(monkeypatch, capsys):
+    from chunkml.cli import _plot
 
+    assert _plot.available(print)
     # None in sys.modules makes every import of matplotlib raise ImportError.
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    X = da.from_array(np.arange(20.0).reshape(10, 2), chunks=5)
-    labels = da.zeros(10, dtype=np.int32, chunks=5)
-    path = tmp_path / "clusters.png"
-    assert cli._plot_clusters(str(path), X, labels, np.zeros((1, 2)), 10) is None
+    assert not _plot.available(print)
     assert "pip install chunkml[plot]" in capsys.readouterr().out
-    assert not path.exists()
+
+
+def test_help_imports_no_heavy_library():
+    # What `chunkml --help` loads decides how long it takes: dask, numba and
+    # scikit-learn load only inside the command that runs.
+    code = ("import sys, runpy; sys.argv = ['chunkml', '--help']\n"
+            "try:\n    runpy.run_module('chunkml', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = ('dask', 'numba', 'sklearn', 'distributed', 'pandas', 'matplotlib')\n"
+            "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_env(), timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: chunkml" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "loaded: []"

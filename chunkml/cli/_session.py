@@ -1,0 +1,162 @@
+"""A command's dask session: the client and cluster, progress lines, logging, warnings.
+
+Everything here closes what it opened however the block ends (an error, Ctrl-C or
+SIGTERM turned into KeyboardInterrupt by ``_errors.stop_signals_interrupt``).
+"""
+
+import contextlib
+import gc
+import logging
+import sys
+import warnings
+
+from ._errors import CommandError, one_line
+
+_logger = logging.getLogger("chunkml")
+
+
+def say(message=""):
+    print(message, flush=True)
+
+
+def quiet(message=""):
+    pass
+
+
+@contextlib.contextmanager
+def log_iterations(stream=None):
+    """Show chunkml's DEBUG records (one per k-means|| round and Lloyd iteration)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    level, propagate = _logger.level, _logger.propagate
+    _logger.setLevel(logging.DEBUG)
+    # Not also through the root logger: a caller's handlers would repeat each line.
+    _logger.propagate = False
+    _logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        _logger.removeHandler(handler)
+        _logger.setLevel(level)
+        _logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def warnings_as_lines(stream=None):
+    """Python warnings (e.g. ConvergenceWarning), one ``chunkml: warning:`` line each."""
+    stream = stream or sys.stderr
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"chunkml: warning: {one_line(message)}", file=stream, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+class _DropTaskFailures(logging.Filter):
+    """Drops a worker's "Compute Failed" record: the run reports the error itself."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Compute Failed")
+
+
+@contextlib.contextmanager
+def quiet_task_failures():
+    log = logging.getLogger("distributed.worker")
+    drop = _DropTaskFailures()
+    log.addFilter(drop)
+    try:
+        yield
+    finally:
+        log.removeFilter(drop)
+
+
+@contextlib.contextmanager
+def dask_client(address, say=say):
+    """A distributed Client on ``address``, or on an in-process LocalCluster.
+
+    Closes the client, and the cluster when it made one, however the block ends;
+    a remote cluster is left running.
+    """
+    import dask.system
+    from distributed import Client, LocalCluster
+
+    cluster = client = None
+    try:
+        if address is None:
+            n_threads = dask.system.CPU_COUNT
+            say(f"starting an in-process dask cluster (1 worker, {n_threads} "
+                f"thread{'s' if n_threads != 1 else ''}) ...")
+            # Threads, not processes: X lives next to the driver loop and the numba
+            # kernels release the GIL, so one worker uses every core.
+            cluster = LocalCluster(processes=False, n_workers=1,
+                                   threads_per_worker=n_threads, dashboard_address=":0")
+            client = Client(cluster)
+        else:
+            say(f"connecting to the dask scheduler at {address} ...")
+            try:
+                client = Client(address)
+            except (OSError, ValueError) as exc:
+                raise CommandError(
+                    f"cannot connect to the dask scheduler at {address!r}: {exc}") from None
+        say(f"dask dashboard: {client.dashboard_link}{_dashboard_note()}")
+        yield client
+    except BaseException:
+        # Closing mid-compute cancels futures, and distributed and asyncio log a
+        # traceback or warning for each; the user asked to stop, or the error that
+        # stopped the run is reported in one line: neither needs them.
+        previous = logging.root.manager.disable
+        logging.disable(logging.CRITICAL)
+        try:
+            _close(client, cluster)
+            client = cluster = None
+            # Abandoned asyncio tasks report their exception when collected: now.
+            gc.collect()
+        finally:
+            logging.disable(previous)
+        raise
+    finally:
+        _close(client, cluster)
+
+
+def _close(client, cluster):
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _dashboard_note():
+    import importlib.util
+
+    # Without bokeh the link serves only a page that asks for it.
+    return "" if importlib.util.find_spec("bokeh") else " (pip install bokeh to view it)"
+
+
+def scheduler_name(address):
+    """How summary.json names the scheduler a run used."""
+    return address or "in-process LocalCluster"
+
+
+def persist(*arrays):
+    """``arrays`` persisted on the cluster (None passes through), once all are there."""
+    from distributed import futures_of, wait
+
+    persisted = [None if a is None else a.persist() for a in arrays]
+    wait([f for a in persisted if a is not None for f in futures_of(a)])
+    return persisted
+
+
+def fit(km, X, say, sample_weight=None):
+    """Fit ``km``, saying so before and after; returns the seconds it took."""
+    import time
+
+    say(f"fitting {km!r} ...")
+    t_fit = time.perf_counter()
+    km.fit(X, sample_weight=sample_weight)
+    seconds = time.perf_counter() - t_fit
+    say(f"  {km.n_iter_} Lloyd iteration{'s' if km.n_iter_ != 1 else ''} "
+        f"in {seconds:.2f} s")
+    return seconds

@@ -1,0 +1,250 @@
+"""``chunkml cluster``: fit chunkml.KMeans to data on disk, read lazily block by block.
+
+Writes ``centers.npy``, the labels in the input's row order (``labels.zarr``, or
+``labels.parquet`` without zarr) and ``summary.json`` into ``--out``, published
+atomically by :class:`._files.Outputs`.
+"""
+
+import contextlib
+import os
+import time
+
+from .. import __version__
+from . import _args, _files, _readers, _report, _session
+from ._errors import CommandError, UsageError
+
+CENTERS = "centers.npy"
+
+
+def add_parser(commands):
+    parser = commands.add_parser(
+        "cluster", help="cluster data on disk (.npy, .zarr, .parquet, .csv)",
+        parents=[_args.output_options("chunkml-cluster",
+                                      "centers.npy, the labels and summary.json"),
+                 _args.seed_options("the initialisation"),
+                 _args.scheduler_options(" and INPUT and --out at the same paths")],
+        description=(
+            "Fit chunkml.KMeans to data on disk, read lazily block by block, and write "
+            "centers.npy, the labels in the input's row order (labels.zarr, or "
+            "labels.parquet when zarr is not installed) and summary.json into --out. "
+            "They are written into a fresh folder beside --out and moved into it only "
+            "when complete: an interrupted or failed run leaves --out as it was. A run "
+            "replaces no existing file unless --overwrite is given, and never INPUT."))
+    parser.add_argument("input", metavar="INPUT",
+                        help="a .npy file (memory-mapped), a .zarr array, a .parquet file "
+                             "or directory, or a .csv file (or glob) with a header row")
+    parser.add_argument("--n-clusters", type=_args.positive_int, required=True,
+                        metavar="K", help="number of clusters")
+    parser.add_argument("--columns", type=_args.column_list, metavar="A,B,...",
+                        help=".parquet/.csv: the feature columns (default: every column "
+                             "but the sample-weight column; each must be numeric)")
+    parser.add_argument("--sample-weight-column", metavar="NAME",
+                        help=".parquet/.csv: the column holding each row's weight; it is "
+                             "not a feature")
+    parser.add_argument("--chunks", type=_args.positive_int, metavar="C",
+                        help=".npy/.zarr: rows per dask chunk (default: about 128 MiB "
+                             "per chunk for .npy, the stored chunks for .zarr); "
+                             ".parquet/.csv are read one partition per chunk")
+    parser.add_argument("--init", type=_args.init, default="k-means||", metavar="INIT",
+                        help="k-means||, k-means++, random, or a .npy file of shape "
+                             "(K, n_features) with the initial centers (default: "
+                             "k-means||)")
+    parser.add_argument("--max-iter", type=_args.positive_int, default=300, metavar="N",
+                        help="maximum number of Lloyd iterations (default: 300)")
+    parser.add_argument("--tol", type=_args.non_negative_float, default=1e-4,
+                        metavar="TOL", help="relative tolerance, as scikit-learn "
+                                            "(default: 1e-4)")
+    parser.add_argument("--init-max-iter", type=_args.positive_int, default=None,
+                        metavar="R", help="k-means|| rounds (default: chunkml.KMeans's, 5)")
+    parser.add_argument("--oversampling-factor", type=_args.positive_float, default=2.0,
+                        metavar="L", help="k-means|| candidates per round, as a multiple "
+                                          "of K (default: 2)")
+    parser.add_argument("--persist", action="store_true",
+                        help="keep X in cluster memory after the first read instead of "
+                             "reading the file on every pass (faster when it fits)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="print only the final table (and errors)")
+    parser.set_defaults(run=run, parser=parser)
+    return parser
+
+
+def _labels_part_name(i):
+    # Zero-padded, so that readers listing the files in name order keep the row order.
+    return f"part.{i:06d}.parquet"
+
+
+def _write_labels(labels, path, fmt):
+    """Write the lazy labels block by block: they never sit in memory all at once."""
+    if _files.stage_hook_active():
+        labels = labels.map_blocks(_files.stage_block, dtype=labels.dtype)
+    if fmt == "zarr":
+        import dask.array as da
+
+        chunks = labels.chunks[0]
+        # zarr stores equal chunks (the last one may be shorter); parquet partitions
+        # and 0-row blocks give uneven ones.
+        if len(chunks) > 1 and (len(set(chunks[:-1])) > 1 or chunks[-1] > chunks[0]):
+            labels = labels.rechunk(max(chunks))
+        da.to_zarr(labels, path)
+        return
+    import dask.dataframe as dd
+
+    frame = dd.from_dask_array(labels, columns=["label"])
+    frame.to_parquet(path, write_index=False, name_function=_labels_part_name)
+
+
+@contextlib.contextmanager
+def _run_errors(path):
+    """Errors from reading INPUT, fitting or writing, as one line with its exit status.
+
+    A block of INPUT is read for the first time inside the fit, or while the labels are
+    written: what pandas, pyarrow, zarr or numpy raise then is bad input (exit 2) when
+    it is a ValueError, TypeError or EOFError, and a runtime error (exit 1) otherwise.
+    """
+    try:
+        yield
+    except (UsageError, CommandError, KeyboardInterrupt):
+        raise
+    except (ValueError, TypeError, EOFError) as exc:
+        raise UsageError(f"{path}: {_readers.describe_error(exc)}") from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise CommandError(
+            f"{path}: {exc.strerror or _readers.describe_error(exc)}{where}") from None
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        raise CommandError(f"{path}: {_readers.describe_error(exc)}") from None
+
+
+def _open_input(args, fmt):
+    """(X, sample_weight, columns, description of X) for INPUT, lazily."""
+    path = args.input
+    if fmt in ("npy", "zarr"):
+        X, how = _readers.open_array(path, fmt, args.chunks)
+        if X.shape[0] < args.n_clusters:
+            raise UsageError(
+                f"--n-clusters ({args.n_clusters:,}) must not exceed the rows of "
+                f"{path!r} ({X.shape[0]:,})")
+        return X, None, None, (f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} rows in "
+                               f"{_report.plural(X.numblocks[0], 'chunk')} ({how})")
+    X, sample_weight, columns = _readers.open_frame(path, fmt, args.columns,
+                                                     args.sample_weight_column)
+    weights = ("" if sample_weight is None
+               else f", weights from {args.sample_weight_column}")
+    return X, sample_weight, columns, (
+        f"column{'s' if len(columns) != 1 else ''} {', '.join(columns)} in "
+        f"{_report.plural(X.numblocks[0], 'partition')}{weights}; rows are counted in "
+        "the first pass")
+
+
+def _check_options(args, fmt):
+    if fmt in ("npy", "zarr"):
+        for option, value in (("--columns", args.columns),
+                              ("--sample-weight-column", args.sample_weight_column)):
+            if value is not None:
+                raise UsageError(f"{option} applies to .parquet and .csv input only")
+    elif args.chunks is not None:
+        raise UsageError(
+            "--chunks applies to .npy and .zarr input only (.parquet and .csv are read "
+            "one partition per chunk)")
+
+
+def run(args):
+    t_start = time.perf_counter()
+    say = _session.quiet if args.no_progress else _session.say
+    path = args.input
+    fmt = _readers.input_format(path)
+    _check_options(args, fmt)
+    labels_name = (_readers.LABELS_ZARR if _readers.labels_format() == "zarr"
+                   else _readers.LABELS_PARQUET)
+    # In publishing order: summary.json last, so that its presence means complete.
+    outputs = _files.Outputs(
+        args.out, [labels_name, CENTERS, _files.SUMMARY], overwrite=args.overwrite,
+        inputs=_readers.input_paths(path),
+        earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET])
+    outputs.check()
+    init = _readers.read_init(args.init, args.n_clusters)
+
+    from .. import KMeans
+
+    X, sample_weight, columns, described = _open_input(args, fmt)
+    if not isinstance(init, str) and init.shape[1] != X.shape[1]:
+        raise UsageError(
+            f"--init: {args.init!r} has {init.shape[1]} features, the input has "
+            f"{X.shape[1]}")
+    km = KMeans(n_clusters=args.n_clusters, init=init, max_iter=args.max_iter, tol=args.tol,
+                random_state=args.random_state, init_max_iter=args.init_max_iter,
+                oversampling_factor=args.oversampling_factor)
+
+    progress = (contextlib.nullcontext() if args.no_progress
+                else _session.log_iterations())
+    # Everything is written into outputs' fresh folder; --out changes only in publish().
+    with _run_errors(path), outputs:
+        # Outermost: the other blocks' failures come in while the cluster closes.
+        with _session.quiet_task_failures(), _session.dask_client(args.scheduler, say), \
+                progress, _session.warnings_as_lines():
+            summary = _fit_and_write(args, km, X, sample_weight, columns, fmt,
+                                     outputs, labels_name, described, say, t_start)
+        outputs.publish()
+    for name in outputs.names:
+        say(f"wrote {os.path.join(args.out, name)}")
+    say()
+    _session.say(_report.fit_table(summary, ("read", "fit", "labels", "total"),
+                                   first=[("format", summary["format"])]))
+    return 0
+
+
+def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_name,
+                   described, say, t_start):
+    """Fit ``km`` and write its labels, centers and summary into ``outputs``' folder."""
+    import numpy as np
+
+    say(f"reading {args.input}: {described}")
+    seconds = {}
+    if args.persist:
+        t_read = time.perf_counter()
+        X, sample_weight = _session.persist(X, sample_weight)
+        seconds["read"] = time.perf_counter() - t_read
+        say(f"  in cluster memory after {seconds['read']:.2f} s")
+
+    seconds["fit"] = _session.fit(km, X, say, sample_weight=sample_weight)
+
+    labels = km.labels_
+    say(f"writing {labels.shape[0]:,} labels ...")
+    t_labels = time.perf_counter()
+    _write_labels(labels, outputs.path(labels_name),
+                  "zarr" if labels_name == _readers.LABELS_ZARR else "parquet")
+    seconds["labels"] = time.perf_counter() - t_labels
+    _files.stage("labels")
+
+    centers = np.asarray(km.cluster_centers_)
+    _files.write_atomic(outputs.path(CENTERS), lambda f: np.save(f, centers))
+    _files.stage("centers")
+
+    seconds["total"] = time.perf_counter() - t_start
+    summary = {
+        "chunkml_version": __version__,
+        "input": os.path.abspath(args.input),
+        "format": fmt,
+        "columns": columns,
+        "sample_weight_column": args.sample_weight_column,
+        "n_samples": int(labels.shape[0]),
+        "n_features": int(centers.shape[1]),
+        "n_chunks": int(X.numblocks[0]),
+        "dtype": str(centers.dtype),
+        "n_clusters": args.n_clusters,
+        "init": args.init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "random_state": args.random_state,
+        "init_max_iter": args.init_max_iter,
+        "oversampling_factor": args.oversampling_factor,
+        "scheduler": _session.scheduler_name(args.scheduler),
+        "n_iter": int(km.n_iter_),
+        "inertia": float(km.inertia_),
+        "seconds": seconds,
+        "centers": np.asarray(centers, dtype=np.float64).tolist(),
+        "outputs": {"centers": CENTERS, "labels": labels_name},
+    }
+    _report.write_summary(outputs.path(_files.SUMMARY), summary)
+    _files.stage("summary")
+    return summary
