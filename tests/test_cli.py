@@ -94,8 +94,10 @@ def test_demo_summary_matches_a_direct_fit(demo):
     np.testing.assert_allclose(centers, km.cluster_centers_, rtol=1e-7)
     np.testing.assert_allclose(summary["inertia"], km.inertia_, rtol=1e-7)
     assert summary["n_iter"] == km.n_iter_
-    # Nothing left behind by the write-then-rename.
+    assert summary["outputs"] == {"plot": "clusters.png"}
+    # Nothing left behind by the staging folder beside --out.
     assert sorted(p.name for p in out.iterdir()) == ["clusters.png", "summary.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
 
 
 def test_demo_plot_is_640x480_with_one_colour_per_cluster(demo):
@@ -117,15 +119,19 @@ USAGE_ERRORS = {
     "negative n_samples": ["--n-samples", "-5"],
     "zero n_clusters": ["--n-clusters", "0"],
     "n_clusters > n_samples": ["--n-samples", "10", "--n-clusters", "11"],
+    # --out holds an earlier result (or a file of the user's under an output's name).
+    "existing output": ["--n-samples", "1000", "--out", "earlier"],
 }
 
 
 @pytest.fixture(scope="module")
 def usage_errors(tmp_path_factory):
     """Every usage error's subprocess, started together: each pays the import alone."""
-    out = tmp_path_factory.mktemp("errors") / "out"
+    root = tmp_path_factory.mktemp("errors")
+    (root / "earlier").mkdir()
+    (root / "earlier" / "summary.json").write_text("mine")
     procs = {
-        name: subprocess.Popen(_command("demo", *args, "--out", out),
+        name: subprocess.Popen(_command("demo", "--out", "out", *args), cwd=root,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=_env())
         for name, args in USAGE_ERRORS.items()
@@ -134,8 +140,11 @@ def usage_errors(tmp_path_factory):
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=TIMEOUT)
         results[name] = (proc.returncode, stdout, stderr)
-    # A usage error stops before any work, even before creating --out.
-    assert not out.exists()
+    # A usage error stops before any work, even before creating --out, and leaves
+    # what was there as it was.
+    assert sorted(p.name for p in root.iterdir()) == ["earlier"]
+    assert [p.name for p in (root / "earlier").iterdir()] == ["summary.json"]
+    assert (root / "earlier" / "summary.json").read_text() == "mine"
     return results
 
 
@@ -148,6 +157,13 @@ def test_usage_error_is_one_line_and_exit_2(usage_errors, name):
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
     assert lines[0].startswith("chunkml: error: ")
+
+
+def test_demo_refuses_to_replace_a_file_without_overwrite(usage_errors):
+    _, _, stderr = usage_errors["existing output"]
+    assert stderr == ("chunkml: error: 'earlier/summary.json' exists and this run did "
+                      "not write it; pass --overwrite to replace it, or pick another "
+                      "--out\n")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -201,9 +217,12 @@ def test_demo_on_a_remote_scheduler_leaves_it_running(cluster, tmp_path, capsys,
 
     monkeypatch.setattr(chunkml.KMeans, "fit", spy)
     out = tmp_path / "out"
+    # An earlier result with its plot, which --overwrite removes, and a file of the
+    # user's, which it keeps.
+    _earlier_demo(out)
     argv = ["demo", "--n-samples", "3_001", "--n-features", "3", "--n-clusters", "4",
             "--chunks", "1000", "--random-state", "7", "--scheduler",
-            cluster.scheduler_address, "--out", str(out), "--no-plot"]
+            cluster.scheduler_address, "--out", str(out), "--no-plot", "--overwrite"]
     assert cli.main(argv) == 0
     assert len(fitted) == 1
     assert fitted[0] == chunkml.KMeans(n_clusters=4, random_state=7,
@@ -213,14 +232,56 @@ def test_demo_on_a_remote_scheduler_leaves_it_running(cluster, tmp_path, capsys,
     assert f"connecting to the dask scheduler at {cluster.scheduler_address}" in stdout
     assert re.search(r"^chunks\s+4$", stdout, re.M)
     assert cluster.status == Status.running
-    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "summary.json"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scheduler"] == cluster.scheduler_address
+    assert summary["outputs"] == {}
     km = _reference_centers(3_001, 3, 4, 1000, 7)
     np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
                                rtol=1e-7)
     # The per-iteration handler is gone again.
     assert not logging.getLogger("chunkml").handlers
+
+
+def _earlier_demo(out):
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps(
+        {"chunkml_version": "0.0", "outputs": {"plot": "clusters.png"}}))
+    (out / "clusters.png").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+
+
+def _contents(root):
+    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("stage, signal", [
+    ("plot", "SIGTERM"), ("aside:clusters.png", "SIGINT"), ("in:clusters.png", "SIGTERM"),
+    ("published", "SIGINT"),
+])
+def test_demo_stopped_while_writing_keeps_the_earlier_result(cluster, tmp_path, capsys,
+                                                             monkeypatch, stage, signal):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    _earlier_demo(out)
+    before = _contents(out)
+    # The run sends itself the signal at that stage (chunkml/cli/_files.py).
+    monkeypatch.setenv("CHUNKML_TEST_SIGNAL_AT", f"{stage}:{signal}")
+    code = cli.main(["demo", "--n-samples", "1000", "--chunks", "500", "--scheduler",
+                     cluster.scheduler_address, "--out", str(out), "--overwrite"])
+    assert code == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    if stage != "published":
+        assert _contents(out) == before
+        return
+    # Past the last rename the new result is whole, and the earlier one gone.
+    assert sorted(p.name for p in out.iterdir()) == ["clusters.png", "notes.txt",
+                                                     "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["n_samples"] == 1000
+    assert (out / "clusters.png").read_bytes().startswith(b"\x89PNG")
 
 
 def _interrupt_fits(monkeypatch):
@@ -252,7 +313,8 @@ def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
     assert capsys.readouterr().err == "interrupted\n"
     assert len(made) == 1
     assert made[0].status == distributed.core.Status.closed
-    assert list(out.iterdir()) == []
+    # A failed run leaves no --out that was not there.
+    assert list(tmp_path.iterdir()) == []
     assert not logging.getLogger("chunkml").handlers
 
 

@@ -1,4 +1,5 @@
-"""How ``chunkml cluster`` writes: staged in a fresh folder, published when complete.
+"""How ``chunkml cluster`` and ``chunkml demo`` write: staged in a fresh folder,
+published when complete.
 
 The guarantees (README.md, "Files"):
 
