@@ -245,6 +245,26 @@ def test_demo_on_a_remote_scheduler_leaves_it_running(cluster, tmp_path, capsys,
     assert not logging.getLogger("chunkml").handlers
 
 
+def test_demo_quiet_json_on_the_configured_scheduler(cluster, tmp_path, capsys):
+    import dask
+
+    out = tmp_path / "out"
+    # --scheduler not given: dask's scheduler-address config (DASK_SCHEDULER_ADDRESS).
+    with dask.config.set({"scheduler-address": cluster.scheduler_address}):
+        assert cli.main(["demo", "--n-samples", "2000", "--chunks", "500", "--json",
+                         "--quiet", "--out", str(out), "--no-plot"]) == 0
+    captured = capsys.readouterr()
+    # --quiet: nothing but the JSON, one object on one line.
+    assert captured.err == ""
+    assert captured.out.count("\n") == 1
+    summary = json.loads(captured.out)
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["scheduler"] == cluster.scheduler_address
+    km = _reference_centers(2000, 2, 3, 500, 0)
+    np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
+                               rtol=1e-7)
+
+
 def _earlier_demo(out):
     out.mkdir()
     (out / "summary.json").write_text(json.dumps(
@@ -341,3 +361,7 @@ def test_help_imports_no_heavy_library():
     assert proc.returncode == 0, proc.stderr
     assert "usage: chunkml" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "loaded: []"
+    # The exit statuses are documented there.
+    epilog = proc.stdout[proc.stdout.index("exit status:"):]
+    for status in ("0", "1", "2", "130"):
+        assert re.search(rf"^  {status} +\w", epilog, re.M), status

@@ -72,6 +72,8 @@ ERRORS = {
                         "argument --chunks: must be a positive integer, got '-5'"),
 }
 BENCH = ["bench", "--n-samples", "20000", "--chunks", "5000"]
+# The feature columns of x.csv, except "name" (text) and "w" (the weights).
+EXCLUDED = ["name", "w"]
 
 
 def _frame():
@@ -100,6 +102,12 @@ def _write_inputs(root):
             root / "x.parquet" / f"part.{i}.parquet", index=False)
     frame.to_csv(root / "x.csv", index=False)
     (root / "x.txt").write_text("1,2\n")
+    # Two NaN cells (one empty) in b, an infinity in c and one in the weights.
+    bad = frame.drop(columns="name")
+    bad.loc[[5, 900], "b"] = np.nan
+    bad.loc[7, "c"] = np.inf
+    bad.loc[11, "w"] = -np.inf
+    bad.to_csv(root / "nan.csv", index=False, na_rep="")
     return frame
 
 
@@ -118,7 +126,7 @@ def _stale_outputs(out):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, cluster):
     """Every subprocess of this module, started together; {name: (code, out, err, dir)}."""
     root = tmp_path_factory.mktemp("cluster")
     frame = _write_inputs(root)
@@ -128,8 +136,19 @@ def runs(tmp_path_factory):
     commands.update({name: [*argv, "--out", "out-error"]
                      for name, (argv, _) in ERRORS.items()})
     commands["bench"] = BENCH
+    commands["json"] = ["cluster", "x.csv", "--n-clusters", "3", "--exclude-columns",
+                        ",".join(EXCLUDED), "--sample-weight-column", "w", "--json",
+                        "--out", "out-json"]
+    commands["nan"] = ["cluster", "nan.csv", "--n-clusters", "3", "--sample-weight-column",
+                       "w", "--out", "out-error"]
+    # The workers of the module's cluster run in this process: absolute paths.
+    commands["scheduler from config"] = [
+        "cluster", root / "x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS,
+        "--out", root / "out-config", "--quiet"]
+    envs = {"scheduler from config": {"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}}
     procs = {name: subprocess.Popen(_command(*argv), cwd=root, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, env=_env())
+                                    stderr=subprocess.PIPE, text=True,
+                                    env={**_env(), **envs.get(name, {})})
              for name, argv in commands.items()}
     results = {}
     for name, proc in procs.items():
@@ -236,6 +255,49 @@ def test_cluster_error_is_one_line_and_exit_2(runs, name):
     assert not (root / "out-error").exists()
 
 
+def test_json_is_the_summary_and_excluded_columns_are_not_features(runs):
+    root, frame, results = runs
+    code, stdout, stderr = results["json"]
+    assert code == 0, stderr
+    # stdout holds one JSON object, the summary; the progress went to stderr.
+    assert stdout.count("\n") == 1
+    summary = json.loads(stdout)
+    assert summary == json.loads((root / "out-json" / "summary.json").read_text())
+    assert "dask dashboard: http" in stderr
+    assert re.search(r"^  Lloyd iteration 1: inertia", stderr, re.M)
+    assert summary["columns"] == ["a", "b", "c"]
+    ddf = dd.read_csv(root / "x.csv")
+    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(
+        ddf[["a", "b", "c"]].to_dask_array(), sample_weight=ddf["w"].to_dask_array())
+    np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
+                               rtol=1e-7)
+    assert summary["n_iter"] == km.n_iter_
+
+
+def test_nan_and_inf_are_one_line_naming_each_column_and_count(runs):
+    root, _, results = runs
+    code, stdout, stderr = results["nan"]
+    assert code == 2, stderr
+    assert stderr == ("chunkml: error: nan.csv: column 'b' holds 2 NaN; column 'c' holds "
+                      "1 inf; column 'w' (the sample weights) holds 1 inf; drop or fill "
+                      "those rows first\n")
+    assert not (root / "out-error").exists()
+
+
+def test_the_scheduler_comes_from_dask_config(runs, cluster):
+    root, _, results = runs
+    code, stdout, stderr = results["scheduler from config"]
+    assert code == 0, stderr
+    summary = json.loads((root / "out-config" / "summary.json").read_text())
+    assert summary["scheduler"] == cluster.scheduler_address
+    # --quiet: the table only.
+    assert stdout.splitlines()[0].startswith("format")
+    X = da.from_array(np.load(root / "x.npy"), chunks=(NPY_CHUNKS, -1))
+    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_allclose(np.load(root / "out-config" / "centers.npy"),
+                               km.cluster_centers_, rtol=1e-7)
+
+
 def test_bench_prints_the_table_with_ratios_and_the_floor(runs):
     _, _, results = runs
     code, stdout, stderr = results["bench"]
@@ -266,12 +328,33 @@ def test_bench_prints_the_table_with_ratios_and_the_floor(runs):
                      stdout, re.M)
 
 
+def test_bench_json_is_one_object_with_every_implementation(capsys):
+    assert cli.main(["bench", "--n-samples", "2000", "--chunks", "500", "--threads", "2",
+                     "--json", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    summary = json.loads(captured.out)
+    assert (summary["n_samples"], summary["n_chunks"], summary["threads"]) == (2000, 4, 2)
+    results = {r["implementation"]: r for r in summary["results"]}
+    assert sorted(results) == ["chunkml", "dask_ml", "sklearn"]
+    assert results["chunkml"]["ratio"] == 1.0
+    # Both find the same three blobs: the same centers up to order, the same inertia.
+    chunkml_centers = np.array(sorted(results["chunkml"]["centers"]))
+    np.testing.assert_allclose(np.array(sorted(results["sklearn"]["centers"])),
+                               chunkml_centers, rtol=1e-3)
+    assert results["sklearn"]["inertia"] == pytest.approx(results["chunkml"]["inertia"],
+                                                          rel=1e-3)
+    assert summary["read_seconds"] > 0 and summary["lloyd_iteration_seconds"] > 0
+
+
 # -- in-process: no new interpreter ------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
+    # Over TCP, not in-process transport: a subprocess of the module connects to it too.
     with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  protocol="tcp://", host="127.0.0.1",
                                   dashboard_address=":0") as cluster:
         yield cluster
 

@@ -17,20 +17,37 @@ an optional extra (``pip install chunkml[plot]``), as are zarr (``chunkml[zarr]`
 pyarrow with dask.dataframe (``chunkml[parquet]``, ``chunkml[csv]``) for those formats.
 """
 
+import argparse
 import sys
 
 from .. import __version__
 from . import _args, _files, bench, cluster, demo
-from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, UsageError
+from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandError
+from ._errors import UsageError
 from ._errors import one_line, stop_signals_interrupt
 
 __all__ = ["build_parser", "main"]
+
+EPILOG = f"""\
+exit status:
+  {EXIT_OK}    done
+  {EXIT_ERROR}    a runtime error: out of memory, a file that cannot be written, a
+       scheduler that cannot be reached, a missing extra
+  {EXIT_USAGE}    a usage error or bad input: a missing or unreadable file, a column
+       that is not numeric, NaN or infinity, an output that would replace a file
+       (without --overwrite)
+  {EXIT_INTERRUPTED}  interrupted by SIGINT or SIGTERM, once the cluster is closed and the
+       temporary files removed
+Errors are one line, 'chunkml: error: ...', on stderr.
+
+Run 'chunkml COMMAND --help' for a command's options."""
 
 
 def build_parser():
     """The ``chunkml`` argument parser, with one subparser per command."""
     parser = _args.ArgumentParser(
-        prog="chunkml", description="chunkml: fast k-means on dask arrays.")
+        prog="chunkml", description="chunkml: fast k-means on dask arrays.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"chunkml {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in (demo, cluster, bench):

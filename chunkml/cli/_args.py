@@ -106,8 +106,21 @@ def scheduler_options(workers_need):
     parser = _parent()
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="dask scheduler to use, e.g. tcp://10.0.0.1:8786; its workers "
-                             f"need chunkml installed{workers_need} (default: an "
-                             "in-process cluster, one worker with a thread per core)")
+                             f"need chunkml installed{workers_need} (default: dask's "
+                             "scheduler-address config, e.g. DASK_SCHEDULER_ADDRESS, "
+                             "else an in-process cluster, one worker with a thread per "
+                             "core)")
+    return parser
+
+
+def report_options(*quiet_aliases):
+    """--json and --quiet: what goes to stdout."""
+    parser = _parent()
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON object on stdout instead of "
+                             "the table; progress goes to stderr")
+    parser.add_argument("--quiet", *quiet_aliases, action="store_true",
+                        help="print only the final table or JSON (and errors)")
     return parser
 
 

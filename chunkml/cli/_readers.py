@@ -168,8 +168,11 @@ def _import_dataframe(fmt):
     return dd
 
 
-def open_frame(path, fmt, columns, weight_column):
+def open_frame(path, fmt, columns, weight_column, exclude=None):
     """(X, sample_weight or None, feature names) for .parquet / .csv input.
+
+    The features are ``columns``, or else every column but the weight column and
+    those in ``exclude``.
 
     The arrays' row chunk sizes stay unknown: chunkml.KMeans learns them in its first
     pass, so the file is not read an extra time just to count rows.
@@ -185,11 +188,14 @@ def open_frame(path, fmt, columns, weight_column):
     by_name = {str(column): column for column in frame.columns}
     dtypes = {str(column): dtype for column, dtype in frame.dtypes.items()}
 
-    def check_column(name, option):
+    def check_present(name, option):
         if name not in by_name:
             raise _UsageError(
                 f"{option}: no column {name!r} in {path!r} (columns: "
                 f"{', '.join(by_name) or 'none'})")
+
+    def check_column(name, option):
+        check_present(name, option)
         if not is_numeric_dtype(dtypes[name]):
             raise _UsageError(
                 f"{option}: column {name!r} of {path!r} is not numeric "
@@ -197,17 +203,21 @@ def open_frame(path, fmt, columns, weight_column):
 
     if weight_column is not None:
         check_column(weight_column, "--sample-weight-column")
+    for name in exclude or ():
+        check_present(name, "--exclude-columns")
     if columns is None:
         # Every column, never only the numeric ones: a column that the dtype sample
         # reads as text (one bad cell) must not vanish from the features unnoticed.
-        columns = [name for name in by_name if name != weight_column]
+        columns = [name for name in by_name
+                   if name != weight_column and name not in (exclude or ())]
         if not columns:
             raise _UsageError(f"{path!r} has no columns to cluster")
         for name in columns:
             if not is_numeric_dtype(dtypes[name]):
                 raise _UsageError(
                     f"column {name!r} of {path!r} is not numeric (dtype {dtypes[name]}); "
-                    "name the feature columns with --columns")
+                    "name the feature columns with --columns, or leave it out with "
+                    "--exclude-columns")
     else:
         for name in columns:
             check_column(name, "--columns")

@@ -33,6 +33,12 @@ def fit_table(summary, steps, first=()):
     return table(rows)
 
 
+def emit(args, summary, table_text):
+    """The last thing a command prints on stdout: its table, or under --json its
+    summary as one JSON object on one line."""
+    print(json.dumps(summary) if args.json else table_text, flush=True)
+
+
 def summary_bytes(summary):
     # float64 -> JSON keeps every digit: repr round-trips.
     return json.dumps(summary, indent=2).encode("utf-8") + b"\n"

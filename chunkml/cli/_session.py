@@ -23,10 +23,35 @@ def quiet(message=""):
     pass
 
 
+def _say_on_stderr(message=""):
+    print(message, file=sys.stderr, flush=True)
+
+
+def progress(args):
+    """(say, iterations) of a command: how it prints its progress lines, and a context
+    that shows one line per k-means|| round and Lloyd iteration. Both go to stderr under
+    --json, so that stdout holds the JSON alone, and nowhere under --quiet."""
+    if args.quiet:
+        return quiet, contextlib.nullcontext()
+    if args.json:
+        return _say_on_stderr, log_iterations(sys.stderr)
+    return say, log_iterations(sys.stdout)
+
+
+def scheduler_address(address):
+    """--scheduler, else dask's ``scheduler-address`` config (DASK_SCHEDULER_ADDRESS);
+    None: an in-process cluster."""
+    if address is not None:
+        return address
+    import dask.config
+
+    return dask.config.get("scheduler-address", None) or None
+
+
 @contextlib.contextmanager
-def log_iterations(stream=None):
+def log_iterations(stream):
     """Show chunkml's DEBUG records (one per k-means|| round and Lloyd iteration)."""
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("  %(message)s"))
     handler.setLevel(logging.DEBUG)
     level, propagate = _logger.level, _logger.propagate

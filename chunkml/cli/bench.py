@@ -8,7 +8,7 @@ estimator and datasets, the peers' estimators, threadpoolctl and dask's config.
 import math
 import time
 
-from . import _args, _readers, _session
+from . import _args, _readers, _report, _session
 from ._errors import one_line
 from .demo import INIT_MAX_ITER, OVERSAMPLING_FACTOR
 
@@ -25,7 +25,7 @@ _SHORT_REPEAT = 3
 def add_parser(commands):
     parser = commands.add_parser(
         "bench", help="time the reference workload: chunkml, dask-ml, scikit-learn",
-        parents=[_args.data_options()],
+        parents=[_args.data_options(), _args.report_options()],
         description=(
             f"Time KMeans(n_clusters={N_CLUSTERS}, init_max_iter={INIT_MAX_ITER}, "
             f"oversampling_factor={OVERSAMPLING_FACTOR}) on make_blobs data "
@@ -162,7 +162,7 @@ def run(args):
 
     from .. import datasets
 
-    say = _session.say
+    say, _ = _session.progress(args)
     threads = args.threads or dask.system.CPU_COUNT
     n_samples, chunks = args.n_samples, min(args.chunks, args.n_samples)
     # chunkml fits dask input with serial kernels in each of these threads.
@@ -187,8 +187,38 @@ def run(args):
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     say()
-    say(_format_table(rows, floor, lloyd, X.nbytes))
+    summary = _summary(args, threads, X, rows, floor, lloyd)
+    _report.emit(args, summary, _format_table(rows, floor, lloyd, X.nbytes))
     return 0
+
+
+def _summary(args, threads, X, rows, floor, lloyd):
+    from .. import __version__
+
+    chunkml_seconds = rows[0][1][0] if rows[0][1] is not None else None
+    results = []
+    for name, result, note in rows:
+        if result is None:
+            results.append({"implementation": name, "note": note})
+            continue
+        seconds, n_iter, inertia, centers = result
+        results.append({
+            "implementation": name, "seconds": seconds, "n_iter": n_iter,
+            "inertia": inertia, "ratio": seconds / chunkml_seconds,
+            "centers": [[float(v) for v in row] for row in centers]})
+    return {
+        "chunkml_version": __version__,
+        "n_samples": args.n_samples,
+        "n_features": _N_FEATURES,
+        "n_chunks": int(X.numblocks[0]),
+        "n_clusters": N_CLUSTERS,
+        "threads": threads,
+        "repeat": args.repeat,
+        "results": results,
+        "read_seconds": floor,
+        "read_bytes_per_second": X.nbytes / floor,
+        "lloyd_iteration_seconds": lloyd,
+    }
 
 
 def _format_table(rows, floor, lloyd, nbytes):

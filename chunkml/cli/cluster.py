@@ -22,7 +22,8 @@ def add_parser(commands):
         parents=[_args.output_options("chunkml-cluster",
                                       "centers.npy, the labels and summary.json"),
                  _args.seed_options("the initialisation"),
-                 _args.scheduler_options(" and INPUT and --out at the same paths")],
+                 _args.scheduler_options(" and INPUT and --out at the same paths"),
+                 _args.report_options("--no-progress")],
         description=(
             "Fit chunkml.KMeans to data on disk, read lazily block by block, and write "
             "centers.npy, the labels in the input's row order (labels.zarr, or "
@@ -35,9 +36,14 @@ def add_parser(commands):
                              "or directory, or a .csv file (or glob) with a header row")
     parser.add_argument("--n-clusters", type=_args.positive_int, required=True,
                         metavar="K", help="number of clusters")
-    parser.add_argument("--columns", type=_args.column_list, metavar="A,B,...",
-                        help=".parquet/.csv: the feature columns (default: every column "
-                             "but the sample-weight column; each must be numeric)")
+    columns = parser.add_mutually_exclusive_group()
+    columns.add_argument("--columns", type=_args.column_list, metavar="A,B,...",
+                         help=".parquet/.csv: the feature columns (default: every column "
+                              "but the sample-weight column; each must be numeric)")
+    columns.add_argument("--exclude-columns", type=_args.column_list, metavar="A,B,...",
+                         help=".parquet/.csv: columns that are not features (a target, "
+                              "an id); every other column but the sample-weight column "
+                              "is one")
     parser.add_argument("--sample-weight-column", metavar="NAME",
                         help=".parquet/.csv: the column holding each row's weight; it is "
                              "not a feature")
@@ -62,8 +68,6 @@ def add_parser(commands):
     parser.add_argument("--persist", action="store_true",
                         help="keep X in cluster memory after the first read instead of "
                              "reading the file on every pass (faster when it fits)")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="print only the final table (and errors)")
     parser.set_defaults(run=run, parser=parser)
     return parser
 
@@ -127,7 +131,8 @@ def _open_input(args, fmt):
         return X, None, None, (f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} rows in "
                                f"{_report.plural(X.numblocks[0], 'chunk')} ({how})")
     X, sample_weight, columns = _readers.open_frame(path, fmt, args.columns,
-                                                     args.sample_weight_column)
+                                                     args.sample_weight_column,
+                                                     exclude=args.exclude_columns)
     weights = ("" if sample_weight is None
                else f", weights from {args.sample_weight_column}")
     return X, sample_weight, columns, (
@@ -136,9 +141,31 @@ def _open_input(args, fmt):
         "the first pass")
 
 
+def _non_finite(X, sample_weight, columns, weight_column):
+    """Which columns of X (and the weights) hold NaN or infinity, and how many: one more
+    pass, made only when the fit has found some."""
+    import dask
+    import dask.array as da
+
+    arrays = [X] if sample_weight is None else [X, sample_weight[:, None]]
+    names = [repr(name) for name in columns] if columns else [
+        str(j) for j in range(X.shape[1])]
+    if sample_weight is not None:
+        names.append(f"{weight_column!r} (the sample weights)")
+    counted = dask.compute(*[(da.isnan(a).sum(axis=0), da.isinf(a).sum(axis=0))
+                             for a in arrays])
+    nan = [int(n) for pair in counted for n in pair[0]]
+    inf = [int(n) for pair in counted for n in pair[1]]
+    found = [f"column {name} holds " + ", ".join(
+                 f"{count:,} {what}" for count, what in ((n, "NaN"), (i, "inf")) if count)
+             for name, n, i in zip(names, nan, inf, strict=True) if n or i]
+    return "; ".join(found) if found else None
+
+
 def _check_options(args, fmt):
     if fmt in ("npy", "zarr"):
         for option, value in (("--columns", args.columns),
+                              ("--exclude-columns", args.exclude_columns),
                               ("--sample-weight-column", args.sample_weight_column)):
             if value is not None:
                 raise UsageError(f"{option} applies to .parquet and .csv input only")
@@ -150,7 +177,7 @@ def _check_options(args, fmt):
 
 def run(args):
     t_start = time.perf_counter()
-    say = _session.quiet if args.no_progress else _session.say
+    say, iterations = _session.progress(args)
     path = args.input
     fmt = _readers.input_format(path)
     _check_options(args, fmt)
@@ -175,21 +202,21 @@ def run(args):
                 random_state=args.random_state, init_max_iter=args.init_max_iter,
                 oversampling_factor=args.oversampling_factor)
 
-    progress = (contextlib.nullcontext() if args.no_progress
-                else _session.log_iterations())
+    args.scheduler = _session.scheduler_address(args.scheduler)
     # Everything is written into outputs' fresh folder; --out changes only in publish().
     with _run_errors(path), outputs:
         # Outermost: the other blocks' failures come in while the cluster closes.
         with _session.quiet_task_failures(), _session.dask_client(args.scheduler, say), \
-                progress, _session.warnings_as_lines():
+                iterations, _session.warnings_as_lines():
             summary = _fit_and_write(args, km, X, sample_weight, columns, fmt,
                                      outputs, labels_name, described, say, t_start)
         outputs.publish()
     for name in outputs.names:
         say(f"wrote {os.path.join(args.out, name)}")
     say()
-    _session.say(_report.fit_table(summary, ("read", "fit", "labels", "total"),
-                                   first=[("format", summary["format"])]))
+    table = _report.fit_table(summary, ("read", "fit", "labels", "total"),
+                              first=[("format", summary["format"])])
+    _report.emit(args, summary, table)
     return 0
 
 
@@ -206,7 +233,16 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
         seconds["read"] = time.perf_counter() - t_read
         say(f"  in cluster memory after {seconds['read']:.2f} s")
 
-    seconds["fit"] = _session.fit(km, X, say, sample_weight=sample_weight)
+    try:
+        seconds["fit"] = _session.fit(km, X, say, sample_weight=sample_weight)
+    except ValueError as exc:
+        # chunkml's words for NaN or infinity in X, or in the weights.
+        if "NaN" not in str(exc) and "finite" not in str(exc):
+            raise
+        where = _non_finite(X, sample_weight, columns, args.sample_weight_column)
+        if where is None:
+            raise
+        raise UsageError(f"{args.input}: {where}; drop or fill those rows first") from None
 
     labels = km.labels_
     say(f"writing {labels.shape[0]:,} labels ...")

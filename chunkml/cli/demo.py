@@ -24,7 +24,8 @@ def add_parser(commands):
         parents=[_args.data_options(), _args.seed_options(
                      "the data and of the initialisation"),
                  _args.scheduler_options(""),
-                 _args.output_options("chunkml-demo", "clusters.png and summary.json")],
+                 _args.output_options("chunkml-demo", "clusters.png and summary.json"),
+                 _args.report_options()],
         description=(
             "Generate blobs lazily, persist them on a dask cluster, fit "
             f"chunkml.KMeans(init_max_iter={INIT_MAX_ITER}, "
@@ -51,21 +52,23 @@ def check(args):
 
 def run(args):
     t_start = time.perf_counter()
-    say = _session.say
+    say, iterations = _session.progress(args)
     plot = not args.no_plot and _plot.available(say)
     # In publishing order: summary.json last, so that its presence means complete.
     outputs = _files.Outputs(args.out, [PLOT] * plot + [_files.SUMMARY],
                              overwrite=args.overwrite, earlier=[PLOT])
     outputs.check()
+    args.scheduler = _session.scheduler_address(args.scheduler)
     # Everything is written into outputs' fresh folder; --out changes only in publish().
     with outputs:
-        with _session.dask_client(args.scheduler, say), _session.log_iterations():
+        with _session.dask_client(args.scheduler, say), iterations:
             summary = _fit_and_write(args, outputs, plot, say, t_start)
         outputs.publish()
     for name in outputs.names:
         say(f"wrote {os.path.join(args.out, name)}")
     say()
-    say(_report.fit_table(summary, ("data", "fit", "plot", "total")))
+    _report.emit(args, summary,
+                 _report.fit_table(summary, ("data", "fit", "plot", "total")))
     return 0
 
 
