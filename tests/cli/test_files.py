@@ -21,7 +21,7 @@ import pytest
 
 from chunkml import cli
 
-from .test_cli import TIMEOUT, _command, _env
+from ._run import TIMEOUT, _command, _env
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("dask.dataframe")
@@ -67,14 +67,6 @@ def _leftovers(parent):
 def _argv(out, *more, n_clusters=4, path="x.npy"):
     return ["cluster", path, "--n-clusters", n_clusters, "--chunks", CHUNKS,
             "--init", "k-means++", "--out", out, "--no-progress", *more]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
-                                  dashboard_address=":0") as cluster:
-        yield cluster
 
 
 @pytest.fixture(scope="module")

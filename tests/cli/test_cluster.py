@@ -21,7 +21,7 @@ import pytest
 import chunkml
 from chunkml import cli
 
-from .test_cli import TIMEOUT, _command, _env, _interrupt_fits
+from ._run import TIMEOUT, _command, _env, _interrupt_fits
 
 # .parquet and .csv input (and the labels without zarr) need dask.dataframe and pyarrow.
 pd = pytest.importorskip("pandas")
@@ -350,16 +350,6 @@ def test_bench_json_is_one_object_with_every_implementation(capsys):
 # -- in-process: no new interpreter ------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    # Over TCP, not in-process transport: a subprocess of the module connects to it too.
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
-                                  protocol="tcp://", host="127.0.0.1",
-                                  dashboard_address=":0") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def npy(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     frame = _frame()
@@ -460,38 +450,11 @@ def test_ctrl_c_during_the_fit_closes_the_cluster_and_exits_130(npy, tmp_path, c
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["cluster", "x.npy"], "the following arguments are required: --n-clusters"),
-    (["cluster", "x.npy", "--n-clusters", "-3"],
-     "argument --n-clusters: must be a positive"),
-    (["cluster", "x.npy", "--n-clusters", "3", "--tol", "-1"],
-     "argument --tol: must be >= 0"),
-    (["cluster", "x.npy", "--n-clusters", "3", "--tol", "nan"],
-     "argument --tol: expected a finite number"),
-    (["cluster", "x.npy", "--n-clusters", "3", "--max-iter", "0"],
-     "argument --max-iter: must be a positive integer"),
-    (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a,,b"],
-     "argument --columns: expected comma-separated column names"),
-    (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a,b,a"],
-     "argument --columns: column 'a' named twice"),
-    (["cluster", "x.npy", "--n-clusters", "3", "--init", "kmeans"],
-     "argument --init: expected one of k-means||, k-means++, random or a .npy file"),
-    (["bench", "--n-samples", "2"], "--n-samples (2) must be at least the workload's 3"),
-    (["bench", "--chunks", "-1"], "argument --chunks: must be a positive integer"),
-])
-def test_usage_errors_in_process(capsys, argv, message):
-    with pytest.raises(SystemExit) as exc_info:
-        cli.main(argv)
-    assert exc_info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.startswith(f"chunkml: error: {message}")
-    assert captured.err.count("\n") == 1
-
-
-@pytest.mark.parametrize("argv, message", [
     (["--columns", "a"], "--columns applies to .parquet and .csv input only"),
     (["--sample-weight-column", "w"],
      "--sample-weight-column applies to .parquet and .csv input only"),
+    (["--exclude-columns", "a"],
+     "--exclude-columns applies to .parquet and .csv input only"),
     (["--init", "centers.npy"], "--init: cannot read 'centers.npy'"),
 ])
 def test_option_not_for_this_input_is_exit_2(npy, tmp_path, capsys, monkeypatch, argv,
@@ -521,6 +484,17 @@ def test_k_greater_than_rows_counted_in_the_fit_is_exit_2(tmp_path, cluster, cap
     # A failed run leaves no --out behind.
     assert not out.exists()
     assert not logging.getLogger("chunkml").handlers
+
+
+def test_excluding_a_column_that_is_not_there_is_exit_2(tmp_path, capsys):
+    _frame().to_csv(tmp_path / "x.csv", index=False)
+    out = tmp_path / "out"
+    assert cli.main(["cluster", str(tmp_path / "x.csv"), "--n-clusters", "3",
+                     "--exclude-columns", "name,zz", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"chunkml: error: --exclude-columns: no column 'zz' in "
+        f"{str(tmp_path / 'x.csv')!r} (columns: a, name, b, c, w)\n")
+    assert not out.exists()
 
 
 def test_init_from_a_npy_file(npy, tmp_path, cluster):

@@ -1,4 +1,4 @@
-"""The command line, run as users run it: ``python -m chunkml demo ...`` in a subprocess.
+"""``chunkml demo``, run as users run it: ``python -m chunkml demo ...`` in a subprocess.
 
 Each subprocess pays for importing dask and numba (a few seconds), so the demo runs once
 per module and the usage errors run side by side; paths that need no new interpreter
@@ -7,7 +7,6 @@ per module and the usage errors run side by side; paths that need no new interpr
 
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -18,22 +17,11 @@ import pytest
 import chunkml
 from chunkml import cli
 
+from ._run import TIMEOUT, _command, _env, _interrupt_fits
+
 N_SAMPLES, CHUNKS = 20_000, 5_000
 # The reference workflow's estimator settings; the CLI must fit exactly this.
 KMEANS_PARAMS = dict(init_max_iter=2, oversampling_factor=10)
-TIMEOUT = 120
-
-
-def _env():
-    """The subprocess imports the same chunkml as this process, installed or not."""
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(chunkml.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env
-
-
-def _command(*args):
-    return [sys.executable, "-m", "chunkml", *map(str, args)]
 
 
 def _reference_centers(n_samples, n_features, n_clusters, chunks, random_state):
@@ -166,42 +154,6 @@ def test_demo_refuses_to_replace_a_file_without_overwrite(usage_errors):
                       "--out\n")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["demo", "--chunks", "0"], "argument --chunks: must be a positive integer"),
-    (["demo", "--n-features", "-1"], "argument --n-features: must be a positive"),
-    (["demo", "--n-samples", "1.5"], "argument --n-samples: expected an integer"),
-    (["demo", "--n-samples", "many"], "argument --n-samples: expected an integer"),
-    (["demo", "--random-state", "-1"], "argument --random-state: must be an integer in"),
-    (["demo", "--n-samples", "1e3", "--n-clusters", "1_001"],
-     "--n-clusters (1,001) must not exceed --n-samples (1,000)"),
-    ([], "the following arguments are required: COMMAND"),
-])
-def test_usage_errors_in_process(capsys, argv, message):
-    with pytest.raises(SystemExit) as exc_info:
-        cli.main(argv)
-    assert exc_info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.startswith(f"chunkml: error: {message}")
-    assert captured.err.count("\n") == 1
-
-
-def test_numbers_accept_underscores_and_exponents():
-    args = cli.build_parser().parse_args(
-        ["demo", "--n-samples", "2_000_000", "--chunks", "5e5"])
-    assert (args.n_samples, args.chunks) == (2_000_000, 500_000)
-    assert (args.n_features, args.n_clusters, args.random_state) == (2, 3, 0)
-    assert args.scheduler is None and not args.no_plot
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
-                                  dashboard_address=":0") as cluster:
-        yield cluster
-
-
 def test_demo_on_a_remote_scheduler_leaves_it_running(cluster, tmp_path, capsys,
                                                       monkeypatch):
     from distributed.core import Status
@@ -304,25 +256,6 @@ def test_demo_stopped_while_writing_keeps_the_earlier_result(cluster, tmp_path, 
     assert (out / "clusters.png").read_bytes().startswith(b"\x89PNG")
 
 
-def _interrupt_fits(monkeypatch):
-    """Make KMeans.fit raise KeyboardInterrupt; returns the LocalClusters made meanwhile."""
-    import distributed
-
-    made = []
-
-    class RecordedCluster(distributed.LocalCluster):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    def interrupt(self, X, y=None, sample_weight=None):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(distributed, "LocalCluster", RecordedCluster)
-    monkeypatch.setattr(chunkml.KMeans, "fit", interrupt)
-    return made
-
-
 def test_ctrl_c_closes_the_cluster_and_exits_130(monkeypatch, tmp_path, capsys):
     import distributed
 
@@ -346,22 +279,3 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert not _plot.available(print)
     assert "pip install chunkml[plot]" in capsys.readouterr().out
-
-
-def test_help_imports_no_heavy_library():
-    # What `chunkml --help` loads decides how long it takes: dask, numba and
-    # scikit-learn load only inside the command that runs.
-    code = ("import sys, runpy; sys.argv = ['chunkml', '--help']\n"
-            "try:\n    runpy.run_module('chunkml', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "heavy = ('dask', 'numba', 'sklearn', 'distributed', 'pandas', 'matplotlib')\n"
-            "print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=_env(), timeout=TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
-    assert "usage: chunkml" in proc.stdout
-    assert proc.stdout.splitlines()[-1] == "loaded: []"
-    # The exit statuses are documented there.
-    epilog = proc.stdout[proc.stdout.index("exit status:"):]
-    for status in ("0", "1", "2", "130"):
-        assert re.search(rf"^  {status} +\w", epilog, re.M), status

@@ -1,0 +1,14 @@
+"""The cli tests' one dask cluster."""
+
+import pytest
+
+
+@pytest.fixture(scope="package")
+def cluster():
+    """An in-process LocalCluster for runs of ``cli.main``, over TCP rather than
+    in-process transport, so that a test's subprocess can connect to it too."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=":0") as cluster:
+        yield cluster
