@@ -358,3 +358,28 @@ def write_atomic(path, write):
             os.unlink(tmp)
         raise
     return path
+
+
+def _labels_part_name(i):
+    # Zero-padded, so that readers listing the files in name order keep the row order.
+    return f"part.{i:06d}.parquet"
+
+
+def write_labels(labels, path, fmt):
+    """Write the lazy labels block by block: they never sit in memory all at once."""
+    if stage_hook_active():
+        labels = labels.map_blocks(stage_block, dtype=labels.dtype)
+    if fmt == "zarr":
+        import dask.array as da
+
+        chunks = labels.chunks[0]
+        # zarr stores equal chunks (the last one may be shorter); parquet partitions
+        # and 0-row blocks give uneven ones.
+        if len(chunks) > 1 and (len(set(chunks[:-1])) > 1 or chunks[-1] > chunks[0]):
+            labels = labels.rechunk(max(chunks))
+        da.to_zarr(labels, path)
+        return
+    import dask.dataframe as dd
+
+    frame = dd.from_dask_array(labels, columns=["label"])
+    frame.to_parquet(path, write_index=False, name_function=_labels_part_name)

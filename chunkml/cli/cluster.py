@@ -5,13 +5,12 @@ Writes ``centers.npy``, the labels in the input's row order (``labels.zarr``, or
 atomically by :class:`._files.Outputs`.
 """
 
-import contextlib
 import os
 import time
 
 from .. import __version__
-from . import _args, _files, _readers, _report, _session
-from ._errors import CommandError, UsageError
+from . import _args, _files, _input, _readers, _report, _session
+from ._errors import UsageError
 
 CENTERS = "centers.npy"
 
@@ -72,115 +71,14 @@ def add_parser(commands):
     return parser
 
 
-def _labels_part_name(i):
-    # Zero-padded, so that readers listing the files in name order keep the row order.
-    return f"part.{i:06d}.parquet"
-
-
-def _write_labels(labels, path, fmt):
-    """Write the lazy labels block by block: they never sit in memory all at once."""
-    if _files.stage_hook_active():
-        labels = labels.map_blocks(_files.stage_block, dtype=labels.dtype)
-    if fmt == "zarr":
-        import dask.array as da
-
-        chunks = labels.chunks[0]
-        # zarr stores equal chunks (the last one may be shorter); parquet partitions
-        # and 0-row blocks give uneven ones.
-        if len(chunks) > 1 and (len(set(chunks[:-1])) > 1 or chunks[-1] > chunks[0]):
-            labels = labels.rechunk(max(chunks))
-        da.to_zarr(labels, path)
-        return
-    import dask.dataframe as dd
-
-    frame = dd.from_dask_array(labels, columns=["label"])
-    frame.to_parquet(path, write_index=False, name_function=_labels_part_name)
-
-
-@contextlib.contextmanager
-def _run_errors(path):
-    """Errors from reading INPUT, fitting or writing, as one line with its exit status.
-
-    A block of INPUT is read for the first time inside the fit, or while the labels are
-    written: what pandas, pyarrow, zarr or numpy raise then is bad input (exit 2) when
-    it is a ValueError, TypeError or EOFError, and a runtime error (exit 1) otherwise.
-    """
-    try:
-        yield
-    except (UsageError, CommandError, KeyboardInterrupt):
-        raise
-    except (ValueError, TypeError, EOFError) as exc:
-        raise UsageError(f"{path}: {_readers.describe_error(exc)}") from None
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise CommandError(
-            f"{path}: {exc.strerror or _readers.describe_error(exc)}{where}") from None
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        raise CommandError(f"{path}: {_readers.describe_error(exc)}") from None
-
-
-def _open_input(args, fmt):
-    """(X, sample_weight, columns, description of X) for INPUT, lazily."""
-    path = args.input
-    if fmt in ("npy", "zarr"):
-        X, how = _readers.open_array(path, fmt, args.chunks)
-        if X.shape[0] < args.n_clusters:
-            raise UsageError(
-                f"--n-clusters ({args.n_clusters:,}) must not exceed the rows of "
-                f"{path!r} ({X.shape[0]:,})")
-        return X, None, None, (f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} rows in "
-                               f"{_report.plural(X.numblocks[0], 'chunk')} ({how})")
-    X, sample_weight, columns = _readers.open_frame(path, fmt, args.columns,
-                                                     args.sample_weight_column,
-                                                     exclude=args.exclude_columns)
-    weights = ("" if sample_weight is None
-               else f", weights from {args.sample_weight_column}")
-    return X, sample_weight, columns, (
-        f"column{'s' if len(columns) != 1 else ''} {', '.join(columns)} in "
-        f"{_report.plural(X.numblocks[0], 'partition')}{weights}; rows are counted in "
-        "the first pass")
-
-
-def _non_finite(X, sample_weight, columns, weight_column):
-    """Which columns of X (and the weights) hold NaN or infinity, and how many: one more
-    pass, made only when the fit has found some."""
-    import dask
-    import dask.array as da
-
-    arrays = [X] if sample_weight is None else [X, sample_weight[:, None]]
-    names = [repr(name) for name in columns] if columns else [
-        str(j) for j in range(X.shape[1])]
-    if sample_weight is not None:
-        names.append(f"{weight_column!r} (the sample weights)")
-    counted = dask.compute(*[(da.isnan(a).sum(axis=0), da.isinf(a).sum(axis=0))
-                             for a in arrays])
-    nan = [int(n) for pair in counted for n in pair[0]]
-    inf = [int(n) for pair in counted for n in pair[1]]
-    found = [f"column {name} holds " + ", ".join(
-                 f"{count:,} {what}" for count, what in ((n, "NaN"), (i, "inf")) if count)
-             for name, n, i in zip(names, nan, inf, strict=True) if n or i]
-    return "; ".join(found) if found else None
-
-
-def _check_options(args, fmt):
-    if fmt in ("npy", "zarr"):
-        for option, value in (("--columns", args.columns),
-                              ("--exclude-columns", args.exclude_columns),
-                              ("--sample-weight-column", args.sample_weight_column)):
-            if value is not None:
-                raise UsageError(f"{option} applies to .parquet and .csv input only")
-    elif args.chunks is not None:
-        raise UsageError(
-            "--chunks applies to .npy and .zarr input only (.parquet and .csv are read "
-            "one partition per chunk)")
-
-
 def run(args):
     t_start = time.perf_counter()
     say, iterations = _session.progress(args)
     path = args.input
     fmt = _readers.input_format(path)
-    _check_options(args, fmt)
+    _input.check_options(fmt, args.chunks, **{
+        "--columns": args.columns, "--exclude-columns": args.exclude_columns,
+        "--sample-weight-column": args.sample_weight_column})
     labels_name = (_readers.LABELS_ZARR if _readers.labels_format() == "zarr"
                    else _readers.LABELS_PARQUET)
     # In publishing order: summary.json last, so that its presence means complete.
@@ -193,7 +91,13 @@ def run(args):
 
     from .. import KMeans
 
-    X, sample_weight, columns, described = _open_input(args, fmt)
+    X, sample_weight, columns, described = _input.open_input(
+        path, fmt, args.chunks, args.columns, args.sample_weight_column,
+        exclude=args.exclude_columns)
+    if fmt in _input.ARRAY_FORMATS and X.shape[0] < args.n_clusters:
+        raise UsageError(
+            f"--n-clusters ({args.n_clusters:,}) must not exceed the rows of "
+            f"{path!r} ({X.shape[0]:,})")
     if not isinstance(init, str) and init.shape[1] != X.shape[1]:
         raise UsageError(
             f"--init: {args.init!r} has {init.shape[1]} features, the input has "
@@ -204,7 +108,7 @@ def run(args):
 
     args.scheduler = _session.scheduler_address(args.scheduler)
     # Everything is written into outputs' fresh folder; --out changes only in publish().
-    with _run_errors(path), outputs:
+    with _input.read_errors(path), outputs:
         # Outermost: the other blocks' failures come in while the cluster closes.
         with _session.quiet_task_failures(), _session.dask_client(args.scheduler, say), \
                 iterations, _session.warnings_as_lines():
@@ -239,7 +143,7 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
         # chunkml's words for NaN or infinity in X, or in the weights.
         if "NaN" not in str(exc) and "finite" not in str(exc):
             raise
-        where = _non_finite(X, sample_weight, columns, args.sample_weight_column)
+        where = _input.non_finite(X, sample_weight, columns, args.sample_weight_column)
         if where is None:
             raise
         raise UsageError(f"{args.input}: {where}; drop or fill those rows first") from None
@@ -247,7 +151,7 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
     labels = km.labels_
     say(f"writing {labels.shape[0]:,} labels ...")
     t_labels = time.perf_counter()
-    _write_labels(labels, outputs.path(labels_name),
+    _files.write_labels(labels, outputs.path(labels_name),
                   "zarr" if labels_name == _readers.LABELS_ZARR else "parquet")
     seconds["labels"] = time.perf_counter() - t_labels
     _files.stage("labels")
