@@ -3,12 +3,14 @@
 ::
 
     chunkml demo      the reference workflow end to end (chunkml/cli/demo.py)
-    chunkml cluster   fit data on disk, write centers, labels and a summary (cluster.py)
+    chunkml cluster   fit data on disk, write centers, labels, model, summary (cluster.py)
+    chunkml predict   label new data with a model that cluster wrote (predict.py)
     chunkml bench     the reference workload for chunkml and its peers (bench.py)
 
 Shared pieces: ``_args`` (argument types, the options several commands share),
 ``_session`` (the dask client, progress, logging), ``_readers`` (the input formats),
 ``_files`` (atomic publishing into --out), ``_report`` (tables, summary.json),
+``_input`` (INPUT's options, opening, read errors), ``_model`` (model.json),
 ``_plot`` (clusters.png), ``_errors`` (exit statuses, signals).
 
 Parsing imports nothing heavy: dask, numba, scikit-learn, distributed and matplotlib
@@ -21,7 +23,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import _args, _files, bench, cluster, demo
+from . import _args, _files, bench, cluster, demo, predict
 from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandError
 from ._errors import UsageError
 from ._errors import one_line, stop_signals_interrupt
@@ -50,7 +52,7 @@ def build_parser():
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"chunkml {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (demo, cluster, bench):
+    for command in (demo, cluster, predict, bench):
         command.add_parser(commands)
     return parser
 

@@ -365,21 +365,23 @@ def _labels_part_name(i):
     return f"part.{i:06d}.parquet"
 
 
-def write_labels(labels, path, fmt):
-    """Write the lazy labels block by block: they never sit in memory all at once."""
+def write_rows(rows, path, fmt, columns, compute=True):
+    """Write a lazy per-row output (labels, distances) block by block: it never sits in
+    memory all at once. ``columns`` names the parquet columns; with ``compute=False``
+    returns what computes the write."""
     if stage_hook_active():
-        labels = labels.map_blocks(stage_block, dtype=labels.dtype)
+        rows = rows.map_blocks(stage_block, dtype=rows.dtype)
     if fmt == "zarr":
         import dask.array as da
 
-        chunks = labels.chunks[0]
+        chunks = rows.chunks[0]
         # zarr stores equal chunks (the last one may be shorter); parquet partitions
         # and 0-row blocks give uneven ones.
         if len(chunks) > 1 and (len(set(chunks[:-1])) > 1 or chunks[-1] > chunks[0]):
-            labels = labels.rechunk(max(chunks))
-        da.to_zarr(labels, path)
-        return
+            rows = rows.rechunk({0: max(chunks)})
+        return da.to_zarr(rows, path, compute=compute)
     import dask.dataframe as dd
 
-    frame = dd.from_dask_array(labels, columns=["label"])
-    frame.to_parquet(path, write_index=False, name_function=_labels_part_name)
+    frame = dd.from_dask_array(rows, columns=columns)
+    return frame.to_parquet(path, write_index=False, name_function=_labels_part_name,
+                            compute=compute)

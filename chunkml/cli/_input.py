@@ -22,14 +22,17 @@ def check_options(fmt, chunks, **frame_options):
             "one partition per chunk)")
 
 
-def open_input(path, fmt, chunks, columns=None, weight_column=None, exclude=None):
-    """(X, sample_weight or None, feature names or None, a description of X), lazily."""
+def open_input(path, fmt, chunks, columns=None, weight_column=None, exclude=None,
+               columns_from="--columns"):
+    """(X, sample_weight or None, feature names or None, a description of X), lazily;
+    ``columns_from`` is what names ``columns`` in errors."""
     if fmt in ARRAY_FORMATS:
         X, how = _readers.open_array(path, fmt, chunks)
         return X, None, None, (f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} rows in "
                                f"{_report.plural(X.numblocks[0], 'chunk')} ({how})")
     X, sample_weight, columns = _readers.open_frame(path, fmt, columns, weight_column,
-                                                     exclude=exclude)
+                                                     exclude=exclude,
+                                                     columns_from=columns_from)
     weights = "" if sample_weight is None else f", weights from {weight_column}"
     return X, sample_weight, columns, (
         f"column{'s' if len(columns) != 1 else ''} {', '.join(columns)} in "

@@ -168,11 +168,11 @@ def _import_dataframe(fmt):
     return dd
 
 
-def open_frame(path, fmt, columns, weight_column, exclude=None):
+def open_frame(path, fmt, columns, weight_column, exclude=None, columns_from="--columns"):
     """(X, sample_weight or None, feature names) for .parquet / .csv input.
 
-    The features are ``columns``, or else every column but the weight column and
-    those in ``exclude``.
+    The features are ``columns`` (which ``columns_from`` names in errors), or else every
+    column but the weight column and those in ``exclude``.
 
     The arrays' row chunk sizes stay unknown: chunkml.KMeans learns them in its first
     pass, so the file is not read an extra time just to count rows.
@@ -220,7 +220,7 @@ def open_frame(path, fmt, columns, weight_column, exclude=None):
                     "--exclude-columns")
     else:
         for name in columns:
-            check_column(name, "--columns")
+            check_column(name, columns_from)
         if weight_column in columns:
             raise _UsageError(
                 f"--sample-weight-column {weight_column!r} is also named in --columns")

@@ -1,15 +1,16 @@
 """``chunkml cluster``: fit chunkml.KMeans to data on disk, read lazily block by block.
 
 Writes ``centers.npy``, the labels in the input's row order (``labels.zarr``, or
-``labels.parquet`` without zarr) and ``summary.json`` into ``--out``, published
-atomically by :class:`._files.Outputs`.
+``labels.parquet`` without zarr), the model for ``chunkml predict`` (``model.json``,
+see ``_model.py``) and ``summary.json`` into ``--out``, published atomically by
+:class:`._files.Outputs`.
 """
 
 import os
 import time
 
 from .. import __version__
-from . import _args, _files, _input, _readers, _report, _session
+from . import _args, _files, _input, _model, _readers, _report, _session
 from ._errors import UsageError
 
 CENTERS = "centers.npy"
@@ -18,15 +19,16 @@ CENTERS = "centers.npy"
 def add_parser(commands):
     parser = commands.add_parser(
         "cluster", help="cluster data on disk (.npy, .zarr, .parquet, .csv)",
-        parents=[_args.output_options("chunkml-cluster",
-                                      "centers.npy, the labels and summary.json"),
+        parents=[_args.output_options("chunkml-cluster", "centers.npy, the labels, "
+                                      "model.json and summary.json"),
                  _args.seed_options("the initialisation"),
                  _args.scheduler_options(" and INPUT and --out at the same paths"),
                  _args.report_options("--no-progress")],
         description=(
             "Fit chunkml.KMeans to data on disk, read lazily block by block, and write "
             "centers.npy, the labels in the input's row order (labels.zarr, or "
-            "labels.parquet when zarr is not installed) and summary.json into --out. "
+            "labels.parquet when zarr is not installed), model.json (for chunkml "
+            "predict) and summary.json into --out. "
             "They are written into a fresh folder beside --out and moved into it only "
             "when complete: an interrupted or failed run leaves --out as it was. A run "
             "replaces no existing file unless --overwrite is given, and never INPUT."))
@@ -83,7 +85,8 @@ def run(args):
                    else _readers.LABELS_PARQUET)
     # In publishing order: summary.json last, so that its presence means complete.
     outputs = _files.Outputs(
-        args.out, [labels_name, CENTERS, _files.SUMMARY], overwrite=args.overwrite,
+        args.out, [labels_name, CENTERS, _model.NAME, _files.SUMMARY],
+        overwrite=args.overwrite,
         inputs=_readers.input_paths(path),
         earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET])
     outputs.check()
@@ -151,14 +154,20 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
     labels = km.labels_
     say(f"writing {labels.shape[0]:,} labels ...")
     t_labels = time.perf_counter()
-    _files.write_labels(labels, outputs.path(labels_name),
-                  "zarr" if labels_name == _readers.LABELS_ZARR else "parquet")
+    _files.write_rows(labels, outputs.path(labels_name),
+                      "zarr" if labels_name == _readers.LABELS_ZARR else "parquet",
+                      ["label"])
     seconds["labels"] = time.perf_counter() - t_labels
     _files.stage("labels")
 
     centers = np.asarray(km.cluster_centers_)
     _files.write_atomic(outputs.path(CENTERS), lambda f: np.save(f, centers))
     _files.stage("centers")
+    params = {"init": args.init, "max_iter": args.max_iter, "tol": args.tol,
+              "random_state": args.random_state, "init_max_iter": args.init_max_iter,
+              "oversampling_factor": args.oversampling_factor}
+    _model.write(outputs.path(_model.NAME), km, columns, params)
+    _files.stage("model")
 
     seconds["total"] = time.perf_counter() - t_start
     summary = {
@@ -172,18 +181,13 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
         "n_chunks": int(X.numblocks[0]),
         "dtype": str(centers.dtype),
         "n_clusters": args.n_clusters,
-        "init": args.init,
-        "max_iter": args.max_iter,
-        "tol": args.tol,
-        "random_state": args.random_state,
-        "init_max_iter": args.init_max_iter,
-        "oversampling_factor": args.oversampling_factor,
+        **params,
         "scheduler": _session.scheduler_name(args.scheduler),
         "n_iter": int(km.n_iter_),
         "inertia": float(km.inertia_),
         "seconds": seconds,
         "centers": np.asarray(centers, dtype=np.float64).tolist(),
-        "outputs": {"centers": CENTERS, "labels": labels_name},
+        "outputs": {"centers": CENTERS, "labels": labels_name, "model": _model.NAME},
     }
     _report.write_summary(outputs.path(_files.SUMMARY), summary)
     _files.stage("summary")

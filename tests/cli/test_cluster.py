@@ -193,7 +193,7 @@ def test_cluster_matches_a_direct_fit(runs, fmt):
     labels_name = "labels.zarr" if HAS_ZARR else "labels.parquet"
     # Written through a temporary folder: nothing else left behind, an earlier run's
     # files replaced (--overwrite), the user's file kept.
-    expected = ["centers.npy", labels_name, "summary.json"]
+    expected = ["centers.npy", labels_name, "model.json", "summary.json"]
     if fmt == "npy":
         expected.append("notes.txt")
         assert (out / "notes.txt").read_text() == "mine"
@@ -220,7 +220,14 @@ def test_cluster_matches_a_direct_fit(runs, fmt):
     np.testing.assert_allclose(summary["inertia"], km.inertia_, rtol=1e-7)
     np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
                                rtol=1e-7)
-    assert summary["outputs"] == {"centers": "centers.npy", "labels": labels_name}
+    assert summary["outputs"] == {"centers": "centers.npy", "labels": labels_name,
+                                  "model": "model.json"}
+    # The model chunkml predict reads: the same centers, every digit, and the columns.
+    model = json.loads((out / "model.json").read_text())
+    assert (model["format"], model["format_version"]) == ("chunkml-kmeans-model", 1)
+    assert model["dtype"] == str(centers.dtype)
+    np.testing.assert_array_equal(np.array(model["centers"], dtype=centers.dtype), centers)
+    assert model["feature_names"] == summary["columns"]
     expected_columns = {"npy": None, "zarr": None, "parquet": ["a", "b", "c", "w"],
                         "csv": ["a", "c"]}[fmt]
     assert summary["columns"] == expected_columns
@@ -370,7 +377,7 @@ def test_labels_fall_back_to_parquet_without_zarr(npy, tmp_path, cluster, monkey
     assert cli.main(_cluster_argv(npy, out, cluster)) == 0
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == ["centers.npy", "labels.parquet",
-                                                     "summary.json"]
+                                                     "model.json", "summary.json"]
     parts = sorted(p.name for p in (out / "labels.parquet").iterdir())
     assert parts == [f"part.{i:06d}.parquet" for i in range(len(parts))]
     X = da.from_array(np.load(npy), chunks=(NPY_CHUNKS, -1))

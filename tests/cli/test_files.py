@@ -78,7 +78,7 @@ def root(tmp_path_factory, cluster):
                      "--scheduler", cluster.scheduler_address])
     assert code == 0
     assert sorted(os.listdir(root / "previous")) == sorted(
-        ["centers.npy", LABELS, "summary.json"])
+        ["centers.npy", LABELS, "model.json", "summary.json"])
     return root
 
 
@@ -195,7 +195,7 @@ def test_a_new_out_is_published_whole(runs):
     code, _, stderr, _, out = results[("fresh", "published")]
     assert (code, stderr) == (130, "interrupted\n")
     assert sorted(os.listdir(root / out)) == sorted(["centers.npy", LABELS,
-                                                     "summary.json"])
+                                                     "model.json", "summary.json"])
     assert json.loads((root / out / "summary.json").read_text())["n_clusters"] == 4
     assert _leftovers(root) == _leftovers(root / "new2") == []
 
@@ -300,8 +300,8 @@ def test_a_file_of_the_user_beside_the_outputs_is_kept(tmp_path, cluster, capsys
     assert code == 0, capsys.readouterr().err
     after = _hashes(out)
     assert {path: after[path] for path in before} == before
-    assert sorted(os.listdir(out)) == sorted(["centers.npy", LABELS, other, "notes.txt",
-                                              "summary.json"])
+    assert sorted(os.listdir(out)) == sorted(["centers.npy", LABELS, other, "model.json",
+                                              "notes.txt", "summary.json"])
     assert _leftovers(tmp_path) == []
 
 
@@ -312,7 +312,7 @@ def test_out_with_dot_dot_makes_no_stray_folder(tmp_path, cluster, monkeypatch):
                  "--no-progress") == 0
     assert sorted(os.listdir(tmp_path)) == ["res", "x.npy"]
     assert sorted(os.listdir(tmp_path / "res")) == sorted(["centers.npy", LABELS,
-                                                           "summary.json"])
+                                                           "model.json", "summary.json"])
 
 
 def test_text_in_the_dtype_sample_is_an_error_naming_the_column(tmp_path, cluster,
