@@ -113,6 +113,16 @@ def scheduler_options(workers_need):
     return parser
 
 
+def chunks_options():
+    """--chunks of a command that reads INPUT (cluster, predict)."""
+    parser = _parent()
+    parser.add_argument("--chunks", type=positive_int, metavar="C",
+                        help=".npy/.zarr: rows per dask chunk (default: about 128 MiB "
+                             "per chunk for .npy, the stored chunks for .zarr); "
+                             ".parquet/.csv are read one partition per chunk")
+    return parser
+
+
 def report_options(*quiet_aliases):
     """--json and --quiet: what goes to stdout."""
     parser = _parent()

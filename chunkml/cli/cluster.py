@@ -23,7 +23,7 @@ def add_parser(commands):
                                       "model.json and summary.json"),
                  _args.seed_options("the initialisation"),
                  _args.scheduler_options(" and INPUT and --out at the same paths"),
-                 _args.report_options("--no-progress")],
+                 _args.chunks_options(), _args.report_options("--no-progress")],
         description=(
             "Fit chunkml.KMeans to data on disk, read lazily block by block, and write "
             "centers.npy, the labels in the input's row order (labels.zarr, or "
@@ -48,10 +48,6 @@ def add_parser(commands):
     parser.add_argument("--sample-weight-column", metavar="NAME",
                         help=".parquet/.csv: the column holding each row's weight; it is "
                              "not a feature")
-    parser.add_argument("--chunks", type=_args.positive_int, metavar="C",
-                        help=".npy/.zarr: rows per dask chunk (default: about 128 MiB "
-                             "per chunk for .npy, the stored chunks for .zarr); "
-                             ".parquet/.csv are read one partition per chunk")
     parser.add_argument("--init", type=_args.init, default="k-means||", metavar="INIT",
                         help="k-means||, k-means++, random, or a .npy file of shape "
                              "(K, n_features) with the initial centers (default: "

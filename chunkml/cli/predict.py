@@ -24,7 +24,7 @@ def add_parser(commands):
         parents=[_args.output_options("chunkml-predict",
                                       "the labels (and distances) and summary.json"),
                  _args.scheduler_options(" and INPUT and --out at the same paths"),
-                 _args.report_options()],
+                 _args.chunks_options(), _args.report_options()],
         description=(
             "Label each row of INPUT with its nearest center of MODEL (the model.json "
             "that chunkml cluster writes), reading INPUT block by block, and write the "
@@ -36,9 +36,6 @@ def add_parser(commands):
                         help="a .npy file, a .zarr array, a .parquet file or directory, "
                              "or a .csv file (or glob): with the model's columns for "
                              ".parquet/.csv, else its number of features")
-    parser.add_argument("--chunks", type=_args.positive_int, metavar="C",
-                        help=".npy/.zarr: rows per dask chunk (default: about 128 MiB "
-                             "per chunk for .npy, the stored chunks for .zarr)")
     parser.add_argument("--distances", action="store_true",
                         help="also write the euclidean distance of each row to every "
                              "center (distances.zarr or distances.parquet)")
