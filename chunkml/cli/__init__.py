@@ -20,6 +20,7 @@ pyarrow with dask.dataframe (``chunkml[parquet]``, ``chunkml[csv]``) for those f
 """
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -81,3 +82,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout was closed early (`| head`): no traceback, and none at exit either
+        # when Python flushes it (the recipe of Python's signal module docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR

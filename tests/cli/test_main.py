@@ -8,7 +8,7 @@ import pytest
 
 from chunkml import cli
 
-from ._run import TIMEOUT, _env
+from ._run import TIMEOUT, _command, _env
 
 
 def test_help_imports_no_heavy_library():
@@ -75,3 +75,16 @@ def test_numbers_accept_underscores_and_exponents():
     assert (args.n_samples, args.chunks) == (2_000_000, 500_000)
     assert (args.n_features, args.n_clusters, args.random_state) == (2, 3, 0)
     assert args.scheduler is None and not args.no_plot
+
+
+def test_a_closed_stdout_stops_the_run_without_a_traceback(tmp_path):
+    # `chunkml demo | head -1` once head has exited: the first progress line fails.
+    proc = subprocess.Popen(_command("demo", "--n-samples", "1000", "--out", "out"),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env())
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=TIMEOUT) == 1
+    assert "Traceback" not in stderr, stderr
+    # Stopped like any failed run: nothing left behind.
+    assert list(tmp_path.iterdir()) == []
