@@ -44,9 +44,9 @@ def add_parser(commands):
 
 
 def _outputs_names(fmt, distances):
+    # .parquet/.csv in: parquet out (the rows need not be counted before writing); the
+    # pyarrow that needs is checked with the reading of INPUT.
     zarr = fmt in _input.ARRAY_FORMATS and _readers.labels_format() == "zarr"
-    if fmt not in _input.ARRAY_FORMATS:
-        _readers.labels_format()  # a missing extra is named before any work
     names = [_readers.LABELS_ZARR if zarr else _readers.LABELS_PARQUET]
     if distances:
         names.append(DISTANCES_ZARR if zarr else DISTANCES_PARQUET)
