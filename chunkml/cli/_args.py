@@ -113,13 +113,31 @@ def scheduler_options(workers_need):
     return parser
 
 
+def size(text):
+    """Bytes: 1000000, 64MB, 1.5GiB (dask's parse_bytes)."""
+    from dask.utils import parse_bytes
+
+    try:
+        value = parse_bytes(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 64MB or 1000000, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive size, got {text!r}")
+    return value
+
+
 def chunks_options():
-    """--chunks of a command that reads INPUT (cluster, predict)."""
+    """--chunks and --blocksize of a command that reads INPUT (cluster, predict)."""
     parser = _parent()
     parser.add_argument("--chunks", type=positive_int, metavar="C",
                         help=".npy/.zarr: rows per dask chunk (default: about 128 MiB "
                              "per chunk for .npy, the stored chunks for .zarr); "
                              ".parquet/.csv are read one partition per chunk")
+    parser.add_argument("--blocksize", type=size, metavar="SIZE",
+                        help=".csv: bytes per partition, e.g. 16MB (default on the "
+                             "in-process cluster: a partition per thread, 1 to 64 MiB "
+                             "each; on --scheduler, dask's default)")
     return parser
 
 

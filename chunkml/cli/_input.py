@@ -2,14 +2,23 @@
 and the errors met while its blocks are read worded as one line with an exit status."""
 
 import contextlib
+import os
 
 from . import _readers, _report
 from ._errors import CommandError, UsageError
 
 ARRAY_FORMATS = ("npy", "zarr")
+# A .csv block: at least this (smaller ones cost more in tasks than they give in
+# threads), at most dask's own default.
+_MIN_BLOCKSIZE, _MAX_BLOCKSIZE = 2**20, 64 * 2**20
 
 
-def check_options(fmt, chunks, **frame_options):
+def default_blocksize(n_bytes, n_threads):
+    """Bytes per .csv block that give every thread a block, within the bounds above."""
+    return min(max(-(-n_bytes // max(n_threads, 1)), _MIN_BLOCKSIZE), _MAX_BLOCKSIZE)
+
+
+def check_options(fmt, chunks, blocksize, **frame_options):
     """Refuse options that do not apply to INPUT's format; ``frame_options`` maps an
     option's name to its value (None: not given)."""
     if fmt in ARRAY_FORMATS:
@@ -19,20 +28,31 @@ def check_options(fmt, chunks, **frame_options):
     elif chunks is not None:
         raise UsageError(
             "--chunks applies to .npy and .zarr input only (.parquet and .csv are read "
-            "one partition per chunk)")
+            "one partition per chunk; --blocksize sets a .csv's)")
+    if blocksize is not None and fmt != "csv":
+        raise UsageError("--blocksize applies to .csv input only")
 
 
 def open_input(path, fmt, chunks, columns=None, weight_column=None, exclude=None,
-               columns_from="--columns"):
+               columns_from="--columns", blocksize=None, scheduler=None):
     """(X, sample_weight or None, feature names or None, a description of X), lazily;
-    ``columns_from`` is what names ``columns`` in errors."""
+    ``columns_from`` is what names ``columns`` in errors. A .csv is read in blocks of
+    ``blocksize`` bytes, by default (on the in-process cluster, whose threads are this
+    machine's cores) enough for every thread."""
+    if fmt == "csv" and blocksize is None and scheduler is None:
+        import dask.system
+
+        n_bytes = sum(os.path.getsize(name) for name in _readers.input_paths(path)
+                      if os.path.isfile(name))
+        blocksize = default_blocksize(n_bytes, dask.system.CPU_COUNT)
     if fmt in ARRAY_FORMATS:
         X, how = _readers.open_array(path, fmt, chunks)
         return X, None, None, (f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} rows in "
                                f"{_report.plural(X.numblocks[0], 'chunk')} ({how})")
     X, sample_weight, columns = _readers.open_frame(path, fmt, columns, weight_column,
                                                      exclude=exclude,
-                                                     columns_from=columns_from)
+                                                     columns_from=columns_from,
+                                                     blocksize=blocksize)
     weights = "" if sample_weight is None else f", weights from {weight_column}"
     return X, sample_weight, columns, (
         f"column{'s' if len(columns) != 1 else ''} {', '.join(columns)} in "

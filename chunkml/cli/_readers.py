@@ -168,8 +168,10 @@ def _import_dataframe(fmt):
     return dd
 
 
-def open_frame(path, fmt, columns, weight_column, exclude=None, columns_from="--columns"):
-    """(X, sample_weight or None, feature names) for .parquet / .csv input.
+def open_frame(path, fmt, columns, weight_column, exclude=None, columns_from="--columns",
+               blocksize=None):
+    """(X, sample_weight or None, feature names) for .parquet / .csv input; a .csv is
+    read in blocks of ``blocksize`` bytes (None: dask's default).
 
     The features are ``columns`` (which ``columns_from`` names in errors), or else every
     column but the weight column and those in ``exclude``.
@@ -182,7 +184,8 @@ def open_frame(path, fmt, columns, weight_column, exclude=None, columns_from="--
 
     dd = _import_dataframe(fmt)
     try:
-        frame = dd.read_parquet(path) if fmt == "parquet" else dd.read_csv(path)
+        frame = (dd.read_parquet(path) if fmt == "parquet"
+                 else dd.read_csv(path, blocksize=blocksize or "default"))
     except Exception as exc:  # pandas, pyarrow and fsspec errors share no base class
         raise _UsageError(f"cannot read {path!r} as .{fmt}: {_one_line(exc)}") from None
     by_name = {str(column): column for column in frame.columns}

@@ -74,7 +74,7 @@ def run(args):
     say, iterations = _session.progress(args)
     path = args.input
     fmt = _readers.input_format(path)
-    _input.check_options(fmt, args.chunks, **{
+    _input.check_options(fmt, args.chunks, args.blocksize, **{
         "--columns": args.columns, "--exclude-columns": args.exclude_columns,
         "--sample-weight-column": args.sample_weight_column})
     labels_name = (_readers.LABELS_ZARR if _readers.labels_format() == "zarr"
@@ -86,13 +86,14 @@ def run(args):
         inputs=_readers.input_paths(path),
         earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET])
     outputs.check()
+    args.scheduler = _session.scheduler_address(args.scheduler)
     init = _readers.read_init(args.init, args.n_clusters)
 
     from .. import KMeans
 
     X, sample_weight, columns, described = _input.open_input(
         path, fmt, args.chunks, args.columns, args.sample_weight_column,
-        exclude=args.exclude_columns)
+        exclude=args.exclude_columns, blocksize=args.blocksize, scheduler=args.scheduler)
     if fmt in _input.ARRAY_FORMATS and X.shape[0] < args.n_clusters:
         raise UsageError(
             f"--n-clusters ({args.n_clusters:,}) must not exceed the rows of "
@@ -105,7 +106,6 @@ def run(args):
                 random_state=args.random_state, init_max_iter=args.init_max_iter,
                 oversampling_factor=args.oversampling_factor)
 
-    args.scheduler = _session.scheduler_address(args.scheduler)
     # Everything is written into outputs' fresh folder; --out changes only in publish().
     with _input.read_errors(path), outputs:
         # Outermost: the other blocks' failures come in while the cluster closes.

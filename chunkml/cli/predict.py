@@ -58,7 +58,7 @@ def run(args):
     say, _ = _session.progress(args)
     path = args.input
     fmt = _readers.input_format(path)
-    _input.check_options(fmt, args.chunks)
+    _input.check_options(fmt, args.chunks, args.blocksize)
     centers, feature_names = _model.read(args.model)
     names, out_fmt = _outputs_names(fmt, args.distances)
     outputs = _files.Outputs(
@@ -67,13 +67,14 @@ def run(args):
         earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET, DISTANCES_ZARR,
                  DISTANCES_PARQUET])
     outputs.check()
+    args.scheduler = _session.scheduler_address(args.scheduler)
     X, _, columns, described = _input.open_input(
         path, fmt, args.chunks, columns=feature_names,
-        columns_from=f"MODEL {args.model!r}")
+        columns_from=f"MODEL {args.model!r}", blocksize=args.blocksize,
+        scheduler=args.scheduler)
     if X.shape[1] != centers.shape[1]:
         raise UsageError(f"{path!r} has {X.shape[1]} features; the model "
                          f"{args.model!r} has {centers.shape[1]}")
-    args.scheduler = _session.scheduler_address(args.scheduler)
     with _input.read_errors(path), outputs:
         with _session.quiet_task_failures(), _session.dask_client(args.scheduler, say), \
                 _session.warnings_as_lines():

@@ -462,6 +462,7 @@ def test_ctrl_c_during_the_fit_closes_the_cluster_and_exits_130(npy, tmp_path, c
      "--sample-weight-column applies to .parquet and .csv input only"),
     (["--exclude-columns", "a"],
      "--exclude-columns applies to .parquet and .csv input only"),
+    (["--blocksize", "16MB"], "--blocksize applies to .csv input only"),
     (["--init", "centers.npy"], "--init: cannot read 'centers.npy'"),
 ])
 def test_option_not_for_this_input_is_exit_2(npy, tmp_path, capsys, monkeypatch, argv,
@@ -502,6 +503,32 @@ def test_excluding_a_column_that_is_not_there_is_exit_2(tmp_path, capsys):
         f"chunkml: error: --exclude-columns: no column 'zz' in "
         f"{str(tmp_path / 'x.csv')!r} (columns: a, name, b, c, w)\n")
     assert not out.exists()
+
+
+def test_a_csv_is_read_in_blocks_of_blocksize(tmp_path, cluster):
+    _frame().drop(columns="name").to_csv(tmp_path / "x.csv", index=False)
+    out = tmp_path / "out"
+    assert cli.main(["cluster", str(tmp_path / "x.csv"), "--n-clusters", "3",
+                     "--blocksize", "20kB", "--out", str(out), "--scheduler",
+                     cluster.scheduler_address, "--quiet"]) == 0
+    ddf = dd.read_csv(tmp_path / "x.csv", blocksize=20_000)
+    assert ddf.npartitions > 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_chunks"] == ddf.npartitions
+    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(ddf.to_dask_array())
+    np.testing.assert_allclose(np.load(out / "centers.npy"), km.cluster_centers_,
+                               rtol=1e-7)
+    np.testing.assert_array_equal(_read_labels(out), km.labels_.compute())
+
+
+def test_the_default_blocksize_gives_every_thread_a_block():
+    from chunkml.cli import _input
+
+    MiB = 2**20
+    assert _input.default_blocksize(100 * MiB, 8) == 100 * MiB // 8
+    # Small files are one block, large ones dask's 64 MiB blocks.
+    assert _input.default_blocksize(1000, 8) == MiB
+    assert _input.default_blocksize(10_000 * MiB, 2) == 64 * MiB
 
 
 def test_init_from_a_npy_file(npy, tmp_path, cluster):

@@ -54,6 +54,8 @@ def test_help_imports_no_heavy_library():
      "argument --columns: column 'a' named twice"),
     (["cluster", "x.csv", "--n-clusters", "3", "--columns", "a", "--exclude-columns", "b"],
      "argument --exclude-columns: not allowed with argument --columns"),
+    (["cluster", "x.csv", "--n-clusters", "3", "--blocksize", "lots"],
+     "argument --blocksize: expected a size such as 64MB or 1000000, got 'lots'"),
     (["cluster", "x.npy", "--n-clusters", "3", "--init", "kmeans"],
      "argument --init: expected one of k-means||, k-means++, random or a .npy file"),
     (["bench", "--n-samples", "2"], "--n-samples (2) must be at least the workload's 3"),
