@@ -28,14 +28,17 @@ def _say_on_stderr(message=""):
 
 
 def progress(args):
-    """(say, iterations) of a command: how it prints its progress lines, and a context
-    that shows one line per k-means|| round and Lloyd iteration. Both go to stderr under
-    --json, so that stdout holds the JSON alone, and nowhere under --quiet."""
+    """(say, fit_bar) of a command: how it prints its progress lines, and a context that
+    shows each fit as one progress bar (chunkml.progress: the k-means|| passes and the
+    Lloyd iterations as its steps). Both go to stderr under --json, so that stdout holds
+    the JSON alone, and nowhere under --quiet."""
     if args.quiet:
         return quiet, contextlib.nullcontext()
+    from .. import progress as fit_bar
+
     if args.json:
-        return _say_on_stderr, log_iterations(sys.stderr)
-    return say, log_iterations(sys.stdout)
+        return _say_on_stderr, fit_bar(file=sys.stderr)
+    return say, fit_bar(file=sys.stdout)
 
 
 def scheduler_address(address):
@@ -46,25 +49,6 @@ def scheduler_address(address):
     import dask.config
 
     return dask.config.get("scheduler-address", None) or None
-
-
-@contextlib.contextmanager
-def log_iterations(stream):
-    """Show chunkml's DEBUG records (one per k-means|| round and Lloyd iteration)."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("  %(message)s"))
-    handler.setLevel(logging.DEBUG)
-    level, propagate = _logger.level, _logger.propagate
-    _logger.setLevel(logging.DEBUG)
-    # Not also through the root logger: a caller's handlers would repeat each line.
-    _logger.propagate = False
-    _logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        _logger.removeHandler(handler)
-        _logger.setLevel(level)
-        _logger.propagate = propagate
 
 
 @contextlib.contextmanager

@@ -49,8 +49,10 @@ def test_demo_exits_0_and_prints_progress_and_table(demo):
     stdout = proc.stdout
     assert "generating 20,000 x 2 rows in 4 chunks" in stdout
     assert "dask dashboard: http" in stdout
-    assert re.search(r"^  Lloyd iteration 1: inertia", stdout, re.M)
     summary = json.loads((demo[1] / "summary.json").read_text())
+    # One progress bar for the fit, its last line naming the iterations.
+    assert re.search(rf"^KMeans \[.*Lloyd: {summary['n_iter']} iterations?  inertia",
+                     stdout, re.M)
     table = {
         "rows": "20,000", "features": "2", "chunks": "4", "clusters": "3",
         "iterations": str(summary["n_iter"]), "inertia": f"{summary['inertia']:.6g}",
