@@ -1,13 +1,15 @@
 """Module-level wrappers that run one kernel on one block and pack its partials.
 
 dask ships these functions to workers by reference (they are importable), not by value.
-Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous blocks.
+Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous blocks, and
+scipy.sparse blocks (read as CSR by the sparse kernels, see _sparse.py).
 """
 
 import numpy as np
 
 from .. import kernels
 from ..kernels.gemm import use_gemm
+from . import _sparse
 from ._partials import LloydLayout, SampleLayout
 
 UNIT_WEIGHT = np.empty(0)
@@ -42,6 +44,8 @@ def min_weight(w, n_samples):
 
 
 def as_block(X):
+    if _sparse.is_sparse(X):
+        return _sparse.as_csr(X)
     X = np.asarray(X)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
@@ -61,12 +65,15 @@ def lloyd_block(X, sample_weight, shift, scale, centers, centers_sqnorm, n_far,
     far_dist = np.empty(n_far)
     far_idx = np.empty(n_far, dtype=np.int64)
     far_label = np.empty(n_far, dtype=np.int64)
-    kernel = _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)]
+    sparse = _sparse.is_sparse(X)
+    kernel = (_sparse.lloyd_kernel if sparse
+              else _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)])
     inertia = kernel(X, shift, scale, centers, centers_sqnorm, w, sums, weight, moments,
                      far_dist, far_idx, far_label)
     valid = far_idx >= 0
     far_X = np.zeros((n_far, n_features))
-    far_X[valid] = (X[far_idx[valid]].astype(np.float64) - shift) * scale
+    far_X[valid] = (_sparse.take_rows(X, far_idx[valid], scale) if sparse
+                    else (X[far_idx[valid]].astype(np.float64) - shift) * scale)
     far_weight = np.zeros(n_far)
     far_weight[valid] = 1.0 if w.shape[0] == 0 else w[far_idx[valid]]
     layout = LloydLayout(n_clusters, n_features, n_far)
@@ -80,7 +87,8 @@ def lloyd_block(X, sample_weight, shift, scale, centers, centers_sqnorm, n_far,
 def _pack_sample(X, w, total, stats, top_key, top_idx, row_offset):
     valid = top_idx >= 0
     top_X = np.zeros((top_idx.shape[0], X.shape[1]))
-    top_X[valid] = X[top_idx[valid]]
+    top_X[valid] = (_sparse.take_rows(X, top_idx[valid]) if _sparse.is_sparse(X)
+                    else X[top_idx[valid]])
     index = np.where(valid, top_idx + row_offset, -1)
     layout = SampleLayout(X.shape[1], top_idx.shape[0])
     smallest = min_weight(w, X.shape[0])
@@ -102,7 +110,13 @@ def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
     top_idx = np.empty(n_top, dtype=np.int64)
     offset = _first(row_offset)
     w = as_weight(sample_weight)
-    total = kernels.sample_rows(X, w, seed, stream, offset, stats, top_key, top_idx)
+    if _sparse.is_sparse(X):
+        # The draws need only the number of rows: a 0-wide stand-in, stats of the CSR.
+        _sparse.stats(X, stats)
+        total = kernels.sample_rows(np.empty((X.shape[0], 0)), w, seed, stream, offset,
+                                    np.empty((0, 0)), top_key, top_idx)
+    else:
+        total = kernels.sample_rows(X, w, seed, stream, offset, stats, top_key, top_idx)
     return _pack_sample(X, w, total, stats, top_key, top_idx, offset)[None, :]
 
 
@@ -115,7 +129,9 @@ def _round(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_cen
     mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
     nearest = (np.empty(0, dtype=np.int64) if nearest is None
                else np.ascontiguousarray(nearest, dtype=np.int64))
-    phi = kernels.update_mindist_sample(
+    step = (_sparse.update_mindist_sample if _sparse.is_sparse(X)
+            else kernels.update_mindist_sample)
+    phi = step(
         X, shift, scale, new_centers, first_id, mindist, nearest, w, seed, stream,
         _first(row_offset), exponential, out_mindist, out_nearest, top_key, top_idx)
     return phi, top_key, top_idx, w
@@ -194,7 +210,8 @@ def labels_block(X, shift, scale, centers, centers_sqnorm, parallel=False):
     labels = np.empty(X.shape[0], dtype=np.int32)
     mindist = np.empty(X.shape[0])
     n_clusters, n_features = centers.shape
-    kernel = _ASSIGN_KERNELS[parallel, use_gemm(n_features, n_clusters)]
+    kernel = (_sparse.assign if _sparse.is_sparse(X)
+              else _ASSIGN_KERNELS[parallel, use_gemm(n_features, n_clusters)])
     kernel(X, shift, scale, centers, centers_sqnorm, labels, mindist)
     return labels, mindist
 
@@ -208,7 +225,7 @@ def check_finite_block(X, values):
     """
     if np.isfinite(values).all():
         return
-    X = np.asarray(X)
+    X = _sparse.stored_values(X) if _sparse.is_sparse(X) else np.asarray(X)
     if np.isnan(X).any():
         raise ValueError("Input X contains NaN.")
     if not np.isfinite(X).all():
@@ -236,7 +253,8 @@ def transform_block(X, shift, scale, centers, parallel=False):
     """Distances (in X's units) of one block's rows to centers given in the frame."""
     X = as_block(X)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
-    kernel = kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances
+    kernel = (_sparse.distances if _sparse.is_sparse(X) else
+              kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances)
     kernel(X, shift, scale, centers, out)
     check_finite_block(X, out)
     return out

@@ -77,6 +77,15 @@ class Frame:
             frame = cls(frame.shift, _exponent(magnitude))
         return frame
 
+    def unshifted(self):
+        """This frame without its shift, for sparse X (whose zeros a shift would make
+        nonzero): the scale brings the largest magnitude of the box it was chosen for,
+        at most |shift| + 2**exponent, below 1. Itself when the shift is 0 already."""
+        if not np.any(self.shift):
+            return self
+        magnitude = float(np.abs(self.shift).max()) + math.ldexp(1.0, self.exponent)
+        return Frame(np.zeros_like(self.shift), _exponent(magnitude))
+
     def suits(self, n_samples, moments):
         """Whether X, measured in this frame by a Lloyd pass ((mean, M2) rows in its
         units), is represented well in it: X's middle at most _MAX_OFFSET of its spread

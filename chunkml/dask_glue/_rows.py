@@ -30,6 +30,7 @@ from ._blocks import (
     tail,
 )
 from ._frame import Frame
+from ._sparse import UnshiftedFrame, as_csr
 from ._partials import LloydLayout, SampleLayout
 
 # Partials merged per reduction task: a tree of depth log_8(n_blocks) keeps the driver
@@ -272,3 +273,18 @@ class DaskRows:
             centers_sqnorm=squared_norms(centers), drop_axis=1, dtype=np.int32,
             meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
         return labels, last_partial.inertia, int(np.count_nonzero(last_partial.weight))
+
+
+class SparseNumpyRows(UnshiftedFrame, NumpyRows):
+    """NumpyRows over an in-memory scipy.sparse X, read as CSR (converted once), in a
+    frame without shift (see _sparse.py)."""
+
+    def __init__(self, X, sample_weight=None, frame=None):
+        self.X = as_csr(X)
+        self.sample_weight = sample_weight
+        self.n_features = X.shape[1]
+        self.frame = Frame.identity(self.n_features) if frame is None else frame
+
+
+class SparseDaskRows(UnshiftedFrame, DaskRows):
+    """DaskRows over a dask array of scipy.sparse blocks, in a frame without shift."""

@@ -9,7 +9,17 @@ import numpy as np
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
 from . import progress
 from ._frame import Frame
-from ._rows import LABELS_NAME, DaskRows, NumpyRows, squared_norms, sum_rows, use_parallel
+from ._rows import (
+    LABELS_NAME,
+    DaskRows,
+    NumpyRows,
+    SparseDaskRows,
+    SparseNumpyRows,
+    squared_norms,
+    sum_rows,
+    use_parallel,
+)
+from ._sparse import as_csr, is_sparse, is_sparse_dask
 from .init import (
     DEFAULT_INIT_ROUNDS,
     first_draws,
@@ -39,6 +49,11 @@ def prepare_dask(X, sample_weight=None):
     weights must be split like X's rows, or dask weights are chunked differently from X.
     """
     if X.numblocks[1] != 1:
+        if is_sparse_dask(X):
+            raise ValueError(
+                f"A dask array of sparse blocks must have one block across its columns; "
+                f"got {X.numblocks[1]} column blocks (chunks {X.chunks[1]}). Chunk it "
+                f"by rows only, e.g. da.from_array(X, chunks=(rows, {X.shape[1]})).")
         X = X.rechunk({1: -1})
     if sample_weight is None:
         return X, None
@@ -58,8 +73,9 @@ def prepare_dask(X, sample_weight=None):
 
 def make_rows(X, sample_weight=None):
     if is_dask_collection(X):
-        return DaskRows(*prepare_dask(X, sample_weight))
-    return NumpyRows(X, sample_weight)
+        rows = SparseDaskRows if is_sparse_dask(X) else DaskRows
+        return rows(*prepare_dask(X, sample_weight))
+    return (SparseNumpyRows if is_sparse(X) else NumpyRows)(X, sample_weight)
 
 
 def prepare_fit_input(X, sample_weight=None):
@@ -67,7 +83,7 @@ def prepare_fit_input(X, sample_weight=None):
     memory is persisted once for all of them (see persist.py); numpy is returned as is."""
     if is_dask_collection(X):
         return persist_for_fit(*prepare_dask(X, sample_weight))
-    return X, sample_weight
+    return (as_csr(X) if is_sparse(X) else X), sample_weight
 
 
 @dataclass
@@ -171,17 +187,20 @@ def _run_lloyd(rows, centers, **kwargs):
     return result
 
 
-def _framed(centers):
+def _framed(centers, X):
     """(frame, centers in it) for the outputs of a fitted model: the frame of its
-    centers, so that predictions do not depend on the data they are asked about."""
+    centers, so that predictions do not depend on the data they are asked about
+    (without shift for sparse X, see _sparse.py)."""
     centers = np.asarray(centers, dtype=np.float64)
     frame = Frame.from_points(centers)
+    if is_sparse(X) or is_sparse_dask(X):
+        frame = frame.unshifted()
     return frame, frame.apply(centers)
 
 
 def predict_labels(X, centers):
     """Nearest-center labels (int32): numpy for numpy X, lazy dask for dask X."""
-    frame, centers = _framed(centers)
+    frame, centers = _framed(centers, X)
     shift, scale = frame.args
     sqnorm = squared_norms(centers)
     if is_dask_collection(X):
@@ -194,7 +213,7 @@ def predict_labels(X, centers):
 
 def transform_distances(X, centers):
     """Euclidean distances to every center, in X's dtype; lazy for dask X."""
-    frame, centers = _framed(centers)
+    frame, centers = _framed(centers, X)
     shift, scale = frame.args
     if is_dask_collection(X):
         X, _ = prepare_dask(X)
@@ -206,7 +225,7 @@ def transform_distances(X, centers):
 
 def inertia(X, centers, sample_weight=None):
     """Weighted sum of squared distances to the nearest center (a float)."""
-    frame, centers = _framed(centers)
+    frame, centers = _framed(centers, X)
     shift, scale = frame.args
     sqnorm = squared_norms(centers)
     if is_dask_collection(X):

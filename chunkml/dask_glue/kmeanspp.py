@@ -7,12 +7,23 @@ candidates drawn proportionally to weight * squared distance.
 
 import numpy as np
 
+from ._sparse import is_sparse, take_rows
+
 # Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
 _SLAB_ROWS = 1 << 16
 
 
 def _slab(X, sl, frame):
-    return X[sl] if frame is None else frame.apply(X[sl])
+    if frame is None:
+        return X[sl]
+    # Sparse X stays sparse: its frame has no shift (see _sparse.py).
+    return X[sl] * frame.scale if is_sparse(X) else frame.apply(X[sl])
+
+
+def _sqnorms(slab):
+    if is_sparse(slab):
+        return np.asarray(slab.multiply(slab).sum(axis=1), dtype=np.float64).ravel()
+    return np.einsum("ij,ij->i", slab, slab)
 
 
 def _sq_distances(points, X, X_sqnorm, frame):
@@ -21,7 +32,7 @@ def _sq_distances(points, X, X_sqnorm, frame):
     p_sqnorm = np.einsum("ij,ij->i", points, points)
     for start in range(0, X.shape[0], _SLAB_ROWS):
         sl = slice(start, start + _SLAB_ROWS)
-        block = _slab(X, sl, frame) @ points.T
+        block = np.asarray(_slab(X, sl, frame) @ points.T)
         out[:, sl] = (X_sqnorm[sl, None] - 2.0 * block + p_sqnorm[None, :]).T
     return np.maximum(out, 0.0, out=out)
 
@@ -45,7 +56,7 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, fram
     centers : ndarray of shape (n_clusters, n_features), float64
     indices : ndarray of shape (n_clusters,)
     """
-    if frame is None:
+    if frame is None and not is_sparse(X):
         X = np.asarray(X, dtype=np.float64)
     n_samples = X.shape[0]
     if n_local_trials is None:
@@ -54,9 +65,11 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, fram
     for start in range(0, n_samples, _SLAB_ROWS):
         sl = slice(start, start + _SLAB_ROWS)
         slab = _slab(X, sl, frame)
-        X_sqnorm[sl] = np.einsum("ij,ij->i", slab, slab)
+        X_sqnorm[sl] = _sqnorms(slab)
 
     def rows(idx):
+        if is_sparse(X):
+            return take_rows(X, idx, 1.0 if frame is None else frame.scale)
         return X[idx] if frame is None else frame.apply(X[idx])
 
     indices = np.empty(n_clusters, dtype=np.int64)

@@ -75,7 +75,8 @@ def check_X(X):
     if is_dask(X):
         X = _check_dask_X(X)
     else:
-        X = check_array(X, dtype=list(FLOAT_DTYPES), order="C", accept_sparse=False,
+        # scipy.sparse X becomes CSR (CSC converted once), as in scikit-learn.
+        X = check_array(X, dtype=list(FLOAT_DTYPES), order="C", accept_sparse="csr",
                         input_name="X")
     return X
 

@@ -9,6 +9,8 @@ Every kernel that measures distances takes a frame, ``shift`` (d,) float64 and `
 (a power of two), right after X: it reads each row x as ``(x - shift) * scale`` and
 works in those units (see assign.py). ``sample_rows``, the first pass, measures X's
 per-feature min, max, mean and scaled M2 (``block_stats``) from which callers choose it.
+The ``sparse_*`` kernels (sparse.py) take the (data, indices, indptr) arrays of a CSR
+block and a frame without shift.
 """
 
 from ._random import counter_uniform, splitmix64
@@ -39,6 +41,15 @@ from .gemm import (
 from .lloyd import lloyd_partial_sums, lloyd_partial_sums_parallel
 from .minibatch import minibatch_step, minibatch_update
 from .sampling import sample_rows, update_mindist_sample
+from .sparse import (
+    sparse_assign_labels,
+    sparse_block_stats,
+    sparse_euclidean_distances,
+    sparse_gather_rows,
+    sparse_lloyd_partial_sums,
+    sparse_nearest_new,
+    sparse_update_mindist_sample,
+)
 
 __all__ = [
     "N_STATS",
@@ -64,6 +75,13 @@ __all__ = [
     "minibatch_update",
     "nearest_new_gemm",
     "sample_rows",
+    "sparse_assign_labels",
+    "sparse_block_stats",
+    "sparse_euclidean_distances",
+    "sparse_gather_rows",
+    "sparse_lloyd_partial_sums",
+    "sparse_nearest_new",
+    "sparse_update_mindist_sample",
     "splitmix64",
     "update_mindist_sample",
     "warm_up",

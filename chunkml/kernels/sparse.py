@@ -1,0 +1,259 @@
+"""Kernels on CSR blocks: the (data, indices, indptr) arrays of a scipy.sparse CSR matrix.
+
+They compute what scikit-learn's sparse Lloyd computes (`_k_means_lloyd.pyx`,
+``lloyd_iter_chunked_sparse``, and `_k_means_common.pyx`): a row's nearest center by
+``||c||^2 - 2 x.c`` (first center on ties), its squared distance as
+``||c||^2 + sum over the row's nonzeros of ((x - c)^2 - c^2)``, clamped at 0, and the
+weighted sums of each cluster's rows, in one read of the block. X is never densified.
+
+Their frame (see assign.py) has no shift: subtracting one would make every zero of X a
+nonzero. Each stored value x is read as ``x * scale`` (scale a power of two, so exact),
+which keeps squared norms of very large or very small data within float64.
+
+``data`` is float32|float64, ``indices`` and ``indptr`` int32|int64 (scipy's), all
+C-contiguous; a block may have 0 rows (indptr of length 1). Indices within a row need
+not be sorted, but must not repeat (scipy's canonical format; `sum_duplicates`).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._config import CACHE, FASTMATH
+from ._moments import STAT_EXP, STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, _exponent
+from ._topk import decode_far, topk_finish, topk_push
+from .sampling import _key_rows, _start_round
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _scores(data, indices, start, stop, scale, centers_t, centers_sqnorm, out_dot):
+    """Index of the nearest center of one row, by ||c||^2 - 2 x.c (x.c into out_dot).
+
+    centers_t (d, k) float64: the centers transposed, so each nonzero reads k contiguous
+    values."""
+    n_clusters = centers_t.shape[1]
+    for j in range(n_clusters):
+        out_dot[j] = 0.0
+    for p in range(start, stop):
+        x = np.float64(data[p]) * scale
+        f = indices[p]
+        for j in range(n_clusters):
+            out_dot[j] += x * centers_t[f, j]
+    best = np.inf
+    best_j = 0
+    for j in range(n_clusters):
+        score = centers_sqnorm[j] - 2.0 * out_dot[j]
+        better = score < best
+        best = score if better else best
+        best_j = j if better else best_j
+    return best_j
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _sq_dist(data, indices, start, stop, scale, centers, j, c_sqnorm):
+    """scikit-learn's `_euclidean_sparse_dense`, squared: ||c||^2 + sum((x-c)^2 - c^2)."""
+    dist = 0.0
+    for p in range(start, stop):
+        c = centers[j, indices[p]]
+        diff = np.float64(data[p]) * scale - c
+        dist += diff * diff - c * c
+    dist += c_sqnorm
+    return max(dist, 0.0)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_lloyd_partial_sums(data, indices, indptr, scale, centers, centers_sqnorm,
+                              sample_weight, out_sums, out_weight, out_moments,
+                              out_far_dist, out_far_idx, out_far_label):
+    """Fused assign + accumulate for one CSR block; returns the block's weighted inertia.
+
+    As `lloyd.lloyd_partial_sums` (same outputs, same meaning), for sparse rows read as
+    x' = x * scale. out_moments (2, d) OUT: per-feature mean and M2 of x' counting the
+    implicit zeros, or (0, d) to skip; out_sums (k, d) and out_weight (k,) INOUT (added
+    to); the far-row heap OUT as there. NaN or inf in X makes the inertia non-finite.
+    """
+    n_samples = indptr.shape[0] - 1
+    n_clusters, n_features = centers.shape
+    unit_weight = sample_weight.shape[0] == 0
+    with_moments = out_moments.shape[0] == 2
+    centers_t = np.ascontiguousarray(centers.T)
+    local_sqnorm = centers_sqnorm.copy()
+    dot = np.empty(n_clusters)
+    weight = np.zeros(n_clusters)
+    if with_moments:
+        out_moments[:] = 0.0
+    n_far = out_far_dist.shape[0]
+    far_size = 0
+    inertia = 0.0
+    for i in range(n_samples):
+        start = indptr[i]
+        stop = indptr[i + 1]
+        j = _scores(data, indices, start, stop, scale, centers_t, local_sqnorm, dot)
+        w = 1.0 if unit_weight else sample_weight[i]
+        dist = _sq_dist(data, indices, start, stop, scale, centers, j, local_sqnorm[j])
+        for p in range(start, stop):
+            x = np.float64(data[p]) * scale
+            out_sums[j, indices[p]] += w * x
+            if with_moments:
+                out_moments[0, indices[p]] += x
+                out_moments[1, indices[p]] += x * x
+        weight[j] += w
+        inertia += w * dist
+        if n_far > 0 and (far_size < n_far or dist >= out_far_dist[0]):
+            far_size = topk_push(out_far_dist, out_far_idx, far_size, dist,
+                                 i * n_clusters + j)
+    out_weight += weight
+    topk_finish(out_far_dist, out_far_idx, min(n_far, n_samples))
+    decode_far(out_far_idx, out_far_label, n_clusters)
+    if with_moments and n_samples > 0:
+        for f in range(n_features):
+            s1 = out_moments[0, f]
+            s2 = out_moments[1, f]
+            out_moments[0, f] = s1 / n_samples
+            out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
+    return inertia
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_assign_labels(data, indices, indptr, scale, centers, centers_sqnorm, out_labels,
+                         out_mindist):
+    """Nearest center of every CSR row and its squared distance (in the frame's units).
+
+    out_labels (n,) int32|int64 OUT, out_mindist (n,) float64 OUT (overwritten)."""
+    n_clusters = centers.shape[0]
+    centers_t = np.ascontiguousarray(centers.T)
+    dot = np.empty(n_clusters)
+    for i in range(indptr.shape[0] - 1):
+        start = indptr[i]
+        stop = indptr[i + 1]
+        j = _scores(data, indices, start, stop, scale, centers_t, centers_sqnorm, dot)
+        out_labels[i] = j
+        out_mindist[i] = _sq_dist(data, indices, start, stop, scale, centers, j,
+                                  centers_sqnorm[j])
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_euclidean_distances(data, indices, indptr, scale, centers, centers_sqnorm, out):
+    """Euclidean distance from every CSR row to every center, in X's units.
+
+    centers (k, d) float64 IN, in the frame; out (n, k) float32|float64 OUT
+    (overwritten): sqrt(max(||x'||^2 - 2 x'.c + ||c||^2, 0)) / scale, as scikit-learn's
+    euclidean_distances computes it for sparse X."""
+    n_clusters = centers.shape[0]
+    centers_t = np.ascontiguousarray(centers.T)
+    dot = np.empty(n_clusters)
+    for i in range(indptr.shape[0] - 1):
+        start = indptr[i]
+        stop = indptr[i + 1]
+        _scores(data, indices, start, stop, scale, centers_t, centers_sqnorm, dot)
+        xx = 0.0
+        for p in range(start, stop):
+            x = np.float64(data[p]) * scale
+            xx += x * x
+        for j in range(n_clusters):
+            out[i, j] = np.sqrt(max(xx - 2.0 * dot[j] + centers_sqnorm[j], 0.0)) / scale
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_block_stats(data, indices, indptr, out_stats):
+    """`_moments.block_stats` of a CSR block, the implicit zeros counted.
+
+    out_stats (N_STATS, d) float64 OUT (overwritten), rows STAT_*: min, max (exact; +inf
+    / -inf for 0 rows), mean, M2 / 4**e and e (e the exponent of the feature's half
+    range). Reads the stored values twice.
+    """
+    n_samples = indptr.shape[0] - 1
+    n_features = out_stats.shape[1]
+    count = np.zeros(n_features, dtype=np.int64)
+    for f in range(n_features):
+        out_stats[STAT_MIN, f] = np.inf
+        out_stats[STAT_MAX, f] = -np.inf
+    nnz = indptr[n_samples] - indptr[0]
+    for p in range(indptr[0], indptr[0] + nnz):
+        f = indices[p]
+        x = np.float64(data[p])
+        count[f] += 1
+        out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], x)
+        out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], x)
+    mid = np.empty(n_features)
+    unit = np.empty(n_features)
+    for f in range(n_features):
+        if count[f] < n_samples:
+            out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], 0.0)
+            out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], 0.0)
+        lo = out_stats[STAT_MIN, f]
+        hi = out_stats[STAT_MAX, f]
+        e = _exponent(0.5 * hi - 0.5 * lo) if n_samples else 0
+        mid[f] = 0.5 * lo + 0.5 * hi if n_samples else 0.0
+        unit[f] = math.ldexp(1.0, -e)
+        out_stats[STAT_EXP, f] = e
+        out_stats[STAT_MEAN, f] = 0.0
+        out_stats[STAT_M2, f] = 0.0
+    for p in range(indptr[0], indptr[0] + nnz):
+        f = indices[p]
+        t = (np.float64(data[p]) - mid[f]) * unit[f]
+        out_stats[STAT_MEAN, f] += t
+        out_stats[STAT_M2, f] += t * t
+    if n_samples == 0:
+        return
+    for f in range(n_features):
+        zeros = n_samples - count[f]
+        t0 = -mid[f] * unit[f]
+        s1 = out_stats[STAT_MEAN, f] + zeros * t0
+        s2 = out_stats[STAT_M2, f] + zeros * t0 * t0
+        out_stats[STAT_MEAN, f] = mid[f] + (s1 / n_samples) / unit[f]
+        out_stats[STAT_M2, f] = max(s2 - s1 * s1 / n_samples, 0.0)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_nearest_new(data, indices, indptr, scale, candidates, first_id, inout_mindist,
+                       inout_nearest):
+    """Lower each CSR row's squared distance / id to the nearest of `candidates` (in the
+    frame, ids from first_id) where closer; distances as `_sq_dist`."""
+    n_candidates = candidates.shape[0]
+    sqnorm = np.empty(n_candidates)
+    for j in range(n_candidates):
+        s = 0.0
+        for f in range(candidates.shape[1]):
+            s += candidates[j, f] * candidates[j, f]
+        sqnorm[j] = s
+    for i in range(indptr.shape[0] - 1):
+        best = inout_mindist[i]
+        best_id = inout_nearest[i]
+        for j in range(n_candidates):
+            dist = _sq_dist(data, indices, indptr[i], indptr[i + 1], scale, candidates, j,
+                            sqnorm[j])
+            closer = dist < best
+            best = dist if closer else best
+            best_id = first_id + j if closer else best_id
+        inout_mindist[i] = best
+        inout_nearest[i] = best_id
+
+
+def sparse_update_mindist_sample(data, indices, indptr, scale, new_centers, first_id,
+                                 mindist, nearest, sample_weight, seed, stream, row_offset,
+                                 exponential, out_mindist, out_nearest, out_top_key,
+                                 out_top_idx):
+    """`sampling.update_mindist_sample` for a CSR block (the frame's shift is 0); the
+    same arguments after the CSR arrays and scale, the same outputs and phi."""
+    _start_round(mindist, nearest, out_mindist, out_nearest)
+    sparse_nearest_new(data, indices, indptr, scale,
+                       np.array(new_centers, dtype=np.float64), first_id, out_mindist,
+                       out_nearest)
+    return _key_rows(out_mindist, sample_weight, seed, stream, row_offset, exponential,
+                     out_top_key, out_top_idx)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_gather_rows(data, indices, indptr, rows, scale, out):
+    """Dense copies of a few CSR rows: out[r] = X[rows[r]] * scale (zeros elsewhere).
+
+    rows (m,) int64 IN; out (m, d) float64 OUT (overwritten). For the handful of rows a
+    pass returns (sampled candidates, far rows), never for a whole block."""
+    for r in range(rows.shape[0]):
+        for f in range(out.shape[1]):
+            out[r, f] = 0.0
+        i = rows[r]
+        for p in range(indptr[i], indptr[i + 1]):
+            out[r, indices[p]] = np.float64(data[p]) * scale
