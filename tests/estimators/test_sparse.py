@@ -1,0 +1,156 @@
+"""chunkml.KMeans on scipy.sparse input, in memory and as dask arrays of sparse blocks,
+against scikit-learn's sparse Lloyd from the same initial centers."""
+
+import dask.array as da
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.cluster import KMeans as SKKMeans
+
+import chunkml
+
+RTOL = {np.float64: 1e-7, np.float32: 1e-4}
+N_SAMPLES, N_FEATURES, N_CLUSTERS = 600, 40, 4
+
+# How X is given: in memory as CSR or CSC, or dask row chunkings of CSR blocks (one
+# block, even, uneven last block, 0-row and 1-row blocks).
+CHUNKINGS = {
+    "csr": None,
+    "csc": None,
+    "one-block": (600,),
+    "uneven": (250, 250, 100),
+    "tiny-blocks": (0, 300, 1, 0, 299),
+}
+
+
+def _data(dtype, seed=0):
+    """TF-IDF-like rows: each cluster favours its own 10 features, a few stray nonzeros
+    elsewhere, rows normalised; init near each cluster."""
+    rng = np.random.RandomState(seed)
+    truth = rng.randint(N_CLUSTERS, size=N_SAMPLES)
+    topic = np.zeros((N_SAMPLES, N_FEATURES), dtype=bool)
+    for i, c in enumerate(truth):
+        topic[i, c * 10 + rng.choice(10, 4, replace=False)] = True
+    stray = rng.uniform(size=(N_SAMPLES, N_FEATURES)) < 0.05
+    values = np.where(topic | stray, rng.uniform(0.2, 1.0, size=topic.shape), 0.0)
+    values /= np.linalg.norm(values, axis=1, keepdims=True)
+    X = sp.csr_matrix(values.astype(dtype))
+    # Means of 3 rows each: distances to them do not tie (as rows with disjoint supports
+    # would, all at sqrt(2) from each other).
+    init = np.stack([np.asarray(X[np.flatnonzero(truth == c)[:3]].mean(axis=0)).ravel()
+                     for c in range(N_CLUSTERS)])
+    # Nonzero everywhere: rows with no feature in common with a center do not tie either.
+    init += rng.uniform(0.0, 0.01, size=init.shape)
+    weight = rng.uniform(0.1, 3.0, size=N_SAMPLES)
+    return X, init, weight
+
+
+def _as_input(X, chunking):
+    if chunking == "csr":
+        return X
+    if chunking == "csc":
+        return X.tocsc()
+    return da.from_array(X, chunks=(CHUNKINGS[chunking], N_FEATURES))
+
+
+def _assert_same(km, ref, dtype):
+    rtol = RTOL[dtype]
+    assert km.cluster_centers_.dtype == dtype
+    np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=rtol,
+                               atol=rtol * 1e-3)
+    np.testing.assert_array_equal(np.asarray(km.labels_), ref.labels_)
+    assert km.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(km.inertia_, ref.inertia_, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunking", list(CHUNKINGS))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
+    X, init, weight = _data(dtype)
+    w = weight if weighted else None
+    ref = SKKMeans(N_CLUSTERS, init=init, n_init=1, tol=1e-6).fit(X, sample_weight=w)
+    assert ref.n_iter_ > 1
+    Xin = _as_input(X, chunking)
+    km = chunkml.KMeans(N_CLUSTERS, init=init, n_init=1, tol=1e-6).fit(
+        Xin, sample_weight=w)
+    _assert_same(km, ref, dtype)
+    assert isinstance(km.labels_, np.ndarray if chunking in ("csr", "csc") else da.Array)
+    rtol = RTOL[dtype]
+    np.testing.assert_array_equal(np.asarray(km.predict(Xin)), ref.predict(X))
+    np.testing.assert_allclose(np.asarray(km.transform(Xin)), ref.transform(X), rtol=rtol,
+                               atol=rtol)
+    np.testing.assert_allclose(km.score(Xin, sample_weight=w), ref.score(X, sample_weight=w),
+                               rtol=rtol)
+
+
+@pytest.mark.parametrize("chunking", ["csr", "uneven"])
+def test_empty_cluster_relocated_as_sklearn(chunking):
+    # Two equal initial centers: the second gets no row (ties go to the first) and is
+    # moved to the row farthest from its center, as scikit-learn does.
+    X, init, _ = _data(np.float64)
+    init[3] = init[2]
+    ref = SKKMeans(N_CLUSTERS, init=init, n_init=1).fit(X)
+    km = chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(_as_input(X, chunking))
+    _assert_same(km, ref, np.float64)
+
+
+def _map_blocks_input(X):
+    """A dask array whose blocks are scipy.sparse *arrays* (csr_array), via map_blocks."""
+    dense_shape = da.zeros((N_SAMPLES, N_FEATURES), chunks=(200, N_FEATURES))
+
+    def block(b, block_info=None):
+        start, stop = block_info[0]["array-location"][0]
+        return sp.csr_array(X[start:stop])
+
+    return dense_shape.map_blocks(block, dtype=X.dtype, meta=sp.csr_array((0, 0)))
+
+
+def test_map_blocks_of_sparse_arrays():
+    X, init, weight = _data(np.float64)
+    ref = SKKMeans(N_CLUSTERS, init=init, n_init=1).fit(X, sample_weight=weight)
+    km = chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(_map_blocks_input(X),
+                                                            sample_weight=weight)
+    _assert_same(km, ref, np.float64)
+
+
+@pytest.mark.parametrize("init", ["k-means||", "k-means++", "random"])
+@pytest.mark.parametrize("chunking", ["csr", "uneven"])
+def test_every_init_gives_a_sensible_fit(init, chunking):
+    X, _, _ = _data(np.float64)
+    best = SKKMeans(N_CLUSTERS, n_init=10, random_state=0).fit(X).inertia_
+    Xin = _as_input(X, chunking)
+    km = chunkml.KMeans(N_CLUSTERS, init=init, n_init=3, random_state=0).fit(Xin)
+    assert km.inertia_ <= 1.05 * best
+    np.testing.assert_array_equal(np.asarray(km.labels_), np.asarray(km.predict(Xin)))
+    np.testing.assert_allclose(-km.score(Xin), km.inertia_, rtol=1e-7)
+
+
+def test_default_init_large_values_and_float32():
+    # Values far from unit size: the frame's power-of-two scale keeps ||c||^2 finite.
+    X, _, _ = _data(np.float32)
+    X = X * np.float32(1e30)
+    km = chunkml.KMeans(N_CLUSTERS, n_init=2, random_state=0).fit(X)
+    ref = SKKMeans(N_CLUSTERS, init=km.cluster_centers_, n_init=1).fit(
+        X.astype(np.float64) * 1e-30)
+    np.testing.assert_allclose(km.inertia_ * 1e-60, ref.inertia_, rtol=1e-3)
+    assert km.cluster_centers_.dtype == np.float32
+
+
+def test_sparse_blocks_split_across_columns_are_rejected():
+    X, init, _ = _data(np.float64)
+    Xd = da.from_array(X, chunks=(200, 20))
+    with pytest.raises(ValueError, match="one block across its columns"):
+        chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(Xd)
+    assert not hasattr(chunkml.KMeans(N_CLUSTERS), "cluster_centers_")
+
+
+def test_nan_in_sparse_input_is_rejected():
+    X, init, _ = _data(np.float64)
+    X = X.copy()
+    X.data[5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(
+            da.from_array(X, chunks=(200, N_FEATURES)))
