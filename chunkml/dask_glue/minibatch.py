@@ -31,6 +31,7 @@ from ._blocks import as_block, as_weight, labels_block, sample_block
 from ._frame import Frame
 from ._partials import SampleLayout
 from ._rows import SAMPLE_NAME, SPLIT_EVERY, DaskRows, _identity, squared_norms
+from ._sparse import csr_args, is_sparse, take_rows
 from .init import _pad
 from .kmeans import inertia, is_dask_collection, make_rows, predict_labels
 from .kmeanspp import kmeans_plusplus
@@ -128,7 +129,8 @@ def _reassign(state, centers, X, w, ratio):
         return 0
     rng = np.random.default_rng([state.seed, _REASSIGN, state.n_steps])
     rows = candidates[rng.choice(candidates.size, size=ids.size, replace=False)]
-    centers[ids] = state.frame.apply(X[rows])
+    centers[ids] = (take_rows(X, rows, state.frame.scale) if is_sparse(X)
+                    else state.frame.apply(X[rows]))
     kept = np.ones(weight_sums.shape[0], dtype=bool)
     kept[ids] = False
     weight_sums[ids] = weight_sums[kept].min() if kept.any() else weight_sums.max()
@@ -198,8 +200,11 @@ def _step(state, X, w, params, labels, mindist):
     if reassign:
         state.n_since_reassign = 0
     centers = np.empty_like(state.scaled_centers)
-    batch_inertia = kernels.minibatch_step(
-        X, *state.frame.args, w, state.scaled_centers, squared_norms(state.scaled_centers),
+    # Sparse batches: the CSR kernel, in the frame's scale (its shift is 0, see _sparse.py).
+    step, frame_args = ((kernels.sparse_minibatch_step, (*csr_args(X), state.frame.scale))
+                        if is_sparse(X) else (kernels.minibatch_step, (X, *state.frame.args)))
+    batch_inertia = step(
+        *frame_args, w, state.scaled_centers, squared_norms(state.scaled_centers),
         state.weight_sums, centers, labels[:n_rows], mindist[:n_rows])
     if reassign and params.reassignment_ratio > 0:
         n_reassigned = _reassign(state, centers, X, w, params.reassignment_ratio)
@@ -241,7 +246,7 @@ def minibatch_block(X, sample_weight, state, params):
         else:
             # Sorted, so that the gather reads the block forwards.
             rows = np.sort(order[j::n_batches])
-            X_batch = X.take(rows, axis=0)
+            X_batch = X[rows] if is_sparse(X) else X.take(rows, axis=0)
             w_batch = w if w.shape[0] == 0 else w.take(rows)
         _step(state, X_batch, w_batch, params, labels, mindist)
     return state
@@ -286,8 +291,10 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=Fal
     part = _sample(rows, seed, 0 if _is_array(init) else init_size)
     check_first_pass(n_clusters, part.n_samples, part.stats.moments, part.min_weight,
                      part.total)
-    # The frame of the steps: from the pass's exact min and max, whatever the chunking.
-    frame = part.stats.frame()
+    # The frame of the steps: from the pass's exact min and max, whatever the chunking
+    # (set on the rows, which drop its shift for sparse X).
+    rows.frame = part.stats.frame()
+    frame = rows.frame
     if _is_array(init):
         centers = frame.apply(init)
     else:

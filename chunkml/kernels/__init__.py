@@ -47,6 +47,7 @@ from .sparse import (
     sparse_euclidean_distances,
     sparse_gather_rows,
     sparse_lloyd_partial_sums,
+    sparse_minibatch_step,
     sparse_nearest_new,
     sparse_update_mindist_sample,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "sparse_euclidean_distances",
     "sparse_gather_rows",
     "sparse_lloyd_partial_sums",
+    "sparse_minibatch_step",
     "sparse_nearest_new",
     "sparse_update_mindist_sample",
     "splitmix64",

@@ -257,3 +257,43 @@ def sparse_gather_rows(data, indices, indptr, rows, scale, out):
         i = rows[r]
         for p in range(indptr[i], indptr[i + 1]):
             out[r, indices[p]] = np.float64(data[p]) * scale
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def sparse_minibatch_step(data, indices, indptr, scale, sample_weight, centers,
+                          centers_sqnorm, weight_sums, out_centers, out_labels,
+                          out_mindist):
+    """`minibatch.minibatch_step` for a CSR batch (frame without shift): assign, then move
+    each center to the weighted mean of its old position and its new rows, as
+    scikit-learn's `_minibatch_update_sparse` (old center times its weight sum, plus the
+    rows, times 1 / the new total); returns the batch inertia. The same arguments and
+    outputs as there after the CSR arrays and scale."""
+    n_samples = indptr.shape[0] - 1
+    n_clusters, n_features = centers.shape
+    sparse_assign_labels(data, indices, indptr, scale, centers, centers_sqnorm, out_labels,
+                         out_mindist)
+    unit_weight = sample_weight.shape[0] == 0
+    inertia = 0.0
+    batch_weight = np.zeros(n_clusters)
+    for i in range(n_samples):
+        w = 1.0 if unit_weight else sample_weight[i]
+        inertia += w * out_mindist[i]
+        batch_weight[out_labels[i]] += w
+    for j in range(n_clusters):
+        factor = weight_sums[j] if batch_weight[j] > 0 else 1.0
+        for f in range(n_features):
+            out_centers[j, f] = centers[j, f] * factor
+    for i in range(n_samples):
+        j = out_labels[i]
+        w = 1.0 if unit_weight else sample_weight[i]
+        if batch_weight[j] > 0:
+            for p in range(indptr[i], indptr[i + 1]):
+                out_centers[j, indices[p]] += w * (np.float64(data[p]) * scale)
+    for j in range(n_clusters):
+        if batch_weight[j] > 0:
+            total = weight_sums[j] + batch_weight[j]
+            alpha = 1.0 / total
+            for f in range(n_features):
+                out_centers[j, f] *= alpha
+            weight_sums[j] = total
+    return inertia

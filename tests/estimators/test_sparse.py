@@ -154,3 +154,45 @@ def test_nan_in_sparse_input_is_rejected():
     with pytest.raises(ValueError, match="NaN"):
         chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(
             da.from_array(X, chunks=(200, N_FEATURES)))
+
+
+def _dense_like(Xin, X):
+    dense = X.toarray()
+    return dense if Xin is X or not isinstance(Xin, da.Array) else da.from_array(
+        dense, chunks=(Xin.chunks[0], N_FEATURES))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunking", ["csr", "csc", "uneven"])
+def test_minibatch_fit_equals_the_dense_fit(dtype, chunking):
+    # The same batches (drawn from the seed, whatever the container) and the same steps
+    # as on the densified X, which tests/estimators/test_minibatch.py checks against
+    # scikit-learn; only the rounding differs.
+    X, init, weight = _data(dtype)
+    kw = dict(n_clusters=N_CLUSTERS, init=init, n_init=1, batch_size=64, max_iter=3,
+              random_state=0)
+    Xin = _as_input(X, chunking)
+    sparse_fit = chunkml.MiniBatchKMeans(**kw).fit(Xin, sample_weight=weight)
+    dense_fit = chunkml.MiniBatchKMeans(**kw).fit(_dense_like(Xin, X), sample_weight=weight)
+    rtol = RTOL[dtype]
+    np.testing.assert_allclose(sparse_fit.cluster_centers_, dense_fit.cluster_centers_,
+                               rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_array_equal(np.asarray(sparse_fit.labels_),
+                                  np.asarray(dense_fit.labels_))
+    assert sparse_fit.n_steps_ == dense_fit.n_steps_
+    np.testing.assert_allclose(sparse_fit.inertia_, dense_fit.inertia_, rtol=rtol)
+
+
+def test_minibatch_partial_fit_and_default_init():
+    X, _, _ = _data(np.float64)
+    sparse_fit = chunkml.MiniBatchKMeans(N_CLUSTERS, batch_size=100, random_state=0)
+    dense_fit = chunkml.MiniBatchKMeans(N_CLUSTERS, batch_size=100, random_state=0)
+    for start in range(0, N_SAMPLES, 200):
+        sparse_fit.partial_fit(X[start:start + 200])
+        dense_fit.partial_fit(X[start:start + 200].toarray())
+    np.testing.assert_allclose(sparse_fit.cluster_centers_, dense_fit.cluster_centers_,
+                               rtol=1e-7, atol=1e-10)
+    best = SKKMeans(N_CLUSTERS, n_init=10, random_state=0).fit(X).inertia_
+    km = chunkml.MiniBatchKMeans(N_CLUSTERS, n_init=3, random_state=0).fit(
+        da.from_array(X, chunks=(250, N_FEATURES)))
+    assert km.inertia_ <= 1.05 * best
