@@ -7,6 +7,7 @@ checking numba reads or writes past the buffer silently), then "done".
 import itertools
 
 import numpy as np
+import scipy.sparse as sp
 
 from chunkml.kernels import (
     assign_labels,
@@ -23,6 +24,13 @@ from chunkml.kernels import (
     merge_moments,
     nearest_new_gemm,
     sample_rows,
+    sparse_assign_labels,
+    sparse_block_stats,
+    sparse_euclidean_distances,
+    sparse_gather_rows,
+    sparse_lloyd_partial_sums,
+    sparse_minibatch_step,
+    sparse_update_mindist_sample,
     update_mindist_sample,
 )
 from chunkml.kernels._topk import topk_finish, topk_push
@@ -68,9 +76,40 @@ def _calls():
         for mindist, new in itertools.product([np.full(n, np.inf), np.ones(n)], [C, C[:0]]):
             yield (f"nearest_new_gemm {tag} new={new.shape[0]}", nearest_new_gemm,
                    (X, *f, new, 0, mindist.copy(), np.full(n, -1, np.int64)))
+        yield from _sparse_calls(X, C, c2, m, tag)
     for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
         yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,
                (n_a, np.zeros((2, 3)), n_b, np.ones((2, 3))))
+
+
+def _sparse_calls(X, C, c2, m, tag):
+    """The CSR kernels (kernels/sparse.py) on the same shapes, rows of varying length
+    (the zeros of X % 5 are not stored)."""
+    n, d = X.shape
+    k = C.shape[0]
+    csr = sp.csr_matrix(X)
+    a = (csr.data, csr.indices, csr.indptr)
+    yield (f"sparse_assign_labels {tag}", sparse_assign_labels,
+           (*a, 0.25, C, c2, np.empty(n, np.int64), np.empty(n)))
+    yield (f"sparse_euclidean_distances {tag}", sparse_euclidean_distances,
+           (*a, 0.25, C, c2, np.empty((n, k))))
+    yield f"sparse_block_stats {tag}", sparse_block_stats, (*a, np.empty((N_STATS, d)))
+    yield (f"sparse_gather_rows {tag}", sparse_gather_rows,
+           (*a, np.arange(n, dtype=np.int64), 0.25, np.empty((n, d))))
+    for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
+        yield (f"sparse_lloyd_partial_sums {tag} weights={w.size} moments={mom}",
+               sparse_lloyd_partial_sums,
+               (*a, 0.25, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
+                np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
+        yield (f"sparse_minibatch_step {tag} weights={w.size}", sparse_minibatch_step,
+               (*a, 0.25, w, C, c2, np.ones(k), np.empty((k, d)), np.empty(n, np.int64),
+                np.empty(n)))
+    for mindist, new in itertools.product([np.empty(0), np.ones(n)], [C, C[:0]]):
+        yield (f"sparse_update_mindist_sample {tag} mindist={mindist.size} "
+               f"new={new.shape[0]}", sparse_update_mindist_sample,
+               (*a, 0.25, new, 0, mindist, np.zeros(mindist.size, np.int64), np.empty(0),
+                1, 2, 3, False, np.empty(n), np.empty(n, np.int64), np.empty(m),
+                np.empty(m, np.int64)))
 
 
 def _topk(m, n):
