@@ -66,7 +66,7 @@ def lloyd_block(X, sample_weight, shift, scale, centers, centers_sqnorm, n_far,
     far_idx = np.empty(n_far, dtype=np.int64)
     far_label = np.empty(n_far, dtype=np.int64)
     sparse = _sparse.is_sparse(X)
-    kernel = (_sparse.lloyd_kernel if sparse
+    kernel = (_sparse.lloyd_kernel(parallel) if sparse
               else _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)])
     inertia = kernel(X, shift, scale, centers, centers_sqnorm, w, sums, weight, moments,
                      far_dist, far_idx, far_label)
@@ -210,7 +210,7 @@ def labels_block(X, shift, scale, centers, centers_sqnorm, parallel=False):
     labels = np.empty(X.shape[0], dtype=np.int32)
     mindist = np.empty(X.shape[0])
     n_clusters, n_features = centers.shape
-    kernel = (_sparse.assign if _sparse.is_sparse(X)
+    kernel = (_sparse.assign(parallel) if _sparse.is_sparse(X)
               else _ASSIGN_KERNELS[parallel, use_gemm(n_features, n_clusters)])
     kernel(X, shift, scale, centers, centers_sqnorm, labels, mindist)
     return labels, mindist
@@ -253,7 +253,7 @@ def transform_block(X, shift, scale, centers, parallel=False):
     """Distances (in X's units) of one block's rows to centers given in the frame."""
     X = as_block(X)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
-    kernel = (_sparse.distances if _sparse.is_sparse(X) else
+    kernel = (_sparse.distances(parallel) if _sparse.is_sparse(X) else
               kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances)
     kernel(X, shift, scale, centers, out)
     check_finite_block(X, out)

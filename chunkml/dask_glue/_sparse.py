@@ -45,7 +45,10 @@ def csr_args(X):
 
 def check_unshifted(shift):
     if np.any(shift):
-        raise ValueError("sparse X needs a frame without shift (Frame.unshifted).")
+        raise TypeError(
+            "X has scipy.sparse blocks but its dask meta is dense, so it was read as "
+            "dense; give the meta when building it, e.g. X.map_blocks(..., "
+            "meta=scipy.sparse.csr_matrix((0, 0))).")
 
 
 def take_rows(X, rows, scale=1.0):
@@ -55,24 +58,34 @@ def take_rows(X, rows, scale=1.0):
     return out
 
 
-def lloyd_kernel(X, shift, scale, centers, centers_sqnorm, w, sums, weight, moments,
-                 far_dist, far_idx, far_label):
-    check_unshifted(shift)
-    return kernels.sparse_lloyd_partial_sums(*csr_args(X), scale, centers, centers_sqnorm,
-                                             w, sums, weight, moments, far_dist, far_idx,
-                                             far_label)
+# The in-memory parallel variants (`parallel`: see _rows.use_parallel) and the serial.
+_LLOYD = {False: kernels.sparse_lloyd_partial_sums,
+          True: kernels.sparse_lloyd_partial_sums_parallel}
+_ASSIGN = {False: kernels.sparse_assign_labels, True: kernels.sparse_assign_labels_parallel}
+_DISTANCES = {False: kernels.sparse_euclidean_distances,
+              True: kernels.sparse_euclidean_distances_parallel}
 
 
-def assign(X, shift, scale, centers, centers_sqnorm, labels, mindist):
-    check_unshifted(shift)
-    kernels.sparse_assign_labels(*csr_args(X), scale, centers, centers_sqnorm, labels,
-                                 mindist)
+def lloyd_kernel(parallel):
+    def run(X, shift, scale, *args):
+        check_unshifted(shift)
+        return _LLOYD[parallel](*csr_args(X), scale, *args)
+    return run
 
 
-def distances(X, shift, scale, centers, out):
-    check_unshifted(shift)
-    kernels.sparse_euclidean_distances(*csr_args(X), scale, centers,
-                                       np.einsum("ij,ij->i", centers, centers), out)
+def assign(parallel):
+    def run(X, shift, scale, *args):
+        check_unshifted(shift)
+        _ASSIGN[parallel](*csr_args(X), scale, *args)
+    return run
+
+
+def distances(parallel):
+    def run(X, shift, scale, centers, out):
+        check_unshifted(shift)
+        _DISTANCES[parallel](*csr_args(X), scale, centers,
+                             np.einsum("ij,ij->i", centers, centers), out)
+    return run
 
 
 def stats(X, out_stats):

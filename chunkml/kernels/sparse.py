@@ -10,6 +10,10 @@ Their frame (see assign.py) has no shift: subtracting one would make every zero 
 nonzero. Each stored value x is read as ``x * scale`` (scale a power of two, so exact),
 which keeps squared norms of very large or very small data within float64.
 
+The ``*_parallel`` variants, for in-memory X only, assign fixed row chunks in parallel
+(labels and distances only: no shared sums); the parallel Lloyd step then accumulates
+the sums serially, in row order, so its results equal the serial kernel's bit for bit.
+
 ``data`` is float32|float64, ``indices`` and ``indptr`` int32|int64 (scipy's), all
 C-contiguous; a block may have 0 rows (indptr of length 1). Indices within a row need
 not be sorted, but must not repeat (scipy's canonical format; `sum_duplicates`).
@@ -18,9 +22,10 @@ not be sorted, but must not repeat (scipy's canonical format; `sum_duplicates`).
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._config import CACHE, FASTMATH
+from .assign import chunk_bounds
 from ._moments import STAT_EXP, STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, _exponent
 from ._topk import decode_far, topk_finish, topk_push
 from .sampling import _key_rows, _start_round
@@ -104,14 +109,65 @@ def sparse_lloyd_partial_sums(data, indices, indptr, scale, centers, centers_sqn
             far_size = topk_push(out_far_dist, out_far_idx, far_size, dist,
                                  i * n_clusters + j)
     out_weight += weight
-    topk_finish(out_far_dist, out_far_idx, min(n_far, n_samples))
+    _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_far_label)
+    return inertia
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_far_label):
+    """Complete the far-row heap and turn the moments' sums into (mean, M2)."""
+    topk_finish(out_far_dist, out_far_idx, min(out_far_dist.shape[0], n_samples))
     decode_far(out_far_idx, out_far_label, n_clusters)
-    if with_moments and n_samples > 0:
-        for f in range(n_features):
+    if out_moments.shape[0] == 2 and n_samples > 0:
+        for f in range(out_moments.shape[1]):
             s1 = out_moments[0, f]
             s2 = out_moments[1, f]
             out_moments[0, f] = s1 / n_samples
             out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
+def sparse_lloyd_partial_sums_parallel(data, indices, indptr, scale, centers,
+                                       centers_sqnorm, sample_weight, out_sums, out_weight,
+                                       out_moments, out_far_dist, out_far_idx,
+                                       out_far_label):
+    """In-memory variant of `sparse_lloyd_partial_sums` (same arguments, same results
+    bit for bit): rows assigned in parallel over fixed chunks, then accumulated serially
+    in row order (a second, cheaper sweep over the stored values: O(nnz), the
+    assignment O(nnz * k))."""
+    n_samples = indptr.shape[0] - 1
+    n_clusters = centers.shape[0]
+    labels = np.empty(n_samples, dtype=np.int64)
+    dist = np.empty(n_samples)
+    centers_t = np.ascontiguousarray(centers.T)
+    n_chunks, rows = chunk_bounds(n_samples)
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, n_samples)
+        _assign(data, indices, indptr[start:stop + 1], scale, centers, centers_t,
+                centers_sqnorm, labels[start:stop], dist[start:stop])
+    unit_weight = sample_weight.shape[0] == 0
+    with_moments = out_moments.shape[0] == 2
+    if with_moments:
+        out_moments[:] = 0.0
+    n_far = out_far_dist.shape[0]
+    far_size = 0
+    inertia = 0.0
+    for i in range(n_samples):
+        j = labels[i]
+        w = 1.0 if unit_weight else sample_weight[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            x = np.float64(data[p]) * scale
+            out_sums[j, indices[p]] += w * x
+            if with_moments:
+                out_moments[0, indices[p]] += x
+                out_moments[1, indices[p]] += x * x
+        out_weight[j] += w
+        inertia += w * dist[i]
+        if n_far > 0 and (far_size < n_far or dist[i] >= out_far_dist[0]):
+            far_size = topk_push(out_far_dist, out_far_idx, far_size, dist[i],
+                                 i * n_clusters + j)
+    _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_far_label)
     return inertia
 
 
@@ -121,9 +177,15 @@ def sparse_assign_labels(data, indices, indptr, scale, centers, centers_sqnorm, 
     """Nearest center of every CSR row and its squared distance (in the frame's units).
 
     out_labels (n,) int32|int64 OUT, out_mindist (n,) float64 OUT (overwritten)."""
-    n_clusters = centers.shape[0]
-    centers_t = np.ascontiguousarray(centers.T)
-    dot = np.empty(n_clusters)
+    _assign(data, indices, indptr, scale, centers, np.ascontiguousarray(centers.T),
+            centers_sqnorm, out_labels, out_mindist)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _assign(data, indices, indptr, scale, centers, centers_t, centers_sqnorm, out_labels,
+            out_mindist):
+    """`sparse_assign_labels` with the transposed centers given."""
+    dot = np.empty(centers.shape[0])
     for i in range(indptr.shape[0] - 1):
         start = indptr[i]
         stop = indptr[i + 1]
@@ -140,8 +202,14 @@ def sparse_euclidean_distances(data, indices, indptr, scale, centers, centers_sq
     centers (k, d) float64 IN, in the frame; out (n, k) float32|float64 OUT
     (overwritten): sqrt(max(||x'||^2 - 2 x'.c + ||c||^2, 0)) / scale, as scikit-learn's
     euclidean_distances computes it for sparse X."""
-    n_clusters = centers.shape[0]
-    centers_t = np.ascontiguousarray(centers.T)
+    _distances(data, indices, indptr, scale, np.ascontiguousarray(centers.T),
+               centers_sqnorm, out)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _distances(data, indices, indptr, scale, centers_t, centers_sqnorm, out):
+    """`sparse_euclidean_distances` with the transposed centers given."""
+    n_clusters = centers_t.shape[1]
     dot = np.empty(n_clusters)
     for i in range(indptr.shape[0] - 1):
         start = indptr[i]
@@ -153,6 +221,32 @@ def sparse_euclidean_distances(data, indices, indptr, scale, centers, centers_sq
             xx += x * x
         for j in range(n_clusters):
             out[i, j] = np.sqrt(max(xx - 2.0 * dot[j] + centers_sqnorm[j], 0.0)) / scale
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
+def sparse_assign_labels_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
+                                  out_labels, out_mindist):
+    """In-memory variant of `sparse_assign_labels`, parallel over fixed row chunks."""
+    centers_t = np.ascontiguousarray(centers.T)
+    n_chunks, rows = chunk_bounds(indptr.shape[0] - 1)
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, indptr.shape[0] - 1)
+        _assign(data, indices, indptr[start:stop + 1], scale, centers, centers_t,
+                centers_sqnorm, out_labels[start:stop], out_mindist[start:stop])
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
+def sparse_euclidean_distances_parallel(data, indices, indptr, scale, centers,
+                                        centers_sqnorm, out):
+    """In-memory variant of `sparse_euclidean_distances`, parallel over row chunks."""
+    centers_t = np.ascontiguousarray(centers.T)
+    n_chunks, rows = chunk_bounds(indptr.shape[0] - 1)
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, indptr.shape[0] - 1)
+        _distances(data, indices, indptr[start:stop + 1], scale, centers_t,
+                   centers_sqnorm, out[start:stop])
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans as SKKMeans
 
 import chunkml
+from chunkml.dask_glue._rows import PARALLEL_MIN_ROWS
 
 RTOL = {np.float64: 1e-7, np.float32: 1e-4}
 N_SAMPLES, N_FEATURES, N_CLUSTERS = 600, 40, 4
@@ -23,15 +24,15 @@ CHUNKINGS = {
 }
 
 
-def _data(dtype, seed=0):
+def _data(dtype, seed=0, n_samples=N_SAMPLES):
     """TF-IDF-like rows: each cluster favours its own 10 features, a few stray nonzeros
     elsewhere, rows normalised; init near each cluster."""
     rng = np.random.RandomState(seed)
-    truth = rng.randint(N_CLUSTERS, size=N_SAMPLES)
-    topic = np.zeros((N_SAMPLES, N_FEATURES), dtype=bool)
+    truth = rng.randint(N_CLUSTERS, size=n_samples)
+    topic = np.zeros((n_samples, N_FEATURES), dtype=bool)
     for i, c in enumerate(truth):
         topic[i, c * 10 + rng.choice(10, 4, replace=False)] = True
-    stray = rng.uniform(size=(N_SAMPLES, N_FEATURES)) < 0.05
+    stray = rng.uniform(size=(n_samples, N_FEATURES)) < 0.05
     values = np.where(topic | stray, rng.uniform(0.2, 1.0, size=topic.shape), 0.0)
     values /= np.linalg.norm(values, axis=1, keepdims=True)
     X = sp.csr_matrix(values.astype(dtype))
@@ -41,7 +42,7 @@ def _data(dtype, seed=0):
                      for c in range(N_CLUSTERS)])
     # Nonzero everywhere: rows with no feature in common with a center do not tie either.
     init += rng.uniform(0.0, 0.01, size=init.shape)
-    weight = rng.uniform(0.1, 3.0, size=N_SAMPLES)
+    weight = rng.uniform(0.1, 3.0, size=n_samples)
     return X, init, weight
 
 
@@ -82,6 +83,16 @@ def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
                                atol=rtol)
     np.testing.assert_allclose(km.score(Xin, sample_weight=w), ref.score(X, sample_weight=w),
                                rtol=rtol)
+
+
+def test_in_memory_parallel_kernels_same_result_as_sklearn():
+    # Enough rows for the in-memory parallel variants (kernels/sparse.py).
+    X, init, weight = _data(np.float64, n_samples=PARALLEL_MIN_ROWS + 1000)
+    ref = SKKMeans(N_CLUSTERS, init=init, n_init=1).fit(X, sample_weight=weight)
+    km = chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(X, sample_weight=weight)
+    _assert_same(km, ref, np.float64)
+    np.testing.assert_array_equal(km.predict(X), ref.predict(X))
+    np.testing.assert_allclose(km.transform(X), ref.transform(X), rtol=1e-7, atol=1e-7)
 
 
 @pytest.mark.parametrize("chunking", ["csr", "uneven"])

@@ -14,13 +14,17 @@ from chunkml.kernels import (
     STAT_MIN,
     block_stats,
     sparse_assign_labels,
+    sparse_assign_labels_parallel,
     sparse_block_stats,
     sparse_euclidean_distances,
+    sparse_euclidean_distances_parallel,
     sparse_gather_rows,
     sparse_lloyd_partial_sums,
+    sparse_lloyd_partial_sums_parallel,
     sparse_update_mindist_sample,
 )
 from tests import _reference as ref
+from chunkml.kernels._config import CHUNK_ROWS
 from tests.kernels._util import (
     DTYPES,
     RTOL,
@@ -169,3 +173,36 @@ def test_gather_rows():
     out = np.full((4, N_FEATURES), np.nan)
     sparse_gather_rows(*csr(X), rows, SCALE, out)
     np.testing.assert_array_equal(out, X.toarray()[rows].astype(np.float64) * SCALE)
+
+
+def _lloyd_outputs(kernel, X, centers, w, m):
+    out = (np.zeros((N_CLUSTERS, N_FEATURES)), np.zeros(N_CLUSTERS),
+           np.empty((2, N_FEATURES)), np.empty(m), np.empty(m, np.int64),
+           np.empty(m, np.int64))
+    inertia = kernel(*csr(X), SCALE, centers, sqnorm(centers), w, *out)
+    return (inertia, *out)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_parallel_variants_equal_the_serial_kernels(weighted):
+    # Several row chunks; the results are the serial kernels' bit for bit.
+    n = 2 * CHUNK_ROWS + 123
+    X = sp.random(n, N_FEATURES, density=0.3, random_state=3, format="csr")
+    centers = np.random.default_rng(3).uniform(size=(N_CLUSTERS, N_FEATURES))
+    w = make_weight(n) if weighted else np.empty(0)
+    serial = _lloyd_outputs(sparse_lloyd_partial_sums, X, centers, w, 5)
+    parallel = _lloyd_outputs(sparse_lloyd_partial_sums_parallel, X, centers, w, 5)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+    assert_close(serial[0], ref.lloyd_partial(X.toarray() * SCALE, centers, w).inertia,
+                 np.float64)
+    outs = []
+    for assign, distances in [(sparse_assign_labels, sparse_euclidean_distances),
+                              (sparse_assign_labels_parallel,
+                               sparse_euclidean_distances_parallel)]:
+        labels, mindist, dist = np.empty(n, np.int32), np.empty(n), np.empty((n, N_CLUSTERS))
+        assign(*csr(X), SCALE, centers, sqnorm(centers), labels, mindist)
+        distances(*csr(X), SCALE, centers, sqnorm(centers), dist)
+        outs.append((labels, mindist, dist))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
