@@ -253,8 +253,11 @@ def transform_block(X, shift, scale, centers, parallel=False):
     """Distances (in X's units) of one block's rows to centers given in the frame."""
     X = as_block(X)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
-    kernel = (_sparse.distances(parallel) if _sparse.is_sparse(X) else
-              kernels.euclidean_distances_parallel if parallel else kernels.euclidean_distances)
+    if _sparse.is_sparse(X):
+        kernel = _sparse.distances(parallel)
+    else:
+        kernel = (kernels.euclidean_distances_parallel if parallel
+                  else kernels.euclidean_distances)
     kernel(X, shift, scale, centers, out)
     check_finite_block(X, out)
     return out

@@ -201,8 +201,10 @@ def _step(state, X, w, params, labels, mindist):
         state.n_since_reassign = 0
     centers = np.empty_like(state.scaled_centers)
     # Sparse batches: the CSR kernel, in the frame's scale (its shift is 0, see _sparse.py).
-    step, frame_args = ((kernels.sparse_minibatch_step, (*csr_args(X), state.frame.scale))
-                        if is_sparse(X) else (kernels.minibatch_step, (X, *state.frame.args)))
+    if is_sparse(X):
+        step, frame_args = kernels.sparse_minibatch_step, (*csr_args(X), state.frame.scale)
+    else:
+        step, frame_args = kernels.minibatch_step, (X, *state.frame.args)
     batch_inertia = step(
         *frame_args, w, state.scaled_centers, squared_norms(state.scaled_centers),
         state.weight_sums, centers, labels[:n_rows], mindist[:n_rows])

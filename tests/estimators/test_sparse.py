@@ -81,8 +81,8 @@ def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
     np.testing.assert_array_equal(np.asarray(km.predict(Xin)), ref.predict(X))
     np.testing.assert_allclose(np.asarray(km.transform(Xin)), ref.transform(X), rtol=rtol,
                                atol=rtol)
-    np.testing.assert_allclose(km.score(Xin, sample_weight=w), ref.score(X, sample_weight=w),
-                               rtol=rtol)
+    np.testing.assert_allclose(km.score(Xin, sample_weight=w),
+                               ref.score(X, sample_weight=w), rtol=rtol)
 
 
 def test_in_memory_parallel_kernels_same_result_as_sklearn():

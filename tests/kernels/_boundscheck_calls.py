@@ -25,10 +25,13 @@ from chunkml.kernels import (
     nearest_new_gemm,
     sample_rows,
     sparse_assign_labels,
+    sparse_assign_labels_parallel,
     sparse_block_stats,
     sparse_euclidean_distances,
+    sparse_euclidean_distances_parallel,
     sparse_gather_rows,
     sparse_lloyd_partial_sums,
+    sparse_lloyd_partial_sums_parallel,
     sparse_minibatch_step,
     sparse_update_mindist_sample,
     update_mindist_sample,
@@ -89,16 +92,23 @@ def _sparse_calls(X, C, c2, m, tag):
     k = C.shape[0]
     csr = sp.csr_matrix(X)
     a = (csr.data, csr.indices, csr.indptr)
-    yield (f"sparse_assign_labels {tag}", sparse_assign_labels,
-           (*a, 0.25, C, c2, np.empty(n, np.int64), np.empty(n)))
-    yield (f"sparse_euclidean_distances {tag}", sparse_euclidean_distances,
-           (*a, 0.25, C, c2, np.empty((n, k))))
+    for name, assign, distances in [
+            ("", sparse_assign_labels, sparse_euclidean_distances),
+            ("_parallel", sparse_assign_labels_parallel,
+             sparse_euclidean_distances_parallel)]:
+        yield (f"sparse_assign_labels{name} {tag}", assign,
+               (*a, 0.25, C, c2, np.empty(n, np.int64), np.empty(n)))
+        yield (f"sparse_euclidean_distances{name} {tag}", distances,
+               (*a, 0.25, C, c2, np.empty((n, k))))
     yield f"sparse_block_stats {tag}", sparse_block_stats, (*a, np.empty((N_STATS, d)))
     yield (f"sparse_gather_rows {tag}", sparse_gather_rows,
            (*a, np.arange(n, dtype=np.int64), 0.25, np.empty((n, d))))
-    for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
-        yield (f"sparse_lloyd_partial_sums {tag} weights={w.size} moments={mom}",
-               sparse_lloyd_partial_sums,
+    for w, mom, (name, lloyd) in itertools.product(
+            [np.empty(0), np.ones(n)], [2, 0],
+            [("", sparse_lloyd_partial_sums),
+             ("_parallel", sparse_lloyd_partial_sums_parallel)]):
+        yield (f"sparse_lloyd_partial_sums{name} {tag} weights={w.size} moments={mom}",
+               lloyd,
                (*a, 0.25, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
                 np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
         yield (f"sparse_minibatch_step {tag} weights={w.size}", sparse_minibatch_step,

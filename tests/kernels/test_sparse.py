@@ -200,7 +200,8 @@ def test_parallel_variants_equal_the_serial_kernels(weighted):
     for assign, distances in [(sparse_assign_labels, sparse_euclidean_distances),
                               (sparse_assign_labels_parallel,
                                sparse_euclidean_distances_parallel)]:
-        labels, mindist, dist = np.empty(n, np.int32), np.empty(n), np.empty((n, N_CLUSTERS))
+        labels, mindist = np.empty(n, np.int32), np.empty(n)
+        dist = np.empty((n, N_CLUSTERS))
         assign(*csr(X), SCALE, centers, sqnorm(centers), labels, mindist)
         distances(*csr(X), SCALE, centers, sqnorm(centers), dist)
         outs.append((labels, mindist, dist))
