@@ -16,9 +16,12 @@ from chunkml import MiniBatchKMeans
 
 # Exactly the expected failures scikit-learn declares for its own MiniBatchKMeans, with
 # its reason (sklearn/utils/_test_common/instance_generator.py,
-# PER_ESTIMATOR_XFAIL_CHECKS); the sparse one does not apply (no sparse input).
+# PER_ESTIMATOR_XFAIL_CHECKS).
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
+        "sample_weight is not equivalent to removing/repeating samples."
+    ),
+    "check_sample_weight_equivalence_on_sparse_data": (
         "sample_weight is not equivalent to removing/repeating samples."
     ),
 }
