@@ -24,6 +24,7 @@ import dask
 import dask.array as da
 from dask.base import tokenize
 import numpy as np
+import scipy.sparse as sp
 
 from .. import kernels
 from . import progress
@@ -31,7 +32,7 @@ from ._blocks import as_block, as_weight, labels_block, sample_block
 from ._frame import Frame
 from ._partials import SampleLayout
 from ._rows import SAMPLE_NAME, SPLIT_EVERY, DaskRows, _identity, squared_norms
-from ._sparse import csr_args, is_sparse, take_rows
+from ._sparse import csr_args, is_sparse, is_sparse_dask, take_rows
 from .init import _pad
 from .kmeans import inertia, is_dask_collection, make_rows, predict_labels
 from .kmeanspp import kmeans_plusplus
@@ -301,6 +302,9 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=Fal
         centers = frame.apply(init)
     else:
         sample = train = frame.apply(part.X)
+        # A callable init sees the sample in X's units and kind (CSR for sparse X).
+        raw = (sp.csr_matrix(part.X) if is_sparse(rows.X) or is_sparse_dask(rows.X)
+               else part.X)
         identity = Frame.identity(train.shape[1]).args
         best_inertia = np.inf
         centers = None
@@ -309,7 +313,7 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=Fal
                 print(f"Init {i + 1}/{len(seeds)} with method {init}")
             rng = np.random.RandomState(init_seed)
             candidate = np.ascontiguousarray(
-                _one_init(train, part.X, init, n_clusters, rng, frame), dtype=np.float64)
+                _one_init(train, raw, init, n_clusters, rng, frame), dtype=np.float64)
             _, mindist = labels_block(sample, *identity, candidate,
                                       squared_norms(candidate))
             inertia_ = float(mindist.sum())

@@ -207,3 +207,19 @@ def test_minibatch_partial_fit_and_default_init():
     km = chunkml.MiniBatchKMeans(N_CLUSTERS, n_init=3, random_state=0).fit(
         da.from_array(X, chunks=(250, N_FEATURES)))
     assert km.inertia_ <= 1.05 * best
+
+
+@pytest.mark.parametrize("estimator", [chunkml.KMeans, chunkml.MiniBatchKMeans])
+def test_callable_init_sees_sparse_rows(estimator):
+    X, _, _ = _data(np.float64)
+    seen = []
+
+    def init(X_init, n_clusters, random_state=None):
+        seen.append(sp.issparse(X_init))
+        return X_init[:n_clusters].toarray()
+
+    km = estimator(N_CLUSTERS, init=init, n_init=1, random_state=0).fit(
+        da.from_array(X, chunks=(250, N_FEATURES)) if estimator is chunkml.MiniBatchKMeans
+        else X)
+    assert seen and all(seen)
+    assert km.cluster_centers_.shape == (N_CLUSTERS, N_FEATURES)
