@@ -27,13 +27,15 @@ def is_sparse_dask(X):
 
 
 def as_csr(X):
-    """A float32/float64 CSR block, indices without duplicates (one conversion of a CSC
-    or COO block; a CSR float block is returned as it is)."""
+    """A float32/float64 CSR block whose rows store each column at most once (one
+    conversion of a CSC or COO block; a CSR float block without duplicates, sorted or
+    not, is returned as it is)."""
     if X.format != "csr":
         X = X.tocsr()
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
-    if not X.has_canonical_format:
+    if not X.has_canonical_format and kernels.sparse_has_duplicates(
+            X.indices, X.indptr, X.shape[1]):
         X = X.copy()
         X.sum_duplicates()
     return X

@@ -391,3 +391,18 @@ def sparse_minibatch_step(data, indices, indptr, scale, sample_weight, centers,
                 out_centers[j, f] *= alpha
             weight_sums[j] = total
     return inertia
+
+
+@njit(nogil=True, cache=CACHE)
+def sparse_has_duplicates(indices, indptr, n_features):
+    """Whether some CSR row stores a column twice (which the kernels above do not allow);
+    O(nnz + n_features), without sorting: scipy's has_canonical_format also requires
+    sorted indices, which the kernels do not need."""
+    last_row = np.full(n_features, -1, dtype=np.int64)
+    for i in range(indptr.shape[0] - 1):
+        for p in range(indptr[i], indptr[i + 1]):
+            f = indices[p]
+            if last_row[f] == i:
+                return True
+            last_row[f] = i
+    return False

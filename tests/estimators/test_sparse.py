@@ -223,3 +223,27 @@ def test_callable_init_sees_sparse_rows(estimator):
         else X)
     assert seen and all(seen)
     assert km.cluster_centers_.shape == (N_CLUSTERS, N_FEATURES)
+
+
+def test_unsorted_and_duplicate_entries():
+    # Rows with unsorted columns and a column stored twice (its values add up, as in
+    # scipy): the fit is that of the canonical matrix.
+    X, init, _ = _data(np.float64)
+    rng = np.random.RandomState(1)
+    rows = []
+    for i in range(N_SAMPLES):
+        row = X[i]
+        half = row.data / 2
+        cols = np.concatenate([row.indices, row.indices])
+        vals = np.concatenate([half, row.data - half])
+        order = rng.permutation(cols.size)
+        rows.append((cols[order], vals[order]))
+    indptr = np.cumsum([0] + [c.size for c, _ in rows])
+    messy = sp.csr_matrix((np.concatenate([v for _, v in rows]),
+                           np.concatenate([c for c, _ in rows]), indptr),
+                          shape=X.shape)
+    assert not messy.has_canonical_format
+    ref = SKKMeans(N_CLUSTERS, init=init, n_init=1).fit(X)
+    for Xin in (messy, da.from_array(messy, chunks=(250, N_FEATURES))):
+        _assert_same(chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(Xin), ref,
+                     np.float64)

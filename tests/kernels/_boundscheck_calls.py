@@ -30,6 +30,7 @@ from chunkml.kernels import (
     sparse_euclidean_distances,
     sparse_euclidean_distances_parallel,
     sparse_gather_rows,
+    sparse_has_duplicates,
     sparse_lloyd_partial_sums,
     sparse_lloyd_partial_sums_parallel,
     sparse_minibatch_step,
@@ -101,6 +102,8 @@ def _sparse_calls(X, C, c2, m, tag):
         yield (f"sparse_euclidean_distances{name} {tag}", distances,
                (*a, 0.25, C, c2, np.empty((n, k))))
     yield f"sparse_block_stats {tag}", sparse_block_stats, (*a, np.empty((N_STATS, d)))
+    yield (f"sparse_has_duplicates {tag}", sparse_has_duplicates,
+           (csr.indices, csr.indptr, d))
     yield (f"sparse_gather_rows {tag}", sparse_gather_rows,
            (*a, np.arange(n, dtype=np.int64), 0.25, np.empty((n, d))))
     for w, mom, (name, lloyd) in itertools.product(

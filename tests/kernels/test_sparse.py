@@ -19,6 +19,7 @@ from chunkml.kernels import (
     sparse_euclidean_distances,
     sparse_euclidean_distances_parallel,
     sparse_gather_rows,
+    sparse_has_duplicates,
     sparse_lloyd_partial_sums,
     sparse_lloyd_partial_sums_parallel,
     sparse_update_mindist_sample,
@@ -207,3 +208,13 @@ def test_parallel_variants_equal_the_serial_kernels(weighted):
         outs.append((labels, mindist, dist))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_has_duplicates():
+    indptr = np.array([0, 2, 2, 5], dtype=np.int32)
+    unsorted = np.array([3, 1, 2, 0, 1], dtype=np.int32)
+    assert not sparse_has_duplicates(unsorted, indptr, 4)
+    repeated = np.array([3, 1, 2, 0, 2], dtype=np.int32)
+    assert sparse_has_duplicates(repeated, indptr, 4)
+    # The same column in different rows is no duplicate.
+    assert not sparse_has_duplicates(np.array([1, 2, 1, 2, 3], dtype=np.int32), indptr, 4)
