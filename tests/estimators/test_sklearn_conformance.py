@@ -39,8 +39,8 @@ import chunkml
 SKLEARN_TESTS = "sklearn.cluster.tests.test_k_means"
 SUBSTITUTED = {"KMeans": chunkml.KMeans, "MiniBatchKMeans": chunkml.MiniBatchKMeans}
 
-# chunkml does not take scipy.sparse input yet (issue 15): the sparse helper flips this.
-SPARSE_SUPPORTED = False
+# chunkml takes scipy.sparse input (CSR/CSC and dask arrays of sparse blocks).
+SPARSE_SUPPORTED = True
 SPARSE_REASON = "sparse input: issue 15, not yet"
 # Names whose use in a test's body means sparse input (beyond sparse parameters).
 _SPARSE_NAMES = {"sp", "X_as_any_csr", "CSR_CONTAINERS", "_sparse_random_array"}
