@@ -365,10 +365,14 @@ def _labels_part_name(i):
     return f"part.{i:06d}.parquet"
 
 
+ROW = "row"
+
+
 def write_rows(rows, path, fmt, columns, compute=True):
     """Write a lazy per-row output (labels, distances) block by block: it never sits in
-    memory all at once. ``columns`` names the parquet columns; with ``compute=False``
-    returns what computes the write."""
+    memory all at once. ``columns`` names the parquet columns, after a first column
+    ``row``: each row's number in INPUT (0-based), so that the rows can be joined back
+    to INPUT. With ``compute=False`` returns what computes the write."""
     if stage_hook_active():
         rows = rows.map_blocks(stage_block, dtype=rows.dtype)
     if fmt == "zarr":
@@ -383,5 +387,9 @@ def write_rows(rows, path, fmt, columns, compute=True):
     import dask.dataframe as dd
 
     frame = dd.from_dask_array(rows, columns=columns)
+    # A running count, not arange: the row chunk sizes of .parquet/.csv INPUT are
+    # unknown until the write has read it.
+    frame = frame.assign(**{ROW: 1})
+    frame = frame.assign(**{ROW: frame[ROW].cumsum() - 1})[[ROW, *columns]]
     return frame.to_parquet(path, write_index=False, name_function=_labels_part_name,
                             compute=compute)

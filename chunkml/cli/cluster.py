@@ -1,7 +1,8 @@
 """``chunkml cluster``: fit chunkml.KMeans to data on disk, read lazily block by block.
 
-Writes ``centers.npy``, the labels in the input's row order (``labels.zarr``, or
-``labels.parquet`` without zarr), the model for ``chunkml predict`` (``model.json``,
+Writes ``centers.npy``, the labels in the input's row order and family
+(``labels.parquet``, with each row's number, for .parquet/.csv input; ``labels.zarr``,
+or ``labels.parquet`` without zarr, for .npy/.zarr), the model for ``chunkml predict`` (``model.json``,
 see ``_model.py``) and ``summary.json`` into ``--out``, published atomically by
 :class:`._files.Outputs`.
 """
@@ -26,8 +27,9 @@ def add_parser(commands):
                  _args.chunks_options(), _args.report_options("--no-progress")],
         description=(
             "Fit chunkml.KMeans to data on disk, read lazily block by block, and write "
-            "centers.npy, the labels in the input's row order (labels.zarr, or "
-            "labels.parquet when zarr is not installed), model.json (for chunkml "
+            "centers.npy, the labels in the input's row order (labels.parquet, with "
+            "columns row and label, for .parquet/.csv input; labels.zarr for .npy/.zarr, "
+            "or labels.parquet when zarr is not installed), model.json (for chunkml "
             "predict) and summary.json into --out. "
             "They are written into a fresh folder beside --out and moved into it only "
             "when complete: an interrupted or failed run leaves --out as it was. A run "
@@ -77,8 +79,10 @@ def run(args):
     _input.check_options(fmt, args.chunks, args.blocksize, **{
         "--columns": args.columns, "--exclude-columns": args.exclude_columns,
         "--sample-weight-column": args.sample_weight_column})
-    labels_name = (_readers.LABELS_ZARR if _readers.labels_format() == "zarr"
-                   else _readers.LABELS_PARQUET)
+    # Labels in INPUT's family: .parquet/.csv in, parquet out (with each row's number);
+    # .npy/.zarr in, zarr out (parquet without zarr).
+    labels_name = (_readers.LABELS_ZARR if fmt in _input.ARRAY_FORMATS
+                   and _readers.labels_format() == "zarr" else _readers.LABELS_PARQUET)
     # In publishing order: summary.json last, so that its presence means complete.
     outputs = _files.Outputs(
         args.out, [labels_name, CENTERS, _model.NAME, _files.SUMMARY],

@@ -3,7 +3,8 @@
 Reads ``model.json`` (``_model.py``: JSON, nothing executed), streams INPUT block by
 block through :meth:`chunkml.KMeans.predict` (and ``transform`` with ``--distances``)
 and writes the labels (``labels.zarr``, or ``labels.parquet``; always parquet for
-.parquet/.csv input, whose row count is learnt while writing), the distances when asked
+.parquet/.csv input, whose row count is learnt while writing; a parquet output's first
+column, ``row``, is each row's number in INPUT), the distances when asked
 and ``summary.json`` into ``--out``, published atomically by :class:`._files.Outputs`.
 """
 

@@ -173,7 +173,11 @@ def _direct_input(root, fmt, frame):
 def _read_labels(out):
     if (out / "labels.zarr").exists():
         return da.from_zarr(str(out / "labels.zarr")).compute()
-    return pd.read_parquet(out / "labels.parquet")["label"].to_numpy()
+    frame = pd.read_parquet(out / "labels.parquet")
+    # Each row's number in INPUT, to join the labels back to it.
+    assert list(frame.columns) == ["row", "label"]
+    np.testing.assert_array_equal(frame["row"].to_numpy(), np.arange(len(frame)))
+    return frame["label"].to_numpy()
 
 
 @pytest.mark.parametrize("fmt", [
@@ -190,7 +194,9 @@ def test_cluster_matches_a_direct_fit(runs, fmt):
     # e.g. distributed's "different run_spec for key" when a frame's graph is lowered anew
     assert "WARNING" not in stderr, stderr
     out = root / f"out-{fmt}"
-    labels_name = "labels.zarr" if HAS_ZARR else "labels.parquet"
+    # In the input's family: .parquet/.csv in, parquet out.
+    labels_name = ("labels.zarr" if HAS_ZARR and fmt in ("npy", "zarr")
+                   else "labels.parquet")
     # Written through a temporary folder: nothing else left behind, an earlier run's
     # files replaced (--overwrite), the user's file kept.
     expected = ["centers.npy", labels_name, "model.json", "summary.json"]

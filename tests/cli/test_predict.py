@@ -54,6 +54,10 @@ def _read_rows(path):
     if path.suffix == ".zarr":
         return da.from_zarr(str(path)).compute()
     frame = pd.read_parquet(path)
+    # First each row's number in INPUT, to join the rows back to it.
+    assert frame.columns[0] == "row"
+    np.testing.assert_array_equal(frame["row"].to_numpy(), np.arange(len(frame)))
+    frame = frame.drop(columns="row")
     return frame.to_numpy()[:, 0] if list(frame.columns) == ["label"] else frame.to_numpy()
 
 
@@ -65,14 +69,16 @@ def test_predict_a_csv_by_the_model_columns_through_the_entry_point(tmp_path):
     frame.to_csv(tmp_path / "x.csv", index=False)
     _write_model(tmp_path / "model.json", _model(["a", "b", "c"]))
     proc = subprocess.run(
+        # Several blocks: the row numbers run on across them.
         _command("predict", "model.json", "x.csv", "--out", "out", "--distances",
-                 "--json"),
+                 "--json", "--blocksize", "10kB"),
         cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary == json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_samples"] == N_SAMPLES
     assert summary["columns"] == ["a", "b", "c"]
+    assert summary["n_chunks"] > 1
     # .csv in: parquet out, whatever is installed.
     assert summary["outputs"] == {"labels": "labels.parquet",
                                   "distances": "distances.parquet"}
