@@ -56,8 +56,8 @@ def open_input(path, fmt, chunks, columns=None, weight_column=None, exclude=None
     weights = "" if sample_weight is None else f", weights from {weight_column}"
     return X, sample_weight, columns, (
         f"column{'s' if len(columns) != 1 else ''} {', '.join(columns)} in "
-        f"{_report.plural(X.numblocks[0], 'partition')}{weights}; rows are counted in "
-        "the first pass")
+        f"{_report.plural(X.numblocks[0], 'partition')}{weights}; rows are counted "
+        "when first read")
 
 
 @contextlib.contextmanager
@@ -101,3 +101,89 @@ def non_finite(X, sample_weight, columns, weight_column):
                  f"{count:,} {what}" for count, what in ((n, "NaN"), (i, "inf")) if count)
              for name, n, i in zip(names, nan, inf, strict=True) if n or i]
     return "; ".join(found) if found else None
+
+
+def _with_row_chunks(a, sizes):
+    """``a`` (1-D or 2-D, one column chunk) with its row chunk sizes set to ``sizes``."""
+    import dask.array as da
+
+    return da.Array(a.dask, a.name, (tuple(sizes), *a.chunks[1:]), dtype=a.dtype)
+
+
+def _row_counts(X):
+    """The rows of each block of X: one pass over INPUT (it parses the file)."""
+    import numpy as np
+
+    counts = X.map_blocks(lambda block: np.array([block.shape[0]]),
+                          chunks=((1,) * X.numblocks[0],), drop_axis=1, dtype=np.int64)
+    return [int(n) for n in counts.compute()]
+
+
+def _bytes_bound(path, fmt, X, sample_weight):
+    """At most the bytes X (and the weights) take in memory, known before reading
+    INPUT; None when it cannot be told cheaply (a URL)."""
+    itemsize = X.dtype.itemsize * X.shape[1] + (
+        0 if sample_weight is None else sample_weight.dtype.itemsize)
+    paths = _readers.input_paths(path)
+    if not paths:
+        return None
+    if fmt == "parquet":
+        import pyarrow.dataset as ds
+
+        # The row counts of the files' footers: no data is read.
+        rows = sum(ds.dataset(name, format="parquet").count_rows() for name in paths)
+        return rows * itemsize
+    # A .csv row holds at least one byte (a digit or a separator) per value, so at most
+    # as many values as bytes: a bound, for floats often some times the real size.
+    n_bytes = sum(os.path.getsize(name) for name in paths if os.path.isfile(name))
+    n_values = X.shape[1] + (sample_weight is not None)
+    return n_bytes // n_values * itemsize
+
+
+def fit_input(path, fmt, X, sample_weight, say, persist=False):
+    """(X, sample_weight, seconds to persist or None) for the fit of .parquet/.csv
+    INPUT, whose row chunk sizes are unknown: as chunkml.KMeans persists a known-size X
+    that fits in memory (dask config ``chunkml.persist``, default "auto"), so here:
+    persisted at once (always with ``persist``, --persist) when a bound of its size,
+    known without reading it, fits; else its rows are counted in one pass, and the fit
+    decides on its real size. Either way the fit gets X with its rows known."""
+    import time
+
+    import dask
+
+    from ..dask_glue import persist as _persist
+
+    mode = dask.config.get(_persist.CONFIG_KEY, "auto")
+    if not persist and (fmt in ARRAY_FORMATS or mode != "auto"
+                        or not any(map(_unknown, X.chunks[0]))):
+        return X, sample_weight, None
+    if not persist:
+        bound = _bytes_bound(path, fmt, X, sample_weight)
+        room = _persist.MEMORY_SHARE * _persist.available_memory()
+    if persist or bound is not None and bound <= room:
+        from . import _session
+
+        t_read = time.perf_counter()
+        X, sample_weight = _session.persist(X, sample_weight)
+        # From the blocks in memory: no second read of INPUT.
+        sizes = _row_counts(X) if any(map(_unknown, X.chunks[0])) else X.chunks[0]
+        X = _with_row_chunks(X, sizes)
+        if sample_weight is not None:
+            sample_weight = _with_row_chunks(sample_weight, sizes)
+        seconds = time.perf_counter() - t_read
+        say(f"  {sum(sizes):,} rows ({X.nbytes / 2**20:,.1f} MiB) in cluster memory "
+            f"after {seconds:.2f} s")
+        return X, sample_weight, seconds
+    say("  counting the rows (one pass) to tell whether X fits in memory ...")
+    sizes = _row_counts(X)
+    X = _with_row_chunks(X, sizes)
+    if sample_weight is not None:
+        sample_weight = _with_row_chunks(sample_weight, sizes)
+    say(f"  {sum(sizes):,} rows ({X.nbytes / 2**20:,.1f} MiB)")
+    return X, sample_weight, None
+
+
+def _unknown(size):
+    import math
+
+    return math.isnan(size)

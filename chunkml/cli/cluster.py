@@ -66,7 +66,8 @@ def add_parser(commands):
                                           "of K (default: 2)")
     parser.add_argument("--persist", action="store_true",
                         help="keep X in cluster memory after the first read instead of "
-                             "reading the file on every pass (faster when it fits)")
+                             "reading the file on every pass, even when it may not fit "
+                             "(by default X is kept when it fits)")
     parser.set_defaults(run=run, parser=parser)
     return parser
 
@@ -134,11 +135,11 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
 
     say(f"reading {args.input}: {described}")
     seconds = {}
-    if args.persist:
-        t_read = time.perf_counter()
-        X, sample_weight = _session.persist(X, sample_weight)
-        seconds["read"] = time.perf_counter() - t_read
-        say(f"  in cluster memory after {seconds['read']:.2f} s")
+    # .parquet/.csv: persisted now when it fits, as the fit does for a known-size X.
+    X, sample_weight, read = _input.fit_input(args.input, fmt, X, sample_weight, say,
+                                              persist=args.persist)
+    if read is not None:
+        seconds["read"] = read
 
     try:
         seconds["fit"] = _session.fit(km, X, say, sample_weight=sample_weight)

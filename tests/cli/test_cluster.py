@@ -165,9 +165,11 @@ def _direct_input(root, fmt, frame):
         return da.from_zarr(str(root / "x.zarr")), None
     if fmt == "parquet":
         ddf = dd.read_parquet(root / "x.parquet")
-        return ddf[["a", "b", "c", "w"]].to_dask_array(), None
+        return ddf[["a", "b", "c", "w"]].to_dask_array(lengths=True), None
+    # The CLI hands the fit X with its rows known (read once, persisted when it fits).
     ddf = dd.read_csv(root / "x.csv")
-    return ddf[["a", "c"]].to_dask_array(), ddf["w"].to_dask_array()
+    return (ddf[["a", "c"]].to_dask_array(lengths=True),
+            ddf["w"].to_dask_array(lengths=True))
 
 
 def _read_labels(out):
@@ -239,7 +241,8 @@ def test_cluster_matches_a_direct_fit(runs, fmt):
     assert summary["columns"] == expected_columns
     assert summary["sample_weight_column"] == ("w" if fmt == "csv" else None)
     seconds = summary["seconds"]
-    persisted = "--persist" in RUNS[fmt]["argv"]
+    # .parquet/.csv that fit in memory are persisted without --persist too.
+    persisted = "--persist" in RUNS[fmt]["argv"] or fmt in ("parquet", "csv")
     assert sorted(seconds) == sorted(["fit", "labels", "total"]
                                      + (["read"] if persisted else []))
     assert all(0 <= value <= seconds["total"] for value in seconds.values())
@@ -283,7 +286,8 @@ def test_json_is_the_summary_and_excluded_columns_are_not_features(runs):
     assert summary["columns"] == ["a", "b", "c"]
     ddf = dd.read_csv(root / "x.csv")
     km = chunkml.KMeans(n_clusters=3, random_state=0).fit(
-        ddf[["a", "b", "c"]].to_dask_array(), sample_weight=ddf["w"].to_dask_array())
+        ddf[["a", "b", "c"]].to_dask_array(lengths=True),
+        sample_weight=ddf["w"].to_dask_array(lengths=True))
     np.testing.assert_allclose(np.array(summary["centers"]), km.cluster_centers_,
                                rtol=1e-7)
     assert summary["n_iter"] == km.n_iter_
@@ -486,7 +490,7 @@ def test_option_not_for_this_input_is_exit_2(npy, tmp_path, capsys, monkeypatch,
 
 
 def test_k_greater_than_rows_counted_in_the_fit_is_exit_2(tmp_path, cluster, capsys):
-    # The rows of a csv are counted in the first pass of the fit, on the cluster.
+    # The rows of a csv are counted as it is first read, on the cluster.
     _frame().to_csv(tmp_path / "x.csv", index=False)
     out = tmp_path / "out"
     argv = ["cluster", str(tmp_path / "x.csv"), "--n-clusters", str(N_SAMPLES + 1),
@@ -523,7 +527,7 @@ def test_a_csv_is_read_in_blocks_of_blocksize(tmp_path, cluster):
     assert ddf.npartitions > 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_chunks"] == ddf.npartitions
-    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(ddf.to_dask_array())
+    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(ddf.to_dask_array(lengths=True))
     np.testing.assert_allclose(np.load(out / "centers.npy"), km.cluster_centers_,
                                rtol=1e-7)
     np.testing.assert_array_equal(_read_labels(out), km.labels_.compute())
@@ -550,3 +554,54 @@ def test_init_from_a_npy_file(npy, tmp_path, cluster):
         da.from_array(X, chunks=(NPY_CHUNKS, -1)))
     np.testing.assert_allclose(np.load(out / "centers.npy"), km.cluster_centers_,
                                rtol=1e-7)
+
+
+def _record_fit_input(monkeypatch):
+    """Make KMeans.fit record how it gets X: in memory, with known chunk sizes."""
+    from chunkml.dask_glue import persist
+
+    seen = []
+    fit = chunkml.KMeans.fit
+
+    def recording(self, X, y=None, sample_weight=None):
+        seen.append((persist.in_memory(X), X.chunks[0], sample_weight is not None
+                     and sample_weight.chunks[0] == X.chunks[0]))
+        return fit(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(chunkml.KMeans, "fit", recording)
+    return seen
+
+
+@pytest.mark.parametrize("fits", [True, False])
+def test_a_csv_that_fits_in_memory_is_persisted_once(tmp_path, cluster, monkeypatch,
+                                                     fits, caplog):
+    """.csv rows are unknown until read: persisted at once when a bound of their size
+    fits, else counted in one pass so that the fit decides on the real size."""
+    from chunkml.dask_glue import persist
+
+    frame = _frame().drop(columns="name")
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    if not fits:
+        monkeypatch.setattr(persist, "available_memory", lambda: 1_000)
+    seen = _record_fit_input(monkeypatch)
+    out = tmp_path / "out"
+    with caplog.at_level("INFO", logger="chunkml"):
+        assert cli.main(["cluster", str(tmp_path / "x.csv"), "--n-clusters", "3",
+                         "--columns", "a,b,c", "--sample-weight-column", "w",
+                         "--blocksize", "20kB", "--out", str(out), "--scheduler",
+                         cluster.scheduler_address, "--quiet"]) == 0
+    ddf = dd.read_csv(tmp_path / "x.csv", blocksize=20_000)
+    sizes = tuple(len(part) for part in ddf.partitions)
+    # Every block's rows known (so the fit can tell X's bytes), in memory when it fits.
+    assert seen == [(fits, sizes, True)]
+    assert "nan bytes" not in caplog.text
+    if not fits:
+        assert f"streaming X ({N_SAMPLES * 3 * 8} bytes)" in caplog.text
+    summary = json.loads((out / "summary.json").read_text())
+    assert ("read" in summary["seconds"]) == fits
+    km = chunkml.KMeans(n_clusters=3, random_state=0).fit(
+        ddf[["a", "b", "c"]].to_dask_array(lengths=True),
+        sample_weight=ddf["w"].to_dask_array(lengths=True))
+    np.testing.assert_allclose(np.load(out / "centers.npy"), km.cluster_centers_,
+                               rtol=1e-7)
+    np.testing.assert_array_equal(_read_labels(out), km.labels_.compute())
