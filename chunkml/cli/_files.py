@@ -142,6 +142,14 @@ class Outputs:
     """
 
     def __init__(self, out, names, *, overwrite=False, inputs=(), earlier=()):
+        from . import _readers
+
+        out = _readers.local(out)
+        if _readers.url_protocol(out) is not None:
+            raise UsageError(
+                f"--out {out!r}: chunkml writes only into a local folder (or a file:// "
+                "URL): it publishes its outputs by renaming them, which object stores "
+                "cannot do atomically; write them locally, then copy them")
         # abspath collapses "sub/.." without making "sub".
         self.out = os.path.abspath(out)
         self._shown = os.path.normpath(out)

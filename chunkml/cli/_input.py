@@ -42,8 +42,7 @@ def open_input(path, fmt, chunks, columns=None, weight_column=None, exclude=None
     if fmt == "csv" and blocksize is None and scheduler is None:
         import dask.system
 
-        n_bytes = sum(os.path.getsize(name) for name in _readers.input_paths(path)
-                      if os.path.isfile(name))
+        n_bytes = _readers.input_bytes(path)
         blocksize = default_blocksize(n_bytes, dask.system.CPU_COUNT)
     if fmt in ARRAY_FORMATS:
         X, how = _readers.open_array(path, fmt, chunks)
@@ -125,9 +124,9 @@ def _bytes_bound(path, fmt, X, sample_weight):
     itemsize = X.dtype.itemsize * X.shape[1] + (
         0 if sample_weight is None else sample_weight.dtype.itemsize)
     paths = _readers.input_paths(path)
-    if not paths:
-        return None
     if fmt == "parquet":
+        if not paths:
+            return None
         import pyarrow.dataset as ds
 
         # The row counts of the files' footers: no data is read.
@@ -135,7 +134,9 @@ def _bytes_bound(path, fmt, X, sample_weight):
         return rows * itemsize
     # A .csv row holds at least one byte (a digit or a separator) per value, so at most
     # as many values as bytes: a bound, for floats often some times the real size.
-    n_bytes = sum(os.path.getsize(name) for name in paths if os.path.isfile(name))
+    n_bytes = _readers.input_bytes(path)
+    if not n_bytes:
+        return None
     n_values = X.shape[1] + (sample_weight is not None)
     return n_bytes // n_values * itemsize
 

@@ -57,9 +57,16 @@ def read(path):
     def bad(problem):
         return UsageError(f"MODEL {path!r} {problem}")
 
+    from . import _readers
+
     try:
-        with open(path, encoding="utf-8") as f:
-            model = json.load(f)
+        if _readers.url_protocol(path) is None:
+            with open(path, encoding="utf-8") as f:
+                model = json.load(f)
+        else:
+            fs, name = _readers.url_filesystem(path, "MODEL")
+            with fs.open(name, "rb") as f:
+                model = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         raise bad("does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

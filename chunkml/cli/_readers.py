@@ -25,6 +25,54 @@ def extra_hint(extra):
     return f'pip install "chunkml[{extra}]"'
 
 
+class _NpyURL:
+    """A C-ordered .npy file at an fsspec URL, read a block of rows at a time (its byte
+    range); pickles as its URL, so a worker opens the file itself."""
+
+    def __init__(self, url):
+        import numpy as np
+
+        self.url = url
+        fs, name = url_filesystem(url)
+        with fs.open(name, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self._offset = f.tell()
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects")
+        if fortran and len(shape) > 1:
+            raise ValueError("it is Fortran-ordered; save it C-ordered to read it "
+                             "from a URL")
+        self.shape, self.dtype, self.ndim = shape, dtype, len(shape)
+        info = fs.info(name)
+        self._version = tuple(str(info.get(key)) for key in (
+            "size", "mtime", "created", "LastModified", "ETag"))
+
+    def __getitem__(self, key):
+        import fsspec
+        import numpy as np
+
+        key = key if isinstance(key, tuple) else (key,)
+        rows = key[0] if key else slice(None)
+        if not isinstance(rows, slice):
+            rows = slice(rows, rows + 1) if not isinstance(rows, slice) else rows
+        start, stop, step = rows.indices(self.shape[0])
+        stop = max(stop, start)
+        row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        with fsspec.open(self.url, "rb") as f:
+            f.seek(self._offset + start * row_bytes)
+            data = f.read((stop - start) * row_bytes)
+        # A writable copy (numba types a read-only array apart, see _NpyFile).
+        block = np.frombuffer(data, dtype=self.dtype).reshape(
+            (stop - start, *self.shape[1:])).copy()
+        return block[(slice(None, None, step), *key[1:])]
+
+    def __dask_tokenize__(self):
+        return ("chunkml-npy-url", self.url, self._version, self.shape, str(self.dtype))
+
+
 class _NpyFile:
     """A .npy file, memory-mapped where a block is read; pickles as its path.
 
@@ -60,12 +108,62 @@ class _NpyFile:
                 str(self.dtype))
 
 
+_URL = re.compile(r"^(?P<protocol>[A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def url_protocol(path):
+    """The protocol of an fsspec URL (``memory``, ``s3``, ...), or None for a local
+    path; ``file://`` URLs are made local paths first (:func:`local`)."""
+    match = _URL.match(str(path))
+    return match["protocol"].lower() if match else None
+
+
+def local(path):
+    """``path`` with a ``file://`` URL made the local path it names: local files keep
+    every guarantee of a path. Other URLs and paths are returned as they are."""
+    path = str(path)
+    if url_protocol(path) == "file":
+        return path[len("file://"):] or "/"
+    return path
+
+
+def url_filesystem(path, what="INPUT"):
+    """(fsspec filesystem, path in it) of a URL; a protocol whose package is not
+    installed (s3fs for s3://) is a _CommandError naming it."""
+    try:
+        import fsspec
+    except ImportError:
+        raise _CommandError(f"reading {what} {path!r} needs fsspec: "
+                            "pip install fsspec") from None
+    try:
+        return fsspec.core.url_to_fs(path)
+    except ImportError as exc:
+        raise _CommandError(f"reading {what} {path!r} needs another package: "
+                            f"{_one_line(exc)}") from None
+    except (ValueError, TypeError) as exc:
+        raise _UsageError(f"{what} {path!r} is not a URL fsspec knows: "
+                          f"{_one_line(exc)}") from None
+
+
+def _url_exists(path, fmt):
+    fs, name = url_filesystem(path)
+    try:
+        return fs.exists(name) or (fmt in ("csv", "parquet") and bool(fs.glob(name)))
+    except Exception as exc:  # noqa: BLE001 - fsspec backends share no error base
+        raise _CommandError(f"cannot reach INPUT {path!r}: {_one_line(exc)}") from None
+
+
 def input_format(path):
-    """INPUT's format from its name; a missing file or unknown suffix is a _UsageError."""
-    name = os.path.normpath(path)
+    """INPUT's format from its name (a path, or an fsspec URL); a missing file or
+    unknown suffix is a _UsageError."""
+    url = url_protocol(path) is not None
+    name = path.split("?", 1)[0].rstrip("/") if url else os.path.normpath(path)
     fmt = _FORMATS.get(os.path.splitext(name)[1].lower())
+    if url:
+        if fmt is not None and not _url_exists(path, fmt):
+            raise _UsageError(f"INPUT {path!r} does not exist")
     # .csv and .parquet inputs may be globs of several files, as dask reads them.
-    if not os.path.exists(name) and not (fmt in ("csv", "parquet") and glob.glob(name)):
+    elif not os.path.exists(name) and not (fmt in ("csv", "parquet") and glob.glob(name)):
         raise _UsageError(f"INPUT {path!r} does not exist")
     if fmt is None:
         raise _UsageError(
@@ -75,11 +173,32 @@ def input_format(path):
 
 
 def input_paths(path):
-    """The files and folders INPUT names (a .csv or .parquet glob names several)."""
+    """The local files and folders INPUT names (a .csv or .parquet glob names several);
+    none for a URL."""
+    if url_protocol(path) is not None:
+        return []
     name = os.path.normpath(path)
     if os.path.lexists(name):
         return [name]
     return sorted(glob.glob(name))
+
+
+def input_bytes(path):
+    """The bytes of INPUT's files (a URL's through fsspec), 0 when unknown."""
+    if url_protocol(path) is None:
+        return sum(os.path.getsize(name) for name in input_paths(path)
+                   if os.path.isfile(name))
+    fs, name = url_filesystem(path)
+    try:
+        return sum(fs.size(found) or 0 for found in fs.glob(name)
+                   if fs.isfile(found))
+    except Exception:  # noqa: BLE001 - a size is only a hint for the blocksize
+        return 0
+
+
+def shown(path):
+    """How summary.json names INPUT or MODEL: absolute, or the URL as given."""
+    return path if url_protocol(path) is not None else os.path.abspath(path)
 
 
 # dask's read_csv reports a block that does not parse as its dtype sample did with a
@@ -131,7 +250,7 @@ def open_array(path, fmt, chunks):
 
     if fmt == "npy":
         try:
-            source = _NpyFile(path)
+            source = _NpyFile(path) if url_protocol(path) is None else _NpyURL(path)
         # np.load raises EOFError for an empty file.
         except (OSError, ValueError, EOFError) as exc:
             raise _UsageError(f"cannot read {path!r} as .npy: {_one_line(exc)}") from None
@@ -257,7 +376,12 @@ def read_init(init, n_clusters):
     import numpy as np
 
     try:
-        centers = np.load(init, allow_pickle=False)
+        if url_protocol(init) is None:
+            centers = np.load(init, allow_pickle=False)
+        else:
+            fs, name = url_filesystem(init, "--init")
+            with fs.open(name, "rb") as f:
+                centers = np.load(f, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise _UsageError(f"--init: cannot read {init!r}: {_one_line(exc)}") from None
     if centers.ndim != 2 or centers.shape[0] != n_clusters:

@@ -74,6 +74,8 @@ def add_parser(commands):
 
 def run(args):
     t_start = time.perf_counter()
+    # file:// URLs are local paths, with every guarantee of one.
+    args.input, args.out = _readers.local(args.input), _readers.local(args.out)
     say, iterations = _session.progress(args)
     path = args.input
     fmt = _readers.input_format(path)
@@ -92,7 +94,7 @@ def run(args):
         earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET])
     outputs.check()
     args.scheduler = _session.scheduler_address(args.scheduler)
-    init = _readers.read_init(args.init, args.n_clusters)
+    init = _readers.read_init(_readers.local(args.init), args.n_clusters)
 
     from .. import KMeans
 
@@ -173,7 +175,7 @@ def _fit_and_write(args, km, X, sample_weight, columns, fmt, outputs, labels_nam
     seconds["total"] = time.perf_counter() - t_start
     summary = {
         "chunkml_version": __version__,
-        "input": os.path.abspath(args.input),
+        "input": _readers.shown(args.input),
         "format": fmt,
         "columns": columns,
         "sample_weight_column": args.sample_weight_column,

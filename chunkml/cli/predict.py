@@ -56,15 +56,18 @@ def _outputs_names(fmt, distances):
 
 def run(args):
     t_start = time.perf_counter()
+    # file:// URLs are local paths, with every guarantee of one.
+    args.input, args.out = _readers.local(args.input), _readers.local(args.out)
     say, _ = _session.progress(args)
     path = args.input
     fmt = _readers.input_format(path)
     _input.check_options(fmt, args.chunks, args.blocksize)
+    args.model = _readers.local(args.model)
     centers, feature_names = _model.read(args.model)
     names, out_fmt = _outputs_names(fmt, args.distances)
     outputs = _files.Outputs(
         args.out, names, overwrite=args.overwrite,
-        inputs=[*_readers.input_paths(path), args.model],
+        inputs=[*_readers.input_paths(path), *_readers.input_paths(args.model)],
         earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET, DISTANCES_ZARR,
                  DISTANCES_PARQUET])
     outputs.check()
@@ -132,8 +135,8 @@ def _predict_and_write(args, centers, X, columns, fmt, out_fmt, outputs, describ
     summary = {
         "chunkml_version": __version__,
         "command": "predict",
-        "model": os.path.abspath(args.model),
-        "input": os.path.abspath(args.input),
+        "model": _readers.shown(args.model),
+        "input": _readers.shown(args.input),
         "format": fmt,
         "columns": columns,
         "n_samples": int(n_samples),
