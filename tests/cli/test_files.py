@@ -286,14 +286,15 @@ def test_out_inside_the_input_is_refused(tmp_path, cluster, capsys, kind):
 
 
 def test_a_file_of_the_user_beside_the_outputs_is_kept(tmp_path, cluster, capsys):
-    # The labels in the format this run does not write, a folder of the user's (with
-    # zarr, the input itself), and a file.
+    # The labels in the format this run does not write, a folder of the user's, and a
+    # file. (A parquet INPUT named labels.parquet in --out is refused: its labels are
+    # labels.parquet too.)
     out = tmp_path / "out"
     other = "labels.parquet" if HAS_ZARR else "labels.zarr"
     _make_input(out / other, "parquet")
     (out / "notes.txt").write_text("mine")
     np.save(tmp_path / "x.npy", _blobs())
-    path = out / other if HAS_ZARR else tmp_path / "x.npy"
+    path = tmp_path / "x.npy"
     before = _hashes(out)
     code = _main(cluster, "cluster", path, "--n-clusters", 3, "--out", out,
                  "--no-progress")
