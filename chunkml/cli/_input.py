@@ -2,7 +2,6 @@
 and the errors met while its blocks are read worded as one line with an exit status."""
 
 import contextlib
-import os
 
 from . import _readers, _report
 from ._errors import CommandError, UsageError

@@ -54,10 +54,11 @@ class _NpyURL:
         import fsspec
         import numpy as np
 
+        # dask.array.from_array asks for a block as a tuple of slices.
         key = key if isinstance(key, tuple) else (key,)
         rows = key[0] if key else slice(None)
         if not isinstance(rows, slice):
-            rows = slice(rows, rows + 1) if not isinstance(rows, slice) else rows
+            raise TypeError(f"rows of a .npy URL are read by slice, not {rows!r}")
         start, stop, step = rows.indices(self.shape[0])
         stop = max(stop, start)
         row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
