@@ -129,7 +129,10 @@ def _bytes_bound(path, fmt, X, sample_weight):
         import pyarrow.dataset as ds
 
         # The row counts of the files' footers: no data is read.
-        rows = sum(ds.dataset(name, format="parquet").count_rows() for name in paths)
+        try:
+            rows = sum(ds.dataset(name, format="parquet").count_rows() for name in paths)
+        except Exception:  # noqa: BLE001 - then the rows are counted in a pass
+            return None
         return rows * itemsize
     # A .csv row holds at least one byte (a digit or a separator) per value, so at most
     # as many values as bytes: a bound, for floats often some times the real size.
