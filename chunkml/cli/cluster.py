@@ -36,7 +36,8 @@ def add_parser(commands):
             "replaces no existing file unless --overwrite is given, and never INPUT."))
     parser.add_argument("input", metavar="INPUT",
                         help="a .npy file (memory-mapped), a .zarr array, a .parquet file "
-                             "or directory, or a .csv file (or glob) with a header row")
+                             "or directory, or a .csv file (or glob) with a header row; "
+                             "a path or an fsspec URL (memory://, s3://, ...)")
     parser.add_argument("--n-clusters", type=_args.positive_int, required=True,
                         metavar="K", help="number of clusters")
     columns = parser.add_mutually_exclusive_group()

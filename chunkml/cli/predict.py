@@ -36,7 +36,8 @@ def add_parser(commands):
     parser.add_argument("input", metavar="INPUT",
                         help="a .npy file, a .zarr array, a .parquet file or directory, "
                              "or a .csv file (or glob): with the model's columns for "
-                             ".parquet/.csv, else its number of features")
+                             ".parquet/.csv, else its number of features; a path or "
+                             "an fsspec URL")
     parser.add_argument("--distances", action="store_true",
                         help="also write the euclidean distance of each row to every "
                              "center (distances.zarr or distances.parquet)")
