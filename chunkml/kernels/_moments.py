@@ -76,6 +76,26 @@ def _exponent(half_range):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def stat_units(out_stats, n_samples):
+    """From the min and max rows of out_stats (N_STATS, d) INOUT: each feature's middle
+    and unit 2**-e (e the exponent of its half range, stored in the STAT_EXP row), the
+    frame the second read of `block_stats` sums in; zeroes the mean and M2 rows."""
+    n_features = out_stats.shape[1]
+    mid = np.empty(n_features)
+    unit = np.empty(n_features)
+    for f in range(n_features):
+        lo = out_stats[STAT_MIN, f]
+        hi = out_stats[STAT_MAX, f]
+        e = _exponent(0.5 * hi - 0.5 * lo) if n_samples else 0
+        mid[f] = 0.5 * lo + 0.5 * hi if n_samples else 0.0
+        unit[f] = math.ldexp(1.0, -e)
+        out_stats[STAT_EXP, f] = e
+        out_stats[STAT_MEAN, f] = 0.0
+        out_stats[STAT_M2, f] = 0.0
+    return mid, unit
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def block_stats(X, out_stats):
     """Per-feature min, max, mean and M2 of a block, M2 in a scale of the block's own.
 
@@ -94,17 +114,7 @@ def block_stats(X, out_stats):
             x = np.float64(X[i, f])
             out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], x)
             out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], x)
-    mid = np.empty(n_features)
-    unit = np.empty(n_features)
-    for f in range(n_features):
-        lo = out_stats[STAT_MIN, f]
-        hi = out_stats[STAT_MAX, f]
-        e = _exponent(0.5 * hi - 0.5 * lo) if n_samples else 0
-        mid[f] = 0.5 * lo + 0.5 * hi if n_samples else 0.0
-        unit[f] = math.ldexp(1.0, -e)
-        out_stats[STAT_EXP, f] = e
-        out_stats[STAT_MEAN, f] = 0.0
-        out_stats[STAT_M2, f] = 0.0
+    mid, unit = stat_units(out_stats, n_samples)
     for i in range(n_samples):
         for f in range(n_features):
             t = (np.float64(X[i, f]) - mid[f]) * unit[f]

@@ -19,14 +19,12 @@ C-contiguous; a block may have 0 rows (indptr of length 1). Indices within a row
 not be sorted, but must not repeat (scipy's canonical format; `sum_duplicates`).
 """
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
 from ._config import CACHE, FASTMATH
 from .assign import chunk_bounds
-from ._moments import STAT_EXP, STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, _exponent
+from ._moments import STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, stat_units
 from ._topk import decode_far, topk_finish, topk_push
 from .sampling import _key_rows, _start_round
 
@@ -270,20 +268,12 @@ def sparse_block_stats(data, indices, indptr, out_stats):
         count[f] += 1
         out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], x)
         out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], x)
-    mid = np.empty(n_features)
-    unit = np.empty(n_features)
     for f in range(n_features):
+        # A feature with fewer stored values than rows also holds zeros.
         if count[f] < n_samples:
             out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], 0.0)
             out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], 0.0)
-        lo = out_stats[STAT_MIN, f]
-        hi = out_stats[STAT_MAX, f]
-        e = _exponent(0.5 * hi - 0.5 * lo) if n_samples else 0
-        mid[f] = 0.5 * lo + 0.5 * hi if n_samples else 0.0
-        unit[f] = math.ldexp(1.0, -e)
-        out_stats[STAT_EXP, f] = e
-        out_stats[STAT_MEAN, f] = 0.0
-        out_stats[STAT_M2, f] = 0.0
+    mid, unit = stat_units(out_stats, n_samples)
     for p in range(indptr[0], indptr[0] + nnz):
         f = indices[p]
         t = (np.float64(data[p]) - mid[f]) * unit[f]
