@@ -95,8 +95,13 @@ class ChunkmlBackend(DaskDistributedBackend):
     def start_call(self):
         super().start_call()
         # Per call, and read through submit's closure: a late completion from an aborted
-        # call releases that call's slots, not the next one's.
-        self._call = _Call(asyncio.Semaphore(self._n_jobs), self._n_jobs)
+        # call releases that call's slots, not the next one's. When n_jobs covers every
+        # thread of the cluster, dask itself runs at most that many batches at once:
+        # then batches go out as the dask backend sends them (queued on the workers, with
+        # no round trip between one finishing and the next starting).
+        total = sum(self.client.ncores().values())
+        slots = asyncio.Semaphore(self._n_jobs) if self._n_jobs < total else None
+        self._call = _Call(slots, self._n_jobs)
 
     def abort_everything(self, ensure_ready=True):
         # joblib reads no more results: batches still waiting for a slot are not sent.
@@ -113,15 +118,16 @@ class ChunkmlBackend(DaskDistributedBackend):
         async def f(func, callback):
             batch, tasks = await self._to_func_args(func)
             batch = _BudgetedBatch(batch, call.n_jobs, self.inner_max_num_threads)
-            await call.slots.acquire()
+            if call.slots is not None:
+                await call.slots.acquire()
             if call.aborted:
-                call.slots.release()
+                call.release()
                 return
             dask_future = self.client.submit(
                 _TracebackCapturingWrapper(batch), tasks=tasks,
                 key=f"{batch!r}-{uuid4().hex}", **self.submit_kwargs)
             # distributed calls this from a thread of its own, also on error or cancel.
-            dask_future.add_done_callback(lambda _: loop.add_callback(call.slots.release))
+            dask_future.add_done_callback(lambda _: loop.add_callback(call.release))
             self.waiting_futures.add(dask_future)
             self._callbacks[dask_future] = callback
             self._results[dask_future] = cf_future
@@ -131,9 +137,14 @@ class ChunkmlBackend(DaskDistributedBackend):
 
 
 class _Call:
-    """One Parallel call's slots (n_jobs of them) and whether joblib aborted it."""
+    """One Parallel call's slots (n_jobs of them; None: no gate needed) and whether
+    joblib aborted it."""
 
     def __init__(self, slots, n_jobs):
         self.slots = slots
         self.n_jobs = n_jobs
         self.aborted = False
+
+    def release(self):
+        if self.slots is not None:
+            self.slots.release()
