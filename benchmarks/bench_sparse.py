@@ -1,7 +1,7 @@
 """Sparse k-means: chunkml vs scikit-learn on a TF-IDF-like CSR matrix, the same threads.
 
-Data: ``scipy.sparse.random`` (random_state=0, float64, uniform values) with every row
-L2-normalised, as TF-IDF rows are; SPARSE_SIZES gives (n_samples, n_features, density,
+Data: a random CSR matrix (seed 0, float64, uniform values, density * n_features columns
+drawn per row) with every row L2-normalised, as TF-IDF rows are; SPARSE_SIZES gives (n_samples, n_features, density,
 rows per dask block) at each ``--bench-size`` (full: 1_000_000 x 100_000 at 0.1%, 1e8
 stored values). Every implementation starts from the same centers, the first
 SPARSE_CLUSTERS rows of X, and runs Lloyd (scikit-learn: algorithm="lloyd", n_init=1).
@@ -10,7 +10,8 @@ SPARSE_CLUSTERS rows of X, and runs Lloyd (scikit-learn: algorithm="lloyd", n_in
   costs (checks, tolerance, final labels and inertia).
 - sparse-fit: a fit to convergence (default tol, max_iter=300).
 
-Implementations: chunkml on the in-memory CSR matrix (its serial kernels: one thread),
+Implementations: chunkml on the in-memory CSR matrix (its parallel kernels from 65,536
+rows),
 chunkml_dask on a dask array of CSR blocks (``da.from_array(X, chunks=(rows,
 n_features))``, `threads` dask workers), sklearn (OpenMP, `threads` threads).
 
@@ -41,8 +42,16 @@ IMPLS = ["chunkml", "chunkml_dask", "sklearn"]
 @cache
 def _data(size):
     n_samples, n_features, density, _ = SPARSE_SIZES[size]
-    X = sp.random(n_samples, n_features, density=density, format="csr", random_state=0,
-                  dtype=np.float64)
+    # scipy.sparse.random draws its positions from all n_samples * n_features cells (75
+    # GiB of indices at small): each row draws its columns instead, as many as the
+    # density gives (a repeated column is summed: a few per row, as TF-IDF has none).
+    rng = np.random.default_rng(0)
+    per_row = max(1, round(density * n_features))
+    indptr = np.arange(0, per_row * (n_samples + 1), per_row)
+    indices = rng.integers(0, n_features, size=per_row * n_samples)
+    X = sp.csr_matrix((rng.random(indices.size), indices, indptr),
+                      shape=(n_samples, n_features))
+    X.sum_duplicates()
     norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     X = sp.csr_matrix(sp.diags(1.0 / norms) @ X)
