@@ -82,6 +82,30 @@ def quiet_task_failures():
         log.removeFilter(drop)
 
 
+class _DropAbandonedGatherWaits(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for distributed's AllExit.
+
+    ``Client.gather`` waits on each future in a task of its own and stops at the first
+    that ends badly; the other waits end later with ``AllExit``, which nothing reads, and
+    asyncio logs each when the task is collected: whenever the garbage collector runs,
+    possibly after the command has reported its own error or "interrupted".
+    """
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        return type(exc).__name__ != "AllExit" or \
+            not type(exc).__module__.startswith("distributed")
+
+
+_drop_abandoned_gather_waits = _DropAbandonedGatherWaits()
+
+
+def drop_abandoned_gather_waits():
+    """Install the filter on asyncio's logger, once per process: such a task can be
+    collected after the client has closed, so the filter outlives it."""
+    logging.getLogger("asyncio").addFilter(_drop_abandoned_gather_waits)
+
+
 @contextlib.contextmanager
 def dask_client(address, say=say):
     """A distributed Client on ``address``, or on an in-process LocalCluster.
@@ -92,6 +116,7 @@ def dask_client(address, say=say):
     import dask.system
     from distributed import Client, LocalCluster
 
+    drop_abandoned_gather_waits()
     cluster = client = None
     try:
         if address is None:
