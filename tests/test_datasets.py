@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-import chunkml.datasets as datasets
-from chunkml.datasets import make_blobs, make_classification
+from chunkml.datasets import _blobs, _classification, make_blobs, make_classification
 
 
 GENERATORS = [make_blobs, make_classification]
@@ -71,21 +70,21 @@ def test_slices_agree_with_full_compute(make):
 
 
 @pytest.mark.parametrize(
-    "make, x_block",
+    "make, module, x_block",
     [
-        (make_blobs, "_blobs_X_block"),
-        (make_classification, "_classification_X_block"),
+        (make_blobs, _blobs, "_blobs_X_block"),
+        (make_classification, _classification, "_classification_X_block"),
     ],
 )
-def test_lazy_graph_one_task_per_block(monkeypatch, make, x_block):
+def test_lazy_graph_one_task_per_block(monkeypatch, make, module, x_block):
     calls = []
-    original = getattr(datasets, x_block)
+    original = getattr(module, x_block)
 
     def counting(*args, block_id=None):
         calls.append(block_id)
         return original(*args, block_id=block_id)
 
-    monkeypatch.setattr(datasets, x_block, counting)
+    monkeypatch.setattr(module, x_block, counting)
 
     start = time.perf_counter()
     X, y = make(n_samples=10_000_000, chunks=100_000, random_state=0)
