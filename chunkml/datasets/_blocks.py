@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 import dask.array as da
+from dask.array.core import normalize_chunks
 
 # Default block: at most a million rows and about 128 MiB of float64 X. A fixed
 # number rather than dask's "array.chunk-size" setting, so that the default
@@ -14,7 +15,12 @@ _DEFAULT_BLOCK_BYTES = 128 * 2**20
 
 
 def _row_chunks(chunks, n_samples, n_features):
-    """Normalise ``chunks`` to a tuple of row counts that sums to ``n_samples``."""
+    """Normalise ``chunks`` to a tuple of row counts that sums to ``n_samples``.
+
+    Only None, a positive int or a sequence of non-negative ints: dask's other forms
+    ("auto", -1, byte sizes) are not accepted, as the data depend on the chunks. These
+    checks give the messages; dask's ``normalize_chunks`` then lays out the blocks.
+    """
     if chunks is None:
         rows = _DEFAULT_BLOCK_BYTES // (8 * n_features)
         chunks = max(1, min(n_samples, _DEFAULT_MAX_ROWS, rows))
@@ -22,26 +28,30 @@ def _row_chunks(chunks, n_samples, n_features):
         if chunks < 1:
             raise ValueError(f"chunks must be a positive int, got {chunks}.")
         chunks = int(chunks)
-        n_full, remainder = divmod(n_samples, chunks)
-        return (chunks,) * n_full + ((remainder,) if remainder else ())
-    try:
-        row_chunks = tuple(chunks)
-    except TypeError:
-        raise TypeError(
-            f"chunks must be None, an int or a tuple of ints, got {chunks!r}."
-        ) from None
-    for size in row_chunks:
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+    else:
+        try:
+            sizes = tuple(chunks)
+        except TypeError:
             raise TypeError(
                 f"chunks must be None, an int or a tuple of ints, got {chunks!r}."
+            ) from None
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+                raise TypeError(
+                    f"chunks must be None, an int or a tuple of ints, got {chunks!r}."
+                )
+            if size < 0:
+                raise ValueError(
+                    f"chunks must not contain negative sizes, got {chunks}."
+                )
+        if sum(sizes) != n_samples:
+            raise ValueError(
+                f"chunks must sum to n_samples={n_samples}, got {sum(sizes)}."
             )
-        if size < 0:
-            raise ValueError(f"chunks must not contain negative sizes, got {chunks}.")
-    if sum(row_chunks) != n_samples:
-        raise ValueError(
-            f"chunks must sum to n_samples={n_samples}, got {sum(row_chunks)}."
-        )
-    return tuple(int(size) for size in row_chunks)
+        chunks = tuple(int(size) for size in sizes)
+    # An int: full blocks of that many rows, then the remainder (as dask.array does).
+    (row_chunks,) = normalize_chunks((chunks,), shape=(n_samples,))
+    return row_chunks
 
 
 def _lazy_pair(x_block, y_block, args, row_chunks, n_features):
