@@ -1,5 +1,6 @@
-"""Packaging: every imported package is declared, the wheel carries the license and
-py.typed with the SPDX license expression, and the installed metadata is this version's."""
+"""Packaging: every imported package is declared, the wheel carries every module, the
+license and py.typed with the SPDX license expression, and the installed metadata is this
+version's."""
 
 import ast
 import importlib.metadata
@@ -120,6 +121,9 @@ def test_wheel_has_license_and_py_typed(tmp_path):
         names = set(zf.namelist())
         info = f"chunkml-{chunkml.__version__}.dist-info"
         assert "chunkml/py.typed" in names
+        # Package discovery finds every subpackage (chunkml.datasets, chunkml.cli, ...).
+        modules = {path.relative_to(ROOT).as_posix() for path in PACKAGE.rglob("*.py")}
+        assert modules <= names, sorted(modules - names)
         assert zf.read(f"{info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
         metadata = zf.read(f"{info}/METADATA").decode()
     assert "License-Expression: BSD-3-Clause" in metadata
