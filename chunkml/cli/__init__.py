@@ -6,6 +6,7 @@
     chunkml cluster   fit data on disk, write centers, labels, model, summary (cluster.py)
     chunkml predict   label new data with a model that cluster wrote (predict.py)
     chunkml bench     the reference workload for chunkml and its peers (bench.py)
+    chunkml warm-up   compile the kernels here and on a cluster's workers (warm_up.py)
 
 Shared pieces: ``_args`` (argument types, the options several commands share),
 ``_session`` (the dask client, progress, logging), ``_readers`` (the input formats),
@@ -24,7 +25,7 @@ import os
 import sys
 
 from .. import __version__
-from . import _args, _files, bench, cluster, demo, predict
+from . import _args, _files, bench, cluster, demo, predict, warm_up
 from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandError
 from ._errors import UsageError
 from ._errors import one_line, stop_signals_interrupt
@@ -53,7 +54,7 @@ def build_parser():
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"chunkml {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (demo, cluster, predict, bench):
+    for command in (demo, cluster, predict, bench, warm_up):
         command.add_parser(commands)
     return parser
 

@@ -101,15 +101,16 @@ def seed_options(what):
     return parser
 
 
-def scheduler_options(workers_need):
-    """--scheduler; ``workers_need`` says what its workers need besides chunkml."""
+def scheduler_options(workers_need,
+                      otherwise="an in-process cluster, one worker with a thread per core"):
+    """--scheduler; ``workers_need`` says what its workers need besides chunkml,
+    ``otherwise`` what runs without a scheduler."""
     parser = _parent()
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="dask scheduler to use, e.g. tcp://10.0.0.1:8786; its workers "
                              f"need chunkml installed{workers_need} (default: dask's "
                              "scheduler-address config, e.g. DASK_SCHEDULER_ADDRESS, "
-                             "else an in-process cluster, one worker with a thread per "
-                             "core)")
+                             f"else {otherwise})")
     return parser
 
 

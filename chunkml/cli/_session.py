@@ -27,18 +27,23 @@ def _say_on_stderr(message=""):
     print(message, file=sys.stderr, flush=True)
 
 
+def lines(args):
+    """How a command prints its progress lines: on stdout, on stderr under --json (so
+    that stdout holds the JSON alone), nowhere under --quiet."""
+    if args.quiet:
+        return quiet
+    return _say_on_stderr if args.json else say
+
+
 def progress(args):
-    """(say, fit_bar) of a command: how it prints its progress lines, and a context that
-    shows each fit as one progress bar (chunkml.progress: the k-means|| passes and the
-    Lloyd iterations as its steps). Both go to stderr under --json, so that stdout holds
-    the JSON alone, and nowhere under --quiet."""
+    """(say, fit_bar) of a command: how it prints its progress lines (`lines`), and a
+    context that shows each fit as one progress bar (chunkml.progress: the k-means||
+    passes and the Lloyd iterations as its steps), on the same stream."""
     if args.quiet:
         return quiet, contextlib.nullcontext()
     from .. import progress as fit_bar
 
-    if args.json:
-        return _say_on_stderr, fit_bar(file=sys.stderr)
-    return say, fit_bar(file=sys.stdout)
+    return lines(args), fit_bar(file=sys.stderr if args.json else sys.stdout)
 
 
 def scheduler_address(address):

@@ -60,6 +60,11 @@ def test_help_imports_no_heavy_library():
      "argument --init: expected one of k-means||, k-means++, random or a .npy file"),
     (["bench", "--n-samples", "2"], "--n-samples (2) must be at least the workload's 3"),
     (["bench", "--chunks", "-1"], "argument --chunks: must be a positive integer"),
+    (["warm-up", "--dtype", "int8"],
+     "argument --dtype: expected float64, float32 or both, comma-separated, got 'int8'"),
+    (["warm-up", "--dtype", "float32,"], "argument --dtype: expected float64, float32"),
+    (["warm-up", "--n-features", "0"], "argument --n-features: must be a positive integer"),
+    (["warm-up", "--n-features", "2,x"], "argument --n-features: expected an integer"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exc_info:
