@@ -95,3 +95,17 @@ def test_a_closed_stdout_stops_the_run_without_a_traceback(tmp_path):
     assert "Traceback" not in stderr, stderr
     # Stopped like any failed run: nothing left behind.
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_command_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    usage = readme[readme.index("## The command line"):readme.index("### What `chunkml")]
+    # The commands `chunkml --help` lists.
+    commands = re.findall(r"^    (\S+) {2,}\S", cli.build_parser().format_help(), re.M)
+    assert commands == ["demo", "cluster", "predict", "bench", "warm-up"]
+    for name in commands:
+        assert re.search(rf"^    chunkml {name} ", usage, re.M), name
+        # ... and described in its prose.
+        assert re.search(rf"(^|\s)`{name}`\s", usage, re.M), name
