@@ -1,10 +1,11 @@
-"""One pass over the rows of X, for in-memory numpy X and for dask arrays alike.
+"""One pass over the rows of X, for in-memory numpy X and for dask arrays alike: the two
+implementations of the `Passes` interface (passes.py, which documents every method).
 
 `NumpyRows` runs the kernels on the whole array in the calling thread (their in-memory
 parallel variants from PARALLEL_MIN_ROWS rows). `DaskRows` maps the
 serial kernels over row blocks, tree-reduces the small partials with `split_every`, and
 computes them with whatever scheduler is active (threads, a distributed Client, ...).
-The drivers in `lloyd.py` and `init.py` see the same methods on both.
+The drivers in `lloyd.py`, `init.py` and `minibatch.py` see the same methods on both.
 
 Every pass but `sample` measures distances in the rows' `frame` (see _frame.py): centers
 go in, and partials come out, in its units. `sample`, the first pass, is how a fit
@@ -32,6 +33,7 @@ from ._blocks import (
 from ._frame import Frame
 from ._sparse import UnshiftedFrame, as_csr
 from ._partials import LloydLayout, SampleLayout
+from .kmeanspp import kmeans_plusplus, sampled_kmeanspp
 
 # Partials merged per reduction task: a tree of depth log_8(n_blocks) keeps the driver
 # from receiving one message per block.
@@ -64,6 +66,8 @@ def squared_norms(centers):
 class NumpyRows:
     """Passes over an in-memory (n_samples, n_features) float array."""
 
+    in_memory = True
+
     def __init__(self, X, sample_weight=None, frame=None):
         self.X = np.ascontiguousarray(X)
         self.sample_weight = sample_weight
@@ -77,7 +81,7 @@ class NumpyRows:
                           parallel=use_parallel(self.X))
         return layout.unpack(vec[0])
 
-    def sample(self, seed, stream, n_top):
+    def sample(self, seed, stream, n_top, *, split_every=None):
         vec = sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
         return SampleLayout(self.n_features, n_top).unpack(vec[0])
 
@@ -111,6 +115,16 @@ class NumpyRows:
         inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
         return labels, inertia, int(np.unique(labels).size)
 
+    def kmeanspp(self, part, n_clusters, *, seed, rng):
+        """scikit-learn's greedy k-means++ on all of X, drawing from rng."""
+        weight = (np.ones(self.X.shape[0]) if self.sample_weight is None
+                  else self.sample_weight)
+        centers, _ = kmeans_plusplus(self.X, n_clusters, weight, rng, frame=self.frame)
+        return centers
+
+    def compute(self, *results):
+        return results
+
 
 def _identity(x, axis=None, keepdims=True):
     return x
@@ -139,6 +153,8 @@ class DaskRows:
     of the global row index.
     """
 
+    in_memory = False
+
     def __init__(self, X, sample_weight=None, frame=None):
         self.X = X
         self.sample_weight = sample_weight
@@ -160,8 +176,10 @@ class DaskRows:
                                          dtype=np.int64, meta=np.empty(0, dtype=np.int64),
                                          token="chunkml-offsets")
 
-    def _compute(self, *graphs):
-        """dask.compute the graphs; counts block rows alongside while they are unknown."""
+    def compute(self, *graphs):
+        """dask.compute the graphs; while the row chunk sizes are unknown, counts each
+        block's rows in the same compute and sets `X`, `sample_weight` and the row
+        offsets of the later passes to those sizes (see passes.py)."""
         if self.known_rows:
             return dask.compute(*graphs)
         counts = self.X.map_blocks(block_rows, drop_axis=1,
@@ -174,7 +192,7 @@ class DaskRows:
         if self.sample_weight is not None:
             self.sample_weight = _with_row_chunks(self.sample_weight, rows)
         self._set_offsets()
-        return results
+        return tuple(results)
 
     @property
     def row_chunks(self):
@@ -183,9 +201,9 @@ class DaskRows:
     def _weight(self):
         return (None, None) if self.sample_weight is None else (self.sample_weight, "i")
 
-    def _reduce(self, partials, layout, name):
+    def _reduce(self, partials, layout, name, split_every=SPLIT_EVERY):
         return da.reduction(partials, _identity, layout.merge, combine=layout.merge, axis=0,
-                            keepdims=True, dtype=np.float64, split_every=SPLIT_EVERY,
+                            keepdims=True, dtype=np.float64, split_every=split_every,
                             concatenate=True, meta=np.empty((0, 0)), name=name)
 
     def lloyd_graph(self, centers, n_far, with_moments):
@@ -202,17 +220,18 @@ class DaskRows:
 
     def lloyd(self, centers, n_far, with_moments):
         layout, reduced = self.lloyd_graph(centers, n_far, with_moments)
-        (vec,) = self._compute(reduced)
+        (vec,) = self.compute(reduced)
         return layout.unpack(vec[0])
 
-    def sample(self, seed, stream, n_top):
+    def sample(self, seed, stream, n_top, *, split_every=None):
         layout = SampleLayout(self.n_features, n_top)
         partials = da.blockwise(
             sample_block, "ij", self.X, "ij", *self._weight(), self.offsets, "i",
             adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
             meta=np.empty((0, 0)), seed=seed, stream=stream, n_top=n_top,
             token=SAMPLE_NAME)
-        (vec,) = self._compute(self._reduce(partials, layout, SAMPLE_NAME))
+        (vec,) = self.compute(self._reduce(partials, layout, SAMPLE_NAME,
+                                           split_every or SPLIT_EVERY))
         return layout.unpack(vec[0])
 
     def _state_args(self, state):
@@ -223,7 +242,7 @@ class DaskRows:
     def mindist_round(self, state, new_centers, first_id, seed, stream, n_top, exponential):
         """One round; the new state (distances, nearest ids) is persisted, not computed."""
         if not self.known_rows:
-            self._compute()
+            self.compute()
         layout = SampleLayout(self.n_features, n_top)
         shift, scale = self.frame.args
         name = _ROUND_NAMES[exponential]
@@ -255,7 +274,7 @@ class DaskRows:
             *self._weight(), adjust_chunks={"i": 1, "j": n_candidates}, dtype=np.float64,
             meta=np.empty((0, 0)), shift=shift, scale=scale, new_centers=new_centers,
             first_id=first_id, n_candidates=n_candidates, token=WEIGHTS_NAME)
-        (weights,) = self._compute(sum_rows(per_block, WEIGHTS_NAME))
+        (weights,) = self.compute(sum_rows(per_block, WEIGHTS_NAME))
         return weights
 
     def final(self, centers, last_partial=None):
@@ -273,6 +292,10 @@ class DaskRows:
             centers_sqnorm=squared_norms(centers), drop_axis=1, dtype=np.int32,
             meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
         return labels, last_partial.inertia, int(np.count_nonzero(last_partial.weight))
+
+    def kmeanspp(self, part, n_clusters, *, seed, rng):
+        """k-means++ by D^2 sampling: part's row, then a round (pass) per center."""
+        return sampled_kmeanspp(self, part, n_clusters, seed)
 
 
 class SparseNumpyRows(UnshiftedFrame, NumpyRows):

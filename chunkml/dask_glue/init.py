@@ -1,4 +1,4 @@
-"""Initial centers: k-means|| (default), k-means++ and random, on NumpyRows or DaskRows.
+"""Initial centers: k-means|| (default), k-means++ and random, on any rows (passes.py).
 
 `first_pass` draws the rows an init starts from, measures X (the statistics that choose
 the frame, see _frame.py, and scale tol) and checks it for NaN/inf, so that Lloyd needs
@@ -25,9 +25,22 @@ _MAX_EXTRA_ROUNDS = 100
 _MAX_RECLUSTER_ITER = 300
 
 
-# Rows pass 0 draws for each init: the first candidate, or the n_clusters centers.
-def first_draws(init, n_clusters):
-    return n_clusters if init == "random" else 1
+def first_draws(rows, init, n_clusters):
+    """Rows pass 0 draws for each init: the n_clusters centers, the first candidate, or
+    none for k-means++ in memory (greedy: it draws its own, see `Passes.in_memory`)."""
+    if init == "random":
+        return n_clusters
+    return 0 if init == "k-means++" and rows.in_memory else 1
+
+
+def init_passes(rows, init, n_clusters, n_rounds):
+    """Passes over X the init makes, pass 0 included: k-means||'s rounds and its
+    candidates' weights, k-means++'s D^2 draws when not in memory."""
+    if init == "k-means||":
+        return n_rounds + 2
+    if init == "k-means++" and not rows.in_memory:
+        return n_clusters
+    return 1
 
 
 def first_pass(rows, seed, n_top, n_clusters):
@@ -42,7 +55,7 @@ def first_pass(rows, seed, n_top, n_clusters):
     return part
 
 
-def _pad(centers, n_clusters, rng):
+def pad_centers(centers, n_clusters, rng):
     """Repeat drawn rows when X has fewer distinct (or positive-weight) rows than clusters."""
     if centers.shape[0] >= n_clusters:
         return centers[:n_clusters]
@@ -52,27 +65,12 @@ def _pad(centers, n_clusters, rng):
 
 def random_init(rows, part, n_clusters, seed, rng):
     """n_clusters rows drawn with probability proportional to weight, without replacement."""
-    return _pad(part.X, n_clusters, rng)
+    return pad_centers(part.X, n_clusters, rng)
 
 
 def kmeanspp_init(rows, part, n_clusters, seed, rng):
     """k-means++: greedy in memory (as scikit-learn); D^2 sampling in k passes on dask."""
-    if isinstance(rows, NumpyRows):
-        weight = (np.ones(rows.X.shape[0]) if rows.sample_weight is None
-                  else rows.sample_weight)
-        centers, _ = kmeans_plusplus(rows.X, n_clusters, weight, rng, frame=rows.frame)
-        return centers
-    centers = [part.X[0]]
-    state = None
-    for c in range(1, n_clusters):
-        state, part = rows.mindist_round(state, centers[-1][None, :], c - 1, seed, c, 1,
-                                         True)
-        progress.report("step", "KMeans", "init", c + 1, n_clusters, init="k-means++",
-                        detail=f"center {c + 1}")
-        # No key means every row sits on a center: fewer distinct rows than clusters.
-        centers.append(rows.frame.apply(part.X[0]) if part.key.size
-                       else centers[c % len(centers)])
-    return np.array(centers)
+    return rows.kmeanspp(part, n_clusters, seed=seed, rng=rng)
 
 
 def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_factor,
@@ -123,7 +121,7 @@ def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_fact
                      new.shape[0])
     candidates = np.concatenate(candidates)
     if candidates.shape[0] <= n_clusters:
-        return _pad(candidates, n_clusters, rng)
+        return pad_centers(candidates, n_clusters, rng)
     weight = rows.candidate_weights(state, new, first_id, candidates.shape[0])
     progress.report("step", "KMeans", "init", n_passes + 1, n_passes + 1,
                     init="k-means||", detail="candidate weights")

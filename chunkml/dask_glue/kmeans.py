@@ -24,6 +24,7 @@ from .init import (
     DEFAULT_INIT_ROUNDS,
     first_draws,
     first_pass,
+    init_passes,
     kmeans_parallel_init,
     kmeanspp_init,
     random_init,
@@ -72,6 +73,8 @@ def prepare_dask(X, sample_weight=None):
 
 
 def make_rows(X, sample_weight=None):
+    """The rows (passes.py) over X: the one place that chooses the implementation from
+    X's type."""
     if is_dask_collection(X):
         rows = SparseDaskRows if is_sparse_dask(X) else DaskRows
         return rows(*prepare_dask(X, sample_weight))
@@ -101,16 +104,10 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
     frame; returns (centers in the frame, tol in the frame's units)."""
     if init not in ("k-means||", "k-means++", "random"):
         raise ValueError(f"Unknown init {init!r}.")
-    # numpy k-means++ draws in memory: its first pass only measures X.
-    greedy = init == "k-means++" and isinstance(rows, NumpyRows)
-    part = first_pass(rows, seed, 0 if greedy else first_draws(init, n_clusters),
-                      n_clusters)
+    part = first_pass(rows, seed, first_draws(rows, init, n_clusters), n_clusters)
     n_rounds = DEFAULT_INIT_ROUNDS if init_max_iter is None else init_max_iter
-    # The init's passes over X: pass 0, then k-means||'s rounds and its candidates'
-    # weights, or k-means++'s D^2 draws on dask.
-    n_passes = {"k-means||": n_rounds + 2,
-                "k-means++": 1 if greedy else n_clusters}.get(init, 1)
-    progress.report("step", "KMeans", "init", 1, n_passes, init=init,
+    progress.report("step", "KMeans", "init", 1,
+                    init_passes(rows, init, n_clusters, n_rounds), init=init,
                     detail="sample and measure X")
     tol_abs = float(tol * part.stats.mean_variance(rows.frame))
     if init == "k-means||":

@@ -1,12 +1,17 @@
-"""Greedy weighted k-means++ on in-memory data (Arthur and Vassilvitskii 2007).
+"""k-means++ (Arthur and Vassilvitskii 2007): greedy in memory, D^2 sampling over passes.
 
-As scikit-learn's ``_kmeans_plusplus``: the first center is drawn with probability
-proportional to sample_weight; each next one is the best of ``2 + log(n_clusters)``
-candidates drawn proportionally to weight * squared distance.
+`kmeans_plusplus` is scikit-learn's ``_kmeans_plusplus`` on in-memory data: the first
+center is drawn with probability proportional to sample_weight; each next one is the
+best of ``2 + log(n_clusters)`` candidates drawn proportionally to weight * squared
+distance. It is `NumpyRows.kmeanspp`, and the recluster of k-means|| candidates.
+
+`sampled_kmeanspp` is `DaskRows.kmeanspp`: plain D^2 sampling, one center per pass over
+X, with the passes of the `Passes` interface (passes.py).
 """
 
 import numpy as np
 
+from . import progress
 from ._sparse import is_sparse, take_rows
 
 # Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
@@ -85,3 +90,22 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, fram
         closest = dist[best]
         indices[c] = candidates[best]
     return np.ascontiguousarray(rows(indices), dtype=np.float64), indices
+
+
+def sampled_kmeanspp(rows, part, n_clusters, seed):
+    """k-means++ by D^2 sampling over passes: part.X[0], the row pass 0 drew
+    proportionally to weight (in the frame, as init.first_pass returns it), then one
+    `rows.mindist_round` per center, each drawing a row with probability proportional to
+    weight * squared distance to the centers so far. Returns (n_clusters, n_features)
+    centers in the rows' frame."""
+    centers = [part.X[0]]
+    state = None
+    for c in range(1, n_clusters):
+        state, part = rows.mindist_round(state, centers[-1][None, :], c - 1, seed, c, 1,
+                                         True)
+        progress.report("step", "KMeans", "init", c + 1, n_clusters, init="k-means++",
+                        detail=f"center {c + 1}")
+        # No key means every row sits on a center: fewer distinct rows than clusters.
+        centers.append(rows.frame.apply(part.X[0]) if part.key.size
+                       else centers[c % len(centers)])
+    return np.array(centers)

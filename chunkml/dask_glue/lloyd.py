@@ -112,7 +112,7 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
 
     Parameters
     ----------
-    rows : NumpyRows or DaskRows
+    rows : Passes (passes.py), e.g. NumpyRows or DaskRows
     centers : ndarray of shape (n_clusters, n_features), float64, in the rows' frame
     max_iter : int
     tol : float
@@ -135,7 +135,7 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
     Returns
     -------
     centers, inertia, n_iter, labels, n_distinct
-        labels are a numpy array for NumpyRows and a lazy dask array for DaskRows.
+        labels are a numpy array in memory and a lazy dask array on dask (`rows.final`).
     """
     n_clusters = centers.shape[0]
     partial = None

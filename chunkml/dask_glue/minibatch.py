@@ -22,18 +22,17 @@ import math
 from dataclasses import dataclass, replace
 
 import dask
-import dask.array as da
 from dask.base import tokenize
 import numpy as np
 import scipy.sparse as sp
 
 from . import progress
-from ._blocks import labels_block, sample_block
+from ._blocks import labels_block
 from ._frame import Frame
 from ._partials import SampleLayout
-from ._rows import SAMPLE_NAME, SPLIT_EVERY, DaskRows, _identity, squared_norms
+from ._rows import SPLIT_EVERY, squared_norms
 from ._sparse import is_sparse, is_sparse_dask
-from .init import _pad
+from .init import pad_centers
 from .kmeans import inertia, is_dask_collection, make_rows, predict_labels
 from .kmeanspp import kmeans_plusplus
 from .lloyd import check_first_pass
@@ -67,7 +66,7 @@ def _one_init(train, raw, init, n_clusters, rng, frame):
             raise ValueError(f"Unknown init {init!r}.")
         # Fewer drawn rows than clusters only when fewer rows have positive weight.
         if train.shape[0] <= n_clusters:
-            return _pad(train, n_clusters, rng)
+            return pad_centers(train, n_clusters, rng)
         if init == "random":
             return train[rng.choice(train.shape[0], size=n_clusters, replace=False)]
         centers, _ = kmeans_plusplus(train, n_clusters, np.ones(train.shape[0]), rng)
@@ -137,23 +136,12 @@ def _sample(rows, seed, n_top):
     """`rows.sample(seed, 0, n_top)`, with a reduction tree narrow enough for large n_top.
 
     Every block's partial holds n_top rows (batch_size 16384 makes init_size 49152: as
-    large as an 8 MiB block); merging 8 of them at once, as `DaskRows` does, would hold
-    many blocks' worth of memory in one task.
+    large as an 8 MiB block); merging 8 of them at once, the default, would hold many
+    blocks' worth of memory in one task.
     """
-    if not isinstance(rows, DaskRows):
-        return rows.sample(seed, 0, n_top)
-    layout = SampleLayout(rows.n_features, n_top)
-    partials = da.blockwise(
-        sample_block, "ij", rows.X, "ij", *rows._weight(), rows.offsets, "i",
-        adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
-        meta=np.empty((0, 0)), seed=seed, stream=0, n_top=n_top, token=SAMPLE_NAME)
-    split_every = int(np.clip(MERGE_BYTES // (8 * layout.size), 2, SPLIT_EVERY))
-    reduced = da.reduction(partials, _identity, layout.merge, combine=layout.merge,
-                           axis=0, keepdims=True, dtype=np.float64,
-                           split_every=split_every, concatenate=True,
-                           meta=np.empty((0, 0)), name=SAMPLE_NAME)
-    (vec,) = rows._compute(reduced)
-    return layout.unpack(vec[0])
+    size = SampleLayout(rows.n_features, n_top).size
+    split_every = int(np.clip(MERGE_BYTES // (8 * size), 2, SPLIT_EVERY))
+    return rows.sample(seed, 0, n_top, split_every=split_every)
 
 
 def _is_array(init):
@@ -233,7 +221,8 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
                                 seed=seed, seeds=seeds, verbose=verbose)
     progress.report("step", "MiniBatchKMeans", "init", 1, 1, init=init_name,
                     detail="sample and measure X")
-    # The first pass learnt unknown chunk sizes: use X with them.
+    # X as the passes read it: with the row chunk sizes the first pass learnt, if they
+    # were unknown (see passes.py).
     X, sample_weight = rows.X, rows.sample_weight
     params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
                         monitor=True, n_samples=part.n_samples,
