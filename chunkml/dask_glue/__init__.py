@@ -1,16 +1,16 @@
 """Maps the kernels over dask blocks, reduces their partials and runs the driver loops.
 
-Imports dask, numpy and chunkml.kernels; never the estimators.
+Imports dask, numpy and chunkml.kernels; never the estimators. The drivers read X only
+through the passes interface (passes.py); kmeans.py runs KMeans's n_init runs.
 """
 
 from .init import DEFAULT_INIT_ROUNDS
 from .kmeans import (
     KMeansResult,
-    fit_kmeans,
+    fit_kmeans_runs,
     inertia,
     is_dask_collection,
     predict_labels,
-    prepare_fit_input,
     transform_distances,
 )
 from .lloyd import NonFiniteInputError
@@ -20,13 +20,12 @@ __all__ = [
     "DEFAULT_INIT_ROUNDS",
     "KMeansResult",
     "NonFiniteInputError",
-    "fit_kmeans",
+    "fit_kmeans_runs",
     "fit_minibatch",
     "inertia",
     "is_dask_collection",
     "partial_fit_minibatch",
     "predict_labels",
-    "prepare_fit_input",
     "start_minibatch",
     "transform_distances",
 ]

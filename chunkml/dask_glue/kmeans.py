@@ -1,9 +1,14 @@
-"""Entry points used by the estimators: fit, predict, transform, inertia."""
+"""Entry points used by the estimators: fit (the n_init runs), predict, transform, inertia.
+
+Each entry point prepares its input once (`prepare_input`); what it calls then takes
+the prepared input as it is.
+"""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dask.array as da
+import joblib
 import numpy as np
 
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
@@ -72,20 +77,30 @@ def prepare_dask(X, sample_weight=None):
     return X, sample_weight
 
 
+def prepare_input(X, sample_weight=None):
+    """(X, sample_weight) as every pass reads them: `prepare_dask` for dask X; numpy and
+    scipy.sparse X as they are."""
+    if is_dask_collection(X):
+        return prepare_dask(X, sample_weight)
+    return X, sample_weight
+
+
 def make_rows(X, sample_weight=None):
-    """The rows (passes.py) over X: the one place that chooses the implementation from
-    X's type."""
+    """The rows (passes.py) over X and weights as `prepare_input` returns them: the one
+    place that chooses the implementation from X's type."""
     if is_dask_collection(X):
         rows = SparseDaskRows if is_sparse_dask(X) else DaskRows
-        return rows(*prepare_dask(X, sample_weight))
-    return (SparseNumpyRows if is_sparse(X) else NumpyRows)(X, sample_weight)
+    else:
+        rows = SparseNumpyRows if is_sparse(X) else NumpyRows
+    return rows(X, sample_weight)
 
 
 def prepare_fit_input(X, sample_weight=None):
-    """X and weights as the runs of one fit should read them: a lazy dask X that fits in
-    memory is persisted once for all of them (see persist.py); numpy is returned as is."""
+    """X and weights, as `prepare_input` returns them, as the runs of one fit should
+    read them: a lazy dask X that fits in memory is persisted once for all of them (see
+    persist.py), else streamed; scipy.sparse X is converted to CSR once for all runs."""
     if is_dask_collection(X):
-        return persist_for_fit(*prepare_dask(X, sample_weight))
+        return persist_for_fit(X, sample_weight)
     return (as_csr(X) if is_sparse(X) else X), sample_weight
 
 
@@ -121,13 +136,82 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
     return centers, tol_abs
 
 
+def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_factor,
+                    init_max_iter, max_iter, tol, random_state, verbose=False):
+    """KMeans.fit: the best of n_init complete runs (init + Lloyd) on numpy or dask X.
+
+    Every run's seed is drawn from `random_state` before any run starts, so the result
+    does not depend on where or in which order the runs execute. X is prepared once
+    (`prepare_input`), and a lazy dask X that fits in memory persisted once for all
+    runs (`prepare_fit_input`). In-memory runs go through ``joblib.Parallel`` (one at a
+    time unless an active ``joblib.parallel_backend`` spreads them); runs on dask X go
+    one after the other, each spread over X's blocks by the active dask scheduler.
+
+    Parameters
+    ----------
+    X : ndarray, scipy.sparse matrix or dask array of shape (n_samples, n_features)
+        float32 or float64, validated.
+    sample_weight : None, ndarray or dask array of shape (n_samples,)
+    init : {"k-means||", "k-means++", "random"}, callable or ndarray of shape \
+            (n_clusters, n_features)
+        A callable is called once per run, every call before the first run starts, as
+        ``init(X, n_clusters, random_state=RandomState(run seed))``, and must return
+        valid centers (the estimator checks them); an array is every run's start.
+    n_init : int
+    oversampling_factor, init_max_iter, max_iter, tol, verbose : as `fit_kmeans`
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    KMeansResult
+        The run of least inertia (the earlier one on ties). Its labels are lazy on X
+        itself for dask X, never on a copy persisted for the fit.
+    """
+    seeds = random_state.randint(np.iinfo(np.int32).max, size=n_init)
+    if callable(init):
+        inits = [init(X, n_clusters, random_state=np.random.RandomState(seed))
+                 for seed in seeds]
+    else:
+        inits = [init] * n_init
+    X, sample_weight = prepare_input(X, sample_weight)
+    X_fit, weight_fit = prepare_fit_input(X, sample_weight)
+    fit_one = joblib.delayed(fit_kmeans)
+    runs = (fit_one(X_fit, weight_fit, n_clusters, init=run_init,
+                    oversampling_factor=oversampling_factor, init_max_iter=init_max_iter,
+                    max_iter=max_iter, tol=tol, random_state=np.random.RandomState(seed),
+                    verbose=verbose)
+            for seed, run_init in zip(seeds, inits))
+    if is_dask_collection(X):
+        # Each run on dask input already spreads its passes over the blocks through the
+        # active dask scheduler; running runs concurrently would only multiply the
+        # memory held by X's blocks, and shipping a graph into a joblib worker would
+        # compute X again there (on a cluster: a task computing a graph).
+        results = (func(*args, **kwargs) for func, args, kwargs in runs)
+    else:
+        # joblib, so that `joblib.parallel_backend("dask")` (or "threading", ...) spreads
+        # the runs; n_jobs=None is one job unless such a context says otherwise. The
+        # kernels release the GIL, hence threads when joblib may choose. A generator, in
+        # order, holds one run's labels at a time.
+        results = joblib.Parallel(n_jobs=None, prefer="threads",
+                                  return_as="generator")(runs)
+    best = None
+    for result in results:
+        # Ties go to the earlier run.
+        if best is None or result.inertia < best.inertia:
+            best = result
+    if X_fit is not X:
+        best = replace(best, labels=prepared_labels(X, best.centers))
+    return best
+
+
 def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_max_iter,
                max_iter, tol, random_state, verbose=False):
     """One complete k-means run (init + Lloyd) on numpy or dask X.
 
     Parameters
     ----------
-    X : ndarray or dask array of shape (n_samples, n_features), float32 or float64
+    X : ndarray, scipy.sparse matrix or dask array of shape (n_samples, n_features)
+        float32 or float64, as `prepare_input` returns it.
     sample_weight : None, ndarray or dask array of shape (n_samples,)
     init : str or ndarray of shape (n_clusters, n_features)
     random_state : numpy.random.RandomState
@@ -197,11 +281,16 @@ def _framed(centers, X):
 
 def predict_labels(X, centers):
     """Nearest-center labels (int32): numpy for numpy X, lazy dask for dask X."""
+    X, _ = prepare_input(X)
+    return prepared_labels(X, centers)
+
+
+def prepared_labels(X, centers):
+    """`predict_labels` of X as `prepare_input` returns it."""
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
     sqnorm = squared_norms(centers)
     if is_dask_collection(X):
-        X, _ = prepare_dask(X)
         return X.map_blocks(labels_only_block, shift=shift, scale=scale, centers=centers,
                             centers_sqnorm=sqnorm, drop_axis=1, dtype=np.int32,
                             meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
@@ -222,11 +311,16 @@ def transform_distances(X, centers):
 
 def inertia(X, centers, sample_weight=None):
     """Weighted sum of squared distances to the nearest center (a float)."""
+    X, sample_weight = prepare_input(X, sample_weight)
+    return prepared_inertia(X, centers, sample_weight)
+
+
+def prepared_inertia(X, centers, sample_weight=None):
+    """`inertia` of X and weights as `prepare_input` returns them."""
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
     sqnorm = squared_norms(centers)
     if is_dask_collection(X):
-        X, sample_weight = prepare_dask(X, sample_weight)
         weight = (None, None) if sample_weight is None else (sample_weight, "i")
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
                                  adjust_chunks={"i": 1, "j": 1}, dtype=np.float64,

@@ -33,7 +33,13 @@ from ._partials import SampleLayout
 from ._rows import SPLIT_EVERY, squared_norms
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers
-from .kmeans import inertia, is_dask_collection, make_rows, predict_labels
+from .kmeans import (
+    is_dask_collection,
+    make_rows,
+    prepare_input,
+    prepared_inertia,
+    prepared_labels,
+)
 from .kmeanspp import kmeans_plusplus
 from .lloyd import check_first_pass
 from .minibatch_step import MiniBatchState, StepParams, minibatch_block
@@ -212,7 +218,7 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     -------
     MiniBatchResult
     """
-    rows = make_rows(X, sample_weight)
+    rows = make_rows(*prepare_input(X, sample_weight))
     seed, seeds = _seeds(random_state, n_init)
     init_name = (init if isinstance(init, str)
                  else "callable" if callable(init) else "array")
@@ -250,8 +256,8 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
         if state.converged:
             break
     if compute_labels:
-        labels = predict_labels(X, state.centers)
-        inertia_ = inertia(X, state.centers, sample_weight)
+        labels = prepared_labels(X, state.centers)
+        inertia_ = prepared_inertia(X, state.centers, sample_weight)
     else:
         labels = None
         inertia_ = _estimated_inertia(state, part.total)
@@ -267,7 +273,7 @@ def start_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size,
 
     The same initialisation as `fit_minibatch` would make on that block alone.
     """
-    rows = make_rows(X, sample_weight)
+    rows = make_rows(*prepare_input(X, sample_weight))
     seed, seeds = _seeds(random_state, n_init)
     state, _ = initial_state(rows, n_clusters, init=init, init_size=init_size, seed=seed,
                              seeds=seeds)

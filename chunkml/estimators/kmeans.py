@@ -3,7 +3,6 @@
 import warnings
 from numbers import Integral, Real
 
-import joblib
 import numpy as np
 
 from .. import dask_glue
@@ -197,12 +196,17 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self._warn_ignored_params()
         init = self.init
         n_init = resolve_n_init(self.n_init, init, default=_AUTO_N_INIT)
-        if isinstance(init, str) and init == "k-means||":
-            n_rounds = (dask_glue.DEFAULT_INIT_ROUNDS if self.init_max_iter is None
-                        else self.init_max_iter)
-            check_oversampling(self.oversampling_factor, self.n_clusters, n_rounds,
-                               X.shape[0], X.shape[1])
-        elif not (isinstance(init, str) or callable(init)):
+        if isinstance(init, str):
+            if init == "k-means||":
+                n_rounds = (dask_glue.DEFAULT_INIT_ROUNDS if self.init_max_iter is None
+                            else self.init_max_iter)
+                check_oversampling(self.oversampling_factor, self.n_clusters, n_rounds,
+                                   X.shape[0], X.shape[1])
+        elif callable(init):
+            # Called once per run, every call before the first run starts, and each
+            # result checked (scikit-learn also calls a callable init once per run).
+            init = CheckedInitCallable(init)
+        else:
             init = check_init(init, self.n_clusters, X.shape[1], np.float64)
             if n_init != 1:
                 warnings.warn(
@@ -210,45 +214,11 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
                     f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
                     stacklevel=2)
                 n_init = 1
-        rng = check_random_state(self.random_state)
-        # Every run's seed is drawn before any run starts, so the runs are independent
-        # and the result does not depend on where or in which order they execute.
-        seeds = rng.randint(np.iinfo(np.int32).max, size=n_init)
-        if callable(init):
-            # Each run's centers, checked before any run starts (scikit-learn also
-            # calls a callable init once per run).
-            checked = CheckedInitCallable(init)
-            inits = [checked(X, self.n_clusters, random_state=np.random.RandomState(seed))
-                     for seed in seeds]
-        else:
-            inits = [init] * n_init
-        # A lazy X that fits in memory is persisted once for all runs, or streamed.
-        X_fit, weight_fit = dask_glue.prepare_fit_input(X, sample_weight)
-        fit_one = joblib.delayed(dask_glue.fit_kmeans)
-        runs = (fit_one(X_fit, weight_fit, self.n_clusters, init=run_init,
-                        oversampling_factor=self.oversampling_factor,
-                        init_max_iter=self.init_max_iter, max_iter=self.max_iter,
-                        tol=self.tol, random_state=np.random.RandomState(seed),
-                        verbose=bool(self.verbose))
-                for seed, run_init in zip(seeds, inits))
-        if dask_glue.is_dask_collection(X):
-            # Each run on dask input already spreads its passes over the blocks through
-            # the active dask scheduler; running runs concurrently would only multiply
-            # the memory held by X's blocks, and shipping a graph into a joblib worker
-            # would compute X again there (on a cluster: a task computing a graph).
-            results = [func(*args, **kwargs) for func, args, kwargs in runs]
-        else:
-            # In-memory runs go through joblib, so that `joblib.parallel_backend("dask")`
-            # (or "threading", ...) spreads them; n_jobs=None is one job unless such a
-            # context says otherwise. The kernels release the GIL, hence threads when
-            # joblib may choose. A generator, in order, holds one run's labels at a time.
-            results = joblib.Parallel(n_jobs=None, prefer="threads",
-                                      return_as="generator")(runs)
-        best = None
-        for result in results:
-            # Ties go to the earlier run.
-            if best is None or result.inertia < best.inertia:
-                best = result
+        best = dask_glue.fit_kmeans_runs(
+            X, sample_weight, self.n_clusters, init=init, n_init=n_init,
+            oversampling_factor=self.oversampling_factor, init_max_iter=self.init_max_iter,
+            max_iter=self.max_iter, tol=self.tol,
+            random_state=check_random_state(self.random_state), verbose=bool(self.verbose))
         if best.n_distinct < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({best.n_distinct}) found smaller than "
@@ -257,10 +227,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         # Only now, with the fit complete, does the estimator change.
         self._check_features(X_in, reset=True)
         self.cluster_centers_ = best.centers.astype(X.dtype)
-        # labels_ stays lazy on the caller's X: it must not hold a copy persisted for
-        # the fit in memory.
-        self.labels_ = (dask_glue.predict_labels(X, best.centers)
-                        if X_fit is not X else best.labels)
+        self.labels_ = best.labels
         self.inertia_ = float(best.inertia)
         self.n_iter_ = int(best.n_iter)
         return self
