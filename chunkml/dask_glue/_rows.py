@@ -176,23 +176,23 @@ class DaskRows:
                                          dtype=np.int64, meta=np.empty(0, dtype=np.int64),
                                          token="chunkml-offsets")
 
-    def compute(self, *graphs):
-        """dask.compute the graphs; while the row chunk sizes are unknown, counts each
+    def compute(self, *results):
+        """dask.compute the results; while the row chunk sizes are unknown, counts each
         block's rows in the same compute and sets `X`, `sample_weight` and the row
         offsets of the later passes to those sizes (see passes.py)."""
         if self.known_rows:
-            return dask.compute(*graphs)
+            return dask.compute(*results)
         counts = self.X.map_blocks(block_rows, drop_axis=1,
                                    chunks=((1,) * self.X.numblocks[0],), dtype=np.int64,
                                    meta=np.empty(0, dtype=np.int64),
                                    token="chunkml-count-rows")
-        *results, counts = dask.compute(*graphs, counts)
+        *values, counts = dask.compute(*results, counts)
         rows = tuple(int(c) for c in counts)
         self.X = _with_row_chunks(self.X, rows)
         if self.sample_weight is not None:
             self.sample_weight = _with_row_chunks(self.sample_weight, rows)
         self._set_offsets()
-        return tuple(results)
+        return tuple(values)
 
     @property
     def row_chunks(self):
