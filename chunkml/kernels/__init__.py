@@ -13,6 +13,7 @@ The ``sparse_*`` kernels (sparse.py) take the (data, indices, indptr) arrays of 
 block and a frame without shift.
 """
 
+from . import _notice  # noqa: F401  (says so, once, when a kernel compiles)
 from ._random import counter_uniform, splitmix64
 from ._warm import warm_up
 from .assign import (
