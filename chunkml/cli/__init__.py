@@ -25,7 +25,7 @@ import os
 import sys
 
 from .. import __version__
-from . import _args, _files, bench, cluster, demo, predict, warm_up
+from . import _args, _files, _session, bench, cluster, demo, predict, warm_up
 from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandError
 from ._errors import UsageError
 from ._errors import one_line, stop_signals_interrupt
@@ -72,7 +72,7 @@ def main(argv=None):
         args.check(args)
     _files.arm_stage_hook()
     try:
-        with stop_signals_interrupt():
+        with stop_signals_interrupt(), _session.log_records_as_lines(args):
             return args.run(args)
     except UsageError as exc:
         print(f"chunkml: error: {one_line(exc)}", file=sys.stderr)

@@ -35,6 +35,39 @@ def lines(args):
     return _say_on_stderr if args.json else say
 
 
+class _RecordsAsLines(logging.Handler):
+    """Shows each chunkml log record it gets as one of a command's lines (`lines`)."""
+
+    def __init__(self, say):
+        # WARNING, what a user of the library sees without configuring logging: the
+        # compile notice (chunkml/kernels/_notice.py), not the INFO/DEBUG records.
+        super().__init__(logging.WARNING)
+        self._say = say
+
+    def emit(self, record):
+        try:
+            self._say(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def log_records_as_lines(args):
+    """chunkml's log records of WARNING and above, e.g. "compiling chunkml kernels for
+    ...; first use only", as the command's lines (`lines`) while the block runs.
+
+    Under --quiet they are dropped, and not left to logging's last-resort handler,
+    which would print them on stderr. They still propagate to the root logger, for an
+    application that calls ``cli.main`` with its own logging set up.
+    """
+    handler = _RecordsAsLines(lines(args))
+    _logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        _logger.removeHandler(handler)
+
+
 def progress(args):
     """(say, fit_bar) of a command: how it prints its progress lines (`lines`), and a
     context that shows each fit as one progress bar (chunkml.progress: the k-means||

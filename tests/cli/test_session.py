@@ -67,3 +67,45 @@ def test_an_abandoned_gather_wait_is_not_printed(asyncio_records):
     _abandon_a_failed_task(ValueError("boom"))
     assert len(asyncio_records) == 1
     assert isinstance(asyncio_records[0].exc_info[1], ValueError)
+
+
+NOTICE = "compiling chunkml kernels for float32 X; first use only"
+
+
+def _args(json=False, quiet=False):
+    import argparse
+
+    return argparse.Namespace(json=json, quiet=quiet)
+
+
+@pytest.mark.parametrize("json, quiet, stream", [
+    (False, False, "out"), (True, False, "err"), (False, True, None), (True, True, None),
+])
+def test_chunkml_warnings_are_lines_of_the_command(capsys, monkeypatch, json, quiet,
+                                                   stream):
+    log = logging.getLogger("chunkml")
+    # No handler anywhere, as in `chunkml ...` (pytest's own are on the root logger):
+    # a record nobody handles goes to logging's last resort, on stderr.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    log.warning("unhandled")
+    assert capsys.readouterr().err == "unhandled\n"
+    with _session.log_records_as_lines(_args(json, quiet)):
+        print("before")
+        log.warning(NOTICE)
+        # Below WARNING, as for a user who never configured logging: not shown.
+        log.info("persisting X (160 bytes) once for the fit")
+    captured = capsys.readouterr()
+    shown = {"out": "", "err": ""}
+    if stream is not None:
+        shown[stream] = f"{NOTICE}\n"
+    assert captured.out == "before\n" + shown["out"]
+    assert captured.err == shown["err"]
+    assert not log.handlers
+
+
+def test_the_handler_is_removed_when_the_block_raises():
+    with pytest.raises(KeyboardInterrupt):
+        with _session.log_records_as_lines(_args()):
+            assert len(logging.getLogger("chunkml").handlers) == 1
+            raise KeyboardInterrupt
+    assert not logging.getLogger("chunkml").handlers

@@ -1,10 +1,11 @@
 """``chunkml warm-up``: numba compiles once, then loads from its cache; here and on the
 workers of a cluster; its errors and Ctrl-C.
 
-One pair of subprocesses compiles for float32 X of 1 feature into a cache of its own and
-then loads from it (the container-image story). The rest runs ``cli.main`` in-process
-on the package's cluster, with the real ``chunkml.kernels.warm_up`` for the same small
-case, or a stand-in for the plumbing and the failures.
+One pair of subprocesses compiles for float32 X of 1 feature into a cache of its own,
+saying so once (chunkml/kernels/_notice.py), and then loads from it silently (the
+container-image story). The rest runs ``cli.main`` in-process on the package's cluster,
+with the real ``chunkml.kernels.warm_up`` for the same small case, or a stand-in for the
+plumbing and the failures.
 """
 
 import json
@@ -21,6 +22,8 @@ from chunkml import cli
 from ._run import TIMEOUT, _command, _env
 
 SMALL = ["--dtype", "float32", "--n-features", "1"]
+NOTICE = ("compiling chunkml kernels for float32 X; first use only: numba caches them on "
+          "disk (`chunkml warm-up` compiles them ahead of time)")
 
 
 def _run(tmp_path, *argv):
@@ -45,8 +48,11 @@ def test_compiles_once_then_loads_from_numbas_cache(tmp_path):
     assert any(name.startswith("chunkml.kernels.lloyd.") and
                "(array(float32, 2d, C)" in name for name in compiled)
     assert len(set(compiled)) == len(compiled)
+    # chunkml's notice (chunkml/kernels/_notice.py), once, among the command's lines.
     assert (f"warming up chunkml's kernels in this process (float32 X, 1 feature) ...\n"
+            f"{NOTICE}\n"
             f"  numba compiled {len(compiled):,} kernel variants in ") in first.stderr
+    assert first.stderr.count("first use only") == 1
     assert os.listdir(tmp_path / "numba-cache")
 
     # A new process with the same cache (the image's next start) compiles nothing.
@@ -56,6 +62,7 @@ def test_compiles_once_then_loads_from_numbas_cache(tmp_path):
     rows = second.stdout[second.stdout.index("\nprocess ") + 1:].splitlines()
     assert rows[1].startswith("this process (") and rows[1].split()[-2] == "0"
     assert second.stderr == ""
+    assert "first use only" not in second.stdout
 
 
 def test_on_every_worker_of_the_cluster(cluster, capsys):
@@ -119,6 +126,25 @@ def test_quiet_json_on_the_configured_scheduler(cluster, calls, capsys):
         "this process", *cluster.scheduler_info["workers"]]
     # Here in the main thread, on the worker off its event loop.
     assert [main for main, _ in calls] == [True, False]
+
+
+@pytest.mark.parametrize("argv, stream", [([], "out"), (["--json"], "err"),
+                                          (["--quiet"], None)])
+def test_chunkml_log_records_are_lines_of_the_command(monkeypatch, capsys, argv, stream):
+    import logging
+
+    def warm_up(**kwargs):
+        logging.getLogger("chunkml").warning(NOTICE)
+
+    monkeypatch.setattr(chunkml.kernels, "warm_up", warm_up)
+    assert cli.main(["warm-up", *argv]) == 0
+    captured = capsys.readouterr()
+    if stream is None:
+        assert NOTICE not in captured.out + captured.err
+    else:
+        assert getattr(captured, stream).count(f"\n{NOTICE}\n  loaded in ") == 1
+        assert NOTICE not in getattr(captured, {"out": "err", "err": "out"}[stream])
+    assert not logging.getLogger("chunkml").handlers
 
 
 def _fail_off_the_main_thread(monkeypatch, exc):
