@@ -9,7 +9,8 @@ how much; and issue 17's, for runs with bench_joblib.py's groups); then per grou
 the bandwidth and the ratio to the one-read floor (dask implementations against the dask
 floor, numpy-based ones against the numpy floor), the fitted n_iter_ and inertia_, the
 centers' distance from an exact float64 pass, ns per row (scaling) and the parts of a
-first fit.
+first fit. Runs with bench_cold.py's cold-start group also get issue 13's targets and a
+table of numba's compile time per kernel.
 """
 
 import argparse
@@ -72,6 +73,12 @@ EXTRA_COLUMNS = [
     ("first_fit_s", "first fit", _fmt_time),
     ("second_fit_s", "second fit", _fmt_time),
     ("overhead_s", "overhead", _fmt_time),
+    ("warm_fit_s", "warm fit", _fmt_time),
+    ("first_minus_warm_s", "first - warm fit", _fmt_time),
+    ("warm_up_s", "warm_up()", _fmt_time),
+    ("compile_s", "numba compiling", _fmt_time),
+    ("compiled", "variants compiled", "{:g}".format),
+    ("notices", "compile notices", "{:g}".format),
     ("fits", "fits", str),
     ("best_score", "best_score_", "{:.6f}".format),
 ]
@@ -141,10 +148,35 @@ def _group_table(group, benches, cpu_timer=False):
                     _fmt_ratio(None if floor is None else stats["median"] / floor)]
         row += [fmt(extra[key]) if key in extra else "" for key, _, fmt in extras]
         lines.append("| " + " | ".join(row) + " |")
-    return [f"#### {group}", "", *lines, "", *_notes(benches, base, has_floor), ""]
+    return [f"#### {group}", "", *lines, "", *_notes(benches, base, has_floor, labels),
+            "", *_compile_table(group, benches, labels)]
 
 
-def _notes(benches, base, has_floor):
+def _compile_table(group, benches, labels):
+    """numba's compile seconds per kernel (extra_info compile_s_by_kernel), one column
+    per result that compiled anything, the slowest kernel first."""
+    columns = [(label, b["extra_info"]["compile_s_by_kernel"])
+               for b, label in zip(benches, labels)
+               if b.get("extra_info", {}).get("compile_s_by_kernel")]
+    if not columns:
+        return []
+    kernels = sorted({k for _, seconds in columns for k in seconds},
+                     key=lambda k: (-max(s.get(k, 0.0) for _, s in columns), k))
+    lines = [f"#### {group}: numba compile time per kernel", "",
+             "| kernel | " + " | ".join(label for label, _ in columns) + " |",
+             "|" + "---|" * (len(columns) + 1)]
+    for kernel in kernels:
+        row = ["" if kernel not in seconds else f"{seconds[kernel]:.2f} s"
+               for _, seconds in columns]
+        lines.append(f"| {kernel.removeprefix('chunkml.kernels.')} | {' | '.join(row)} |")
+    totals = [f"{sum(seconds.values()):.2f} s" for _, seconds in columns]
+    lines.append(f"| total | {' | '.join(totals)} |")
+    return [*lines, "", "A kernel's own time: the callees it compiles count for "
+            "themselves; `[name=N]`: the integers held by a kernel made per case.",
+            ""]
+
+
+def _notes(benches, base, has_floor, labels):
     notes = []
     by_impl = {_impl(b): b for b in benches}
     if base is not None:
@@ -158,8 +190,8 @@ def _notes(benches, base, has_floor):
     if has_floor and base is not None and "floor_dask" in by_impl:
         notes.append(f"chunkml's pass costs {base / _median(by_impl['floor_dask']):.2f}x "
                      "one read of X (`X.sum()`) with the same scheduler.")
-    whats = [f"`{_impl(b)}`: {b['extra_info']['what']}" for b in benches
-             if "what" in b.get("extra_info", {})]
+    whats = [f"`{_impl(b) or label}`: {b['extra_info']['what']}"
+             for b, label in zip(benches, labels) if "what" in b.get("extra_info", {})]
     if whats:
         notes.append("Timed: " + "; ".join(whats) + ".")
     return notes
@@ -245,6 +277,44 @@ TARGETS = [
            _extra("first-fit", "overhead_s", cache="warm"), "<", 1.0, _fmt_time),
     Target("first-fit, cold cache: the same overhead, compiling every kernel",
            _extra("first-fit", "overhead_s", cache="cold"), fmt=_fmt_time),
+]
+
+
+def _cold_overhead(case):
+    """(import + first fit) with an empty numba cache minus the same with a warm one."""
+    def value(by_op):
+        cold, warm = (_find(by_op, "cold-start", case=case, cache=cache)
+                      for cache in ("cold", "warm"))
+        if cold is None or warm is None:
+            return None
+        cold, warm = cold["extra_info"], warm["extra_info"]
+        return (cold["import_s"] + cold["first_fit_s"]) - (warm["import_s"]
+                                                            + warm["first_fit_s"])
+    return value
+
+
+def _whole_warm_up(by_op):
+    bench = _find(by_op, "cold-start", case="warm_up", cache="cold")
+    if bench is None or not bench["extra_info"].get("what", "").startswith("warm_up():"):
+        return None  # not run, or (tiny) for the seed's dtype and width only
+    return bench["extra_info"]["warm_up_s"]
+
+
+# Issue 13: the cost of a cold numba cache (benchmarks/bench_cold.py).
+COLD_TARGETS = [
+    Target("cold-start seed: import + first fit, empty cache - the same, warm cache",
+           _cold_overhead("seed"), "<=", 5.0, _fmt_time),
+    Target("cold-start seed: first fit - warm fit, empty cache",
+           _extra("cold-start", "first_minus_warm_s", case="seed", cache="cold"), "<=",
+           5.0, _fmt_time),
+    Target("cold-start wide32 (float32, 64 features): first fit - warm fit, empty cache",
+           _extra("cold-start", "first_minus_warm_s", case="wide32", cache="cold"), "<=",
+           5.0, _fmt_time),
+    Target("cold-start: chunkml.kernels.warm_up(), every kernel, empty cache",
+           _whole_warm_up, "<=", 60.0, _fmt_time),
+    Target("cold-start seed: first fit - warm fit, warm cache (loading the kernels)",
+           _extra("cold-start", "first_minus_warm_s", case="seed", cache="warm"),
+           fmt=_fmt_time),
 ]
 # Issue 17: the "chunkml" joblib backend never slower than joblib's "dask" backend, and at
 # least 1.3x faster where "dask" oversubscribes the cores (each task's numba threads on
@@ -335,6 +405,8 @@ def report(path, title=None):
     out += _targets_table(by_op)
     if any(op.startswith("joblib-") for op in by_op):
         out += _targets_table(by_op, JOBLIB_TARGETS, issue=17)
+    if "cold-start" in by_op:
+        out += _targets_table(by_op, COLD_TARGETS, issue=13)
     for group, benches in groups.items():
         out += _group_table(group, benches, cpu_timer)
     return "\n".join(out)

@@ -25,5 +25,6 @@ def test_benchmarks_run_at_tiny_size(tmp_path):
                             timeout=60)
     assert report.returncode == 0, report.stderr[-3000:]
     for section in ("#### targets (issue 7)", "#### fit-seed n_samples=20000",
-                    "#### lloyd-iter n_samples=20000", "#### scaling", "#### first-fit"):
+                    "#### lloyd-iter n_samples=20000", "#### scaling", "#### first-fit",
+                    "#### targets (issue 13)", "#### cold-start"):
         assert section in report.stdout
