@@ -13,7 +13,7 @@ Imports distributed, joblib, threadpoolctl, numba and chunkml.kernels; never the
 """
 
 from ._backend import ChunkmlBackend, task_budget
-from ._limits import thread_budget
+from .._limits import thread_budget
 from ._workers import (
     SETUP_PLUGIN,
     WARM_UP_PLUGIN,

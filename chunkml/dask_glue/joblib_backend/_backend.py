@@ -24,7 +24,7 @@ from joblib._dask import DaskDistributedBackend
 from joblib._utils import _TracebackCapturingWrapper
 from joblib.parallel import SequentialBackend
 
-from ._limits import thread_budget
+from .._limits import thread_budget
 from ._workers import register_warm_up
 
 

@@ -14,7 +14,7 @@ from distributed import WorkerPlugin, get_client
 
 from chunkml.kernels import warm_up
 
-from ._limits import limit_this_thread
+from .._limits import limit_this_thread
 
 SETUP_PLUGIN = "chunkml-setup"
 WARM_UP_PLUGIN = "chunkml-warm-up"

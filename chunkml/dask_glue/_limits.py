@@ -11,9 +11,10 @@ Two kinds of limit, set differently:
   so `_ProcessPools` counts the budgets in force, applies the smallest and restores the
   original values when the last one ends.
 
-threadpoolctl lists the libraries loaded when it is called; the limits are set again
-whenever modules were imported since (a task's first import of scikit-learn loads its
-OpenMP runtime).
+threadpoolctl lists the libraries loaded when it is called; the limits are set again,
+and the libraries listed again, whenever modules were imported since (a task's first
+import of scikit-learn loads its OpenMP runtime). Listing them scans every loaded shared
+library, too slow to repeat for every task: one controller is kept until then.
 """
 
 import numbers
@@ -92,9 +93,25 @@ class _ProcessPools:
 _POOLS = _ProcessPools()
 
 
+# (len(sys.modules) when it was made, the controller of the libraries loaded then).
+_CONTROLLER = (-1, None)
+
+
+def _controller():
+    """A ThreadpoolController of the loaded libraries, made again only when modules were
+    imported since the last one (threads racing here at worst make one each)."""
+    global _CONTROLLER
+    n_modules, controller = _CONTROLLER
+    if n_modules != len(sys.modules):
+        n_modules = len(sys.modules)  # before the scan: an import during it is seen next time
+        controller = ThreadpoolController()
+        _CONTROLLER = (n_modules, controller)
+    return controller
+
+
 def _libraries():
     """(per-thread, process-wide) threadpoolctl controllers of the loaded libraries."""
-    libs = ThreadpoolController().lib_controllers
+    libs = _controller().lib_controllers
     per_thread = [lib for lib in libs if _is_per_thread(lib)]
     return per_thread, [lib for lib in libs if not _is_per_thread(lib)]
 
