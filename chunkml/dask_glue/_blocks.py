@@ -1,4 +1,5 @@
-"""Module-level wrappers that run one kernel on one block and pack its partials.
+"""Module-level wrappers that run one kernel on one block and return its partial
+(_partials.py) or its row-aligned results.
 
 dask ships these functions to workers by reference (they are importable), not by value.
 Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous blocks, and
@@ -10,7 +11,8 @@ import numpy as np
 from .. import kernels
 from ..kernels.gemm import use_gemm
 from . import _sparse
-from ._partials import LloydLayout, SampleLayout
+from ._frame import Stats
+from ._partials import LloydPartial, SamplePartial, best_rows
 
 UNIT_WEIGHT = np.empty(0)
 
@@ -52,10 +54,22 @@ def as_block(X):
     return np.ascontiguousarray(X)
 
 
-def lloyd_block(X, sample_weight, shift, scale, centers, centers_sqnorm, n_far,
+def _first(row_offset):
+    """A block's first global row index, from a scalar or a broadcast offsets block."""
+    return int(np.ravel(row_offset)[0]) if np.size(row_offset) else 0
+
+
+def _kept(key, idx, m):
+    """Positions of a kernel's heap of m rows (key, block row; -1 in unused slots) in
+    rank order, real rows only."""
+    real = np.flatnonzero(idx >= 0)
+    return real[best_rows(key[real], idx[real], m)]
+
+
+def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, centers_sqnorm, n_far,
                 with_moments, parallel=False):
-    """Fused Lloyd pass over one block -> (1, LloydLayout.size) packed partial, in the
-    frame (shift, scale) (see _frame.py), far rows included."""
+    """Fused Lloyd pass over one block -> its LloydPartial, in the frame (shift, scale)
+    (see _frame.py), far rows included; row_offset: the global id of its first row."""
     X = as_block(X)
     w = as_weight(sample_weight)
     n_clusters, n_features = centers.shape
@@ -70,38 +84,32 @@ def lloyd_block(X, sample_weight, shift, scale, centers, centers_sqnorm, n_far,
               else _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)])
     inertia = kernel(X, shift, scale, centers, centers_sqnorm, w, sums, weight, moments,
                      far_dist, far_idx, far_label)
-    valid = far_idx >= 0
-    far_X = np.zeros((n_far, n_features))
-    far_X[valid] = (_sparse.take_rows(X, far_idx[valid], scale) if sparse
-                    else (X[far_idx[valid]].astype(np.float64) - shift) * scale)
-    far_weight = np.zeros(n_far)
-    far_weight[valid] = 1.0 if w.shape[0] == 0 else w[far_idx[valid]]
-    layout = LloydLayout(n_clusters, n_features, n_far)
-    if not with_moments:
-        moments = np.zeros((2, n_features))
-    smallest = min_weight(w, X.shape[0])
-    return layout.pack(X.shape[0], inertia, sums, weight, moments, far_dist, far_weight,
-                       far_label, far_X, smallest)[None, :]
+    keep = _kept(far_dist, far_idx, n_far)
+    rows = far_idx[keep]
+    far_X = (_sparse.take_rows(X, rows, scale) if sparse
+             else (X[rows].astype(np.float64) - shift) * scale)
+    return LloydPartial(
+        n_samples=X.shape[0], n_far=n_far, inertia=float(inertia), sums=sums,
+        weight=weight, moments=moments if with_moments else None,
+        far_dist=far_dist[keep], far_row=rows + _first(row_offset),
+        far_label=far_label[keep],
+        far_weight=np.ones(rows.shape[0]) if w.shape[0] == 0 else w[rows],
+        far_X=far_X,
+        min_weight=min_weight(w, X.shape[0]))
 
 
-def _pack_sample(X, w, total, stats, top_key, top_idx, row_offset):
-    valid = top_idx >= 0
-    top_X = np.zeros((top_idx.shape[0], X.shape[1]))
-    top_X[valid] = (_sparse.take_rows(X, top_idx[valid]) if _sparse.is_sparse(X)
-                    else X[top_idx[valid]])
-    index = np.where(valid, top_idx + row_offset, -1)
-    layout = SampleLayout(X.shape[1], top_idx.shape[0])
-    smallest = min_weight(w, X.shape[0])
-    return layout.pack(X.shape[0], total, stats, top_key, index, top_X, smallest)
-
-
-def _first(row_offset):
-    """A block's first global row index, from a scalar or a broadcast offsets block."""
-    return int(np.ravel(row_offset)[0]) if np.size(row_offset) else 0
+def _sample_partial(X, w, total, stats, top_key, top_idx, row_offset):
+    keep = _kept(top_key, top_idx, top_idx.shape[0])
+    rows = top_idx[keep]
+    top_X = (_sparse.take_rows(X, rows) if _sparse.is_sparse(X)
+             else X[rows].astype(np.float64))
+    return SamplePartial(n_samples=X.shape[0], n_top=top_idx.shape[0], total=float(total),
+                         stats=stats, key=top_key[keep], index=rows + row_offset,
+                         X=top_X, min_weight=min_weight(w, X.shape[0]))
 
 
 def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
-    """Weighted sample of rows + statistics of one block -> (1, SampleLayout.size).
+    """Weighted sample of rows + statistics of one block -> its SamplePartial.
 
     The rows are in X's units: this pass comes before the frame is known."""
     X = as_block(X)
@@ -117,7 +125,7 @@ def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
                                     np.empty((0, 0)), top_key, top_idx)
     else:
         total = kernels.sample_rows(X, w, seed, stream, offset, stats, top_key, top_idx)
-    return _pack_sample(X, w, total, stats, top_key, top_idx, offset)[None, :]
+    return _sample_partial(X, w, total, Stats(X.shape[0], stats), top_key, top_idx, offset)
 
 
 def _round(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
@@ -139,24 +147,25 @@ def _round(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_cen
 
 def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
                   first_id, seed, stream, n_top, exponential):
-    """One k-means|| / k-means++ round over a block, in the frame (shift, scale); the
-    sampled rows are packed in X's units.
+    """One k-means|| / k-means++ round over a block, in the frame (shift, scale).
 
-    Returns a 1-D float64 vector: the updated squared distances of the block's rows,
-    the bits of their int64 nearest candidate ids, then the packed SampleLayout partial.
-    `mindist_part` and `nearest_part` read the first two back as views, without copies.
+    Returns (mindist, nearest, partial): the updated squared distances of the block's
+    rows, (n,) float64; the ids of their nearest candidates, (n,) int64; the
+    SamplePartial of the rows drawn, in X's units, without stats. `round_part` picks one.
     """
     X = as_block(X)
-    n_samples = X.shape[0]
-    layout = SampleLayout(X.shape[1], n_top)
-    out = np.empty(2 * n_samples + layout.size)
+    out_mindist = np.empty(X.shape[0])
+    out_nearest = np.empty(X.shape[0], dtype=np.int64)
     phi, top_key, top_idx, w = _round(X, mindist, nearest, sample_weight, row_offset,
                                       shift, scale, new_centers, first_id, seed, stream,
-                                      n_top, exponential, out[:n_samples],
-                                      out[n_samples:2 * n_samples].view(np.int64))
-    out[2 * n_samples:] = _pack_sample(X, w, phi, np.zeros((kernels.N_STATS, X.shape[1])),
-                                       top_key, top_idx, _first(row_offset))
-    return out
+                                      n_top, exponential, out_mindist, out_nearest)
+    partial = _sample_partial(X, w, phi, None, top_key, top_idx, _first(row_offset))
+    return out_mindist, out_nearest, partial
+
+
+def round_part(result, i):
+    """Item i of a `mindist_block` result: 0 distances, 1 nearest ids, 2 the partial."""
+    return result[i]
 
 
 def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new_centers,
@@ -173,19 +182,6 @@ def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new
     weights = None if w.shape[0] == 0 else w
     return np.bincount(ids, weights=weights, minlength=n_candidates)[None, :].astype(
         np.float64)
-
-
-def mindist_part(packed, n_tail):
-    return packed[:(packed.shape[0] - n_tail) // 2]
-
-
-def nearest_part(packed, n_tail):
-    n_samples = (packed.shape[0] - n_tail) // 2
-    return packed[n_samples:2 * n_samples].view(np.int64)
-
-
-def tail(packed, n_tail):
-    return packed[packed.shape[0] - n_tail:][None, :]
 
 
 def row_offsets_block(block_info=None):

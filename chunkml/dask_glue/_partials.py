@@ -1,13 +1,23 @@
-"""Fixed-size partial results of one pass over a block, and how to merge them.
+"""The partial results of one pass over some rows of X, and the one merge of each kind.
 
-A block's partials travel as one flat float64 vector so that dask can tree-reduce them
-with `da.reduction` (concatenate, merge, repeat). Merging is associative, so the result
-does not depend on how the tree is cut, except for floating-point summation order.
+A partial is a dataclass of named, typed fields: counts and row ids are ints, sums and
+distances float64. A block function (_blocks.py) makes one from its block's kernel
+outputs; on a dask array, `da.reduction(..., concatenate=False)` tree-reduces them with
+`merge_lloyd` or `merge_sample` (as dask's own ``mean_chunk``/``mean_combine`` pass dicts),
+each of which takes the list of partials of one task of the tree; in-memory passes use the
+partial of their one block as it is.
+
+Merging is associative: the result does not depend on how the tree is cut, except for the
+floating-point summation order (sums are added in the order of the parts, left to right, as
+a stacked sum over parts adds them). Counts, minima and the kept rows are exact: each part
+keeps its best rows, ranked by key, largest first, equal keys by global row id (unique
+across X), and the best rows of a union are among the best of its parts.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+from dask.sizeof import sizeof
 
 from ..kernels import N_STATS, merge_moments
 from ._frame import Stats, merge_stat_rows
@@ -23,181 +33,142 @@ def merge_moment_rows(counts, moments):
     return n_total, merged
 
 
-def top_rows(keys, order_key, m):
-    """Indices of the m largest `keys` (ties: smallest `order_key` first), valid (>= 0) only."""
-    valid = np.flatnonzero(keys >= 0)
-    if valid.size > m:
+def best_rows(key, row, m):
+    """Positions of the m rows of largest `key`, in rank order (equal keys: smallest `row`
+    first). key (n,) float64 and row (n,) int64 are those of real rows only."""
+    candidates = np.arange(key.shape[0])
+    if key.shape[0] > m:
+        if m == 0:
+            return candidates[:0]
         # Sort only the rows that can make the cut (all ties at the m-th key included).
-        cut = np.partition(keys[valid], valid.size - m)[valid.size - m] if m else np.inf
-        valid = valid[keys[valid] >= cut]
-    order = np.lexsort((order_key[valid], -keys[valid]))
-    return valid[order[:m]]
+        cut = np.partition(key, key.shape[0] - m)[key.shape[0] - m]
+        candidates = np.flatnonzero(key >= cut)
+    order = np.lexsort((row[candidates], -key[candidates]))
+    return candidates[order[:m]]
 
 
-@dataclass(frozen=True)
-class LloydLayout:
-    """Layout of a Lloyd partial: row count, inertia, sums, weights, moments, far rows."""
+def _sum(values):
+    """values[0] + values[1] + ..., left to right (numpy's pairwise sum of a 1-D array
+    would add them in another order from 8 parts on)."""
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
 
-    n_clusters: int
-    n_features: int
-    n_far: int
 
-    @property
-    def size(self):
-        k, d, m = self.n_clusters, self.n_features, self.n_far
-        return 3 + k * d + k + 2 * d + m * (3 + d)
+def _best_of(parts, key, row, columns, m):
+    """{field: values} of the m best of the parts' kept rows: the fields `key` and `row`
+    that rank them (see best_rows) and the other `columns`, in rank order."""
+    values = {name: np.concatenate([getattr(p, name) for p in parts])
+              for name in (key, row, *columns)}
+    keep = best_rows(values[key], values[row], m)
+    return {name: column[keep] for name, column in values.items()}
 
-    def _slices(self):
-        k, d, m = self.n_clusters, self.n_features, self.n_far
-        bounds = np.cumsum([0, 1, 1, k * d, k, 2 * d, m, m, m, m * d, 1])
-        names = ("n", "inertia", "sums", "weight", "moments", "far_dist", "far_weight",
-                 "far_label", "far_X", "min_weight")
-        return {name: slice(a, b) for name, a, b in zip(names, bounds[:-1], bounds[1:])}
 
-    def pack(self, n, inertia, sums, weight, moments, far_dist, far_weight, far_label,
-             far_X, min_weight):
-        vec = np.empty(self.size)
-        parts = (n, inertia, sums, weight, moments, far_dist, far_weight, far_label, far_X,
-                 min_weight)
-        for sl, value in zip(self._slices().values(), parts):
-            vec[sl] = np.ravel(value)
-        return vec
-
-    def unpack(self, vec):
-        k, d, m = self.n_clusters, self.n_features, self.n_far
-        s = self._slices()
-        return LloydPartial(
-            n_samples=int(vec[s["n"]][0]),
-            inertia=float(vec[s["inertia"]][0]),
-            sums=vec[s["sums"]].reshape(k, d),
-            weight=vec[s["weight"]].copy(),
-            moments=vec[s["moments"]].reshape(2, d),
-            far_dist=vec[s["far_dist"]].copy(),
-            far_weight=vec[s["far_weight"]].copy(),
-            far_label=vec[s["far_label"]].astype(np.int64),
-            far_X=vec[s["far_X"]].reshape(m, d),
-            min_weight=float(vec[s["min_weight"]][0]),
-        )
-
-    def merge(self, parts, axis=None, keepdims=True):
-        """Merge stacked partials (s, size) into one (1, size); usable by da.reduction."""
-        parts = np.asarray(parts).reshape(-1, self.size)
-        s = self._slices()
-        out = parts.sum(axis=0)
-        out[s["min_weight"]] = parts[:, s["min_weight"]].min()
-        counts = parts[:, s["n"]][:, 0]
-        _, moments = merge_moment_rows(counts, parts[:, s["moments"]].reshape(-1, 2,
-                                                                         self.n_features))
-        out[s["moments"]] = moments.ravel()
-        far_dist = parts[:, s["far_dist"]].ravel()
-        keep = top_rows(far_dist, np.arange(far_dist.size), self.n_far)
-        far_dist_out = np.full(self.n_far, -1.0)
-        far_w = np.zeros(self.n_far)
-        far_label = np.full(self.n_far, -1.0)
-        far_X = np.zeros((self.n_far, self.n_features))
-        far_dist_out[:keep.size] = far_dist[keep]
-        far_w[:keep.size] = parts[:, s["far_weight"]].ravel()[keep]
-        far_label[:keep.size] = parts[:, s["far_label"]].ravel()[keep]
-        far_X[:keep.size] = parts[:, s["far_X"]].reshape(-1, self.n_features)[keep]
-        for name, value in (("far_dist", far_dist_out), ("far_weight", far_w),
-                            ("far_label", far_label), ("far_X", far_X)):
-            out[s[name]] = value.ravel()
-        return out[None, :]
+def _parts(parts, kind):
+    """The list of partials a reduction task gets: dask passes one partial alone when a
+    node has a single input."""
+    return [parts] if isinstance(parts, kind) else list(parts)
 
 
 @dataclass
 class LloydPartial:
-    """One Lloyd pass over X, reduced: what the driver needs to update the centers."""
+    """A Lloyd pass over some rows of X, in the rows' frame: what the driver needs to
+    update the centers (see lloyd.update_centers).
+
+    The far rows are the at most n_far rows farthest from their nearest center, largest
+    distance first, equal distances by row id.
+    """
 
     n_samples: int
-    inertia: float
-    sums: np.ndarray
-    weight: np.ndarray
-    moments: np.ndarray
-    far_dist: np.ndarray
-    far_weight: np.ndarray
-    far_label: np.ndarray
-    far_X: np.ndarray
-    min_weight: float
+    n_far: int  # far rows kept at most
+    inertia: float  # weighted sum of the squared distances to the nearest center
+    sums: np.ndarray  # (n_clusters, n_features) float64: weighted sum of each cluster's rows
+    weight: np.ndarray  # (n_clusters,) float64: total weight of each cluster
+    moments: np.ndarray | None  # (2, n_features) float64 (mean, M2); None: not measured
+    far_dist: np.ndarray  # (m,) float64: squared distance to the nearest center
+    far_row: np.ndarray  # (m,) int64: global row id (see DaskRows for unknown chunks)
+    far_label: np.ndarray  # (m,) int64: the cluster the row was summed into
+    far_weight: np.ndarray  # (m,) float64
+    far_X: np.ndarray  # (m, n_features) float64: the rows, in the frame
+    min_weight: float  # smallest weight of a row (+inf for no rows)
 
 
-@dataclass(frozen=True)
-class SampleLayout:
-    """Layout of a sampling partial: row count, total, statistics (kernels.block_stats),
-    the top rows by key."""
-
-    n_features: int
-    n_top: int
-
-    @property
-    def size(self):
-        d, t = self.n_features, self.n_top
-        return 3 + N_STATS * d + t * (2 + d)
-
-    def _slices(self):
-        d, t = self.n_features, self.n_top
-        bounds = np.cumsum([0, 1, 1, N_STATS * d, t, t, t * d, 1])
-        names = ("n", "total", "stats", "key", "index", "X", "min_weight")
-        return {name: slice(a, b) for name, a, b in zip(names, bounds[:-1], bounds[1:])}
-
-    def pack(self, n, total, stats, key, index, X_top, min_weight):
-        vec = np.empty(self.size)
-        values = (n, total, stats, key, index, X_top, min_weight)
-        for sl, value in zip(self._slices().values(), values):
-            vec[sl] = np.ravel(value)
-        return vec
-
-    def unpack(self, vec):
-        s = self._slices()
-        key = vec[s["key"]]
-        index = vec[s["index"]]
-        keep = top_rows(key, index, self.n_top)
-        return SamplePartial(
-            n_samples=int(vec[s["n"]][0]),
-            total=float(vec[s["total"]][0]),
-            stats=Stats(int(vec[s["n"]][0]),
-                        vec[s["stats"]].reshape(N_STATS, self.n_features).copy()),
-            key=key[keep],
-            index=index[keep].astype(np.int64),
-            X=vec[s["X"]].reshape(self.n_top, self.n_features)[keep],
-            min_weight=float(vec[s["min_weight"]][0]),
-        )
-
-    def merge(self, parts, axis=None, keepdims=True):
-        """Merge stacked partials (s, size) into one (1, size); usable by da.reduction."""
-        parts = np.asarray(parts).reshape(-1, self.size)
-        s = self._slices()
-        out = np.empty(self.size)
-        out[s["n"]] = parts[:, s["n"]].sum()
-        out[s["total"]] = parts[:, s["total"]].sum()
-        out[s["min_weight"]] = parts[:, s["min_weight"]].min()
-        _, stats = merge_stat_rows(parts[:, s["n"]][:, 0],
-                                   parts[:, s["stats"]].reshape(-1, N_STATS,
-                                                                self.n_features))
-        out[s["stats"]] = stats.ravel()
-        key = parts[:, s["key"]].ravel()
-        index = parts[:, s["index"]].ravel()
-        keep = top_rows(key, index, self.n_top)
-        top_key = np.full(self.n_top, -1.0)
-        top_index = np.full(self.n_top, -1.0)
-        top_X = np.zeros((self.n_top, self.n_features))
-        top_key[:keep.size] = key[keep]
-        top_index[:keep.size] = index[keep]
-        top_X[:keep.size] = parts[:, s["X"]].reshape(-1, self.n_features)[keep]
-        out[s["key"]] = top_key
-        out[s["index"]] = top_index
-        out[s["X"]] = top_X.ravel()
-        return out[None, :]
+def merge_lloyd(parts, axis=None, keepdims=True):
+    """One LloydPartial of a list of them (of consecutive rows, in order); the combine and
+    aggregate of a ``da.reduction(..., concatenate=False)``."""
+    parts = _parts(parts, LloydPartial)
+    if len(parts) == 1:
+        return parts[0]
+    moments = None
+    if parts[0].moments is not None:
+        _, moments = merge_moment_rows([p.n_samples for p in parts],
+                                       np.stack([p.moments for p in parts]))
+    return LloydPartial(
+        n_samples=sum(p.n_samples for p in parts),
+        n_far=parts[0].n_far,
+        inertia=_sum([p.inertia for p in parts]),
+        sums=_sum([p.sums for p in parts]),
+        weight=_sum([p.weight for p in parts]),
+        moments=moments,
+        min_weight=min(p.min_weight for p in parts),
+        **_best_of(parts, "far_dist", "far_row", ("far_label", "far_weight", "far_X"),
+                   parts[0].n_far),
+    )
 
 
 @dataclass
 class SamplePartial:
-    """One sampling pass over X, reduced: the kept rows, largest key first, and totals."""
+    """A sampling pass over some rows of X: the kept rows, largest key first (equal keys
+    by row id), and totals.
+
+    The first pass (`sample`) also measures X (`stats`); a k-means|| / k-means++ round
+    does not (None), and its `total` is the weighted sum of squared distances (phi).
+    """
 
     n_samples: int
-    total: float
-    stats: Stats
-    key: np.ndarray
-    index: np.ndarray
-    X: np.ndarray
-    min_weight: float
+    n_top: int  # rows kept at most
+    total: float  # total weight of the rows, or phi for a round
+    stats: Stats | None  # kernels.block_stats rows of the rows; None in a round
+    key: np.ndarray  # (t,) float64: the rows' keys, all >= 0
+    index: np.ndarray  # (t,) int64: their global row ids
+    X: np.ndarray  # (t, n_features) float64: the rows, in X's units
+    min_weight: float  # smallest weight of a row (+inf for no rows)
+
+    @staticmethod
+    def nbytes(n_features, n_top):
+        """Bytes of a partial that keeps n_top rows (stats included), at most."""
+        return 8 * (3 + N_STATS * n_features + n_top * (2 + n_features))
+
+
+def merge_stats(parts):
+    """One Stats of a list of them (see _frame.merge_stat_rows)."""
+    n_samples, stats = merge_stat_rows([p.n_samples for p in parts],
+                                       np.stack([p.stats for p in parts]))
+    return Stats(int(n_samples), stats)
+
+
+def merge_sample(parts, axis=None, keepdims=True):
+    """One SamplePartial of a list of them (of consecutive rows, in order); the combine
+    and aggregate of a ``da.reduction(..., concatenate=False)``."""
+    parts = _parts(parts, SamplePartial)
+    if len(parts) == 1:
+        return parts[0]
+    return SamplePartial(
+        n_samples=sum(p.n_samples for p in parts),
+        n_top=parts[0].n_top,
+        # Pairwise (np.sum), as when partials were float vectors: phi decides k-means||'s
+        # draws, which so stay those of earlier releases.
+        total=float(np.sum([p.total for p in parts])),
+        stats=None if parts[0].stats is None else merge_stats([p.stats for p in parts]),
+        min_weight=min(p.min_weight for p in parts),
+        **_best_of(parts, "key", "index", ("X",), parts[0].n_top),
+    )
+
+
+@sizeof.register(LloydPartial)
+@sizeof.register(SamplePartial)
+@sizeof.register(Stats)
+def _sizeof_fields(partial):
+    # What distributed counts in memory and transfers: the arrays, not the object.
+    return sum(sizeof(getattr(partial, f.name)) for f in fields(partial))

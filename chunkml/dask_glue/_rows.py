@@ -2,10 +2,12 @@
 implementations of the `Passes` interface (passes.py, which documents every method).
 
 `NumpyRows` runs the kernels on the whole array in the calling thread (their in-memory
-parallel variants from PARALLEL_MIN_ROWS rows). `DaskRows` maps the
-serial kernels over row blocks, tree-reduces the small partials with `split_every`, and
-computes them with whatever scheduler is active (threads, a distributed Client, ...).
-The drivers in `lloyd.py`, `init.py` and `minibatch.py` see the same methods on both.
+parallel variants from PARALLEL_MIN_ROWS rows) and returns that one block's partial
+(_partials.py) as it is. `DaskRows` maps the serial kernels over row blocks, tree-reduces
+their partials with `split_every` (`da.reduction(..., concatenate=False)` and the merge of
+the pass's kind), and computes them with whatever scheduler is active (threads, a
+distributed Client, ...). The drivers in `lloyd.py`, `init.py` and `minibatch.py` see
+the same methods on both.
 
 Every pass but `sample` measures distances in the rows' `frame` (see _frame.py): centers
 go in, and partials come out, in its units. `sample`, the first pass, is how a fit
@@ -23,16 +25,14 @@ from ._blocks import (
     labels_only_block,
     lloyd_block,
     mindist_block,
-    mindist_part,
-    nearest_part,
     pseudo_offsets_block,
+    round_part,
     row_offsets_block,
     sample_block,
-    tail,
 )
 from ._frame import Frame
 from ._sparse import UnshiftedFrame, as_csr
-from ._partials import LloydLayout, SampleLayout
+from ._partials import merge_lloyd, merge_sample
 from .kmeanspp import kmeans_plusplus, sampled_kmeanspp
 
 # Partials merged per reduction task: a tree of depth log_8(n_blocks) keeps the driver
@@ -75,15 +75,12 @@ class NumpyRows:
         self.frame = Frame.identity(self.n_features) if frame is None else frame
 
     def lloyd(self, centers, n_far, with_moments):
-        layout = LloydLayout(centers.shape[0], self.n_features, n_far)
-        vec = lloyd_block(self.X, self.sample_weight, *self.frame.args, centers,
-                          squared_norms(centers), n_far, with_moments,
-                          parallel=use_parallel(self.X))
-        return layout.unpack(vec[0])
+        return lloyd_block(self.X, self.sample_weight, 0, *self.frame.args, centers,
+                           squared_norms(centers), n_far, with_moments,
+                           parallel=use_parallel(self.X))
 
     def sample(self, seed, stream, n_top, *, split_every=None):
-        vec = sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
-        return SampleLayout(self.n_features, n_top).unpack(vec[0])
+        return sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
 
     def mindist_round(self, state, new_centers, first_id, seed, stream, n_top, exponential):
         """One k-means|| / k-means++ round; returns (new state, partial).
@@ -92,12 +89,10 @@ class NumpyRows:
         None before the first round.
         """
         mindist, nearest = (None, None) if state is None else state
-        out = mindist_block(self.X, mindist, nearest, self.sample_weight, 0,
-                            *self.frame.args, new_centers, first_id, seed, stream, n_top,
-                            exponential)
-        size = SampleLayout(self.n_features, n_top).size
-        state = (mindist_part(out, size), nearest_part(out, size))
-        return state, SampleLayout(self.n_features, n_top).unpack(out[-size:])
+        mindist, nearest, partial = mindist_block(
+            self.X, mindist, nearest, self.sample_weight, 0, *self.frame.args, new_centers,
+            first_id, seed, stream, n_top, exponential)
+        return (mindist, nearest), partial
 
     def candidate_weights(self, state, new_centers, first_id, n_candidates):
         """Total weight of the rows nearest to each candidate (state + new_centers)."""
@@ -128,6 +123,10 @@ class NumpyRows:
 
 def _identity(x, axis=None, keepdims=True):
     return x
+
+
+# The meta of the arrays of partials: one Python object per block.
+_OBJECTS = np.empty(0, dtype=object)
 
 
 def sum_rows(per_block, name, axis=0):
@@ -201,38 +200,36 @@ class DaskRows:
     def _weight(self):
         return (None, None) if self.sample_weight is None else (self.sample_weight, "i")
 
-    def _reduce(self, partials, layout, name, split_every=SPLIT_EVERY):
-        return da.reduction(partials, _identity, layout.merge, combine=layout.merge, axis=0,
-                            keepdims=True, dtype=np.float64, split_every=split_every,
-                            concatenate=True, meta=np.empty((0, 0)), name=name)
+    def _per_block(self, func, *args, **kwargs):
+        """(n_blocks,) lazy array of func's partial of each block (an object each)."""
+        return da.blockwise(func, "i", self.X, "ij", *args, adjust_chunks={"i": 1},
+                            concatenate=True, dtype=object, meta=_OBJECTS, **kwargs)
+
+    def _reduce(self, partials, merge, name, split_every=SPLIT_EVERY):
+        """Lazy (1,) array of the one partial that `merge` makes of all of them."""
+        return da.reduction(partials, _identity, merge, combine=merge, axis=0,
+                            keepdims=True, dtype=object, split_every=split_every,
+                            concatenate=False, meta=_OBJECTS, name=name)
 
     def lloyd_graph(self, centers, n_far, with_moments):
-        """Lazy (1, size) reduced Lloyd partial; one read of every block of X."""
-        layout = LloydLayout(centers.shape[0], self.n_features, n_far)
+        """Lazy (1,) array of the LloydPartial of X; one read of every block of X."""
         shift, scale = self.frame.args
-        partials = da.blockwise(
-            lloyd_block, "ij", self.X, "ij", *self._weight(),
-            adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
-            meta=np.empty((0, 0)), shift=shift, scale=scale, centers=centers,
-            centers_sqnorm=squared_norms(centers), n_far=n_far, with_moments=with_moments,
-            token=LLOYD_NAME)
-        return layout, self._reduce(partials, layout, LLOYD_NAME)
+        partials = self._per_block(
+            lloyd_block, *self._weight(), self.offsets, "i", shift=shift, scale=scale,
+            centers=centers, centers_sqnorm=squared_norms(centers), n_far=n_far,
+            with_moments=with_moments, token=LLOYD_NAME)
+        return self._reduce(partials, merge_lloyd, LLOYD_NAME)
 
     def lloyd(self, centers, n_far, with_moments):
-        layout, reduced = self.lloyd_graph(centers, n_far, with_moments)
-        (vec,) = self.compute(reduced)
-        return layout.unpack(vec[0])
+        (partial,) = self.compute(self.lloyd_graph(centers, n_far, with_moments))
+        return partial
 
     def sample(self, seed, stream, n_top, *, split_every=None):
-        layout = SampleLayout(self.n_features, n_top)
-        partials = da.blockwise(
-            sample_block, "ij", self.X, "ij", *self._weight(), self.offsets, "i",
-            adjust_chunks={"i": 1, "j": layout.size}, dtype=np.float64,
-            meta=np.empty((0, 0)), seed=seed, stream=stream, n_top=n_top,
-            token=SAMPLE_NAME)
-        (vec,) = self.compute(self._reduce(partials, layout, SAMPLE_NAME,
-                                           split_every or SPLIT_EVERY))
-        return layout.unpack(vec[0])
+        partials = self._per_block(sample_block, *self._weight(), self.offsets, "i",
+                                   seed=seed, stream=stream, n_top=n_top, token=SAMPLE_NAME)
+        (partial,) = self.compute(self._reduce(partials, merge_sample, SAMPLE_NAME,
+                                               split_every or SPLIT_EVERY))
+        return partial
 
     def _state_args(self, state):
         if state is None:
@@ -243,28 +240,25 @@ class DaskRows:
         """One round; the new state (distances, nearest ids) is persisted, not computed."""
         if not self.known_rows:
             self.compute()
-        layout = SampleLayout(self.n_features, n_top)
         shift, scale = self.frame.args
         name = _ROUND_NAMES[exponential]
-        packed = da.blockwise(
-            mindist_block, "i", self.X, "ij", *self._state_args(state), *self._weight(),
-            self.offsets, "i", adjust_chunks={"i": lambda n: 2 * n + layout.size},
-            concatenate=True, dtype=np.float64, meta=np.empty(0), shift=shift, scale=scale,
-            new_centers=new_centers, first_id=first_id, seed=seed, stream=stream,
-            n_top=n_top, exponential=exponential, token=f"{name}-round")
-        mindist = packed.map_blocks(mindist_part, layout.size, chunks=(self.row_chunks,),
-                                    dtype=np.float64, meta=np.empty(0),
-                                    token=f"{name}-distances")
-        nearest = packed.map_blocks(nearest_part, layout.size, chunks=(self.row_chunks,),
-                                    dtype=np.int64, meta=np.empty(0, dtype=np.int64),
-                                    token=f"{name}-nearest")
-        partials = packed.map_blocks(
-            tail, layout.size, chunks=((1,) * len(self.row_chunks), (layout.size,)),
-            new_axis=1, dtype=np.float64, meta=np.empty((0, 0)), token=f"{name}-partials")
+        # Each block's (distances, nearest ids, partial); the three are taken apart below.
+        results = self._per_block(
+            mindist_block, *self._state_args(state), *self._weight(), self.offsets, "i",
+            shift=shift, scale=scale, new_centers=new_centers, first_id=first_id, seed=seed,
+            stream=stream, n_top=n_top, exponential=exponential, token=f"{name}-round")
+        mindist = results.map_blocks(round_part, 0, chunks=(self.row_chunks,),
+                                     dtype=np.float64, meta=np.empty(0),
+                                     token=f"{name}-distances")
+        nearest = results.map_blocks(round_part, 1, chunks=(self.row_chunks,),
+                                     dtype=np.int64, meta=np.empty(0, dtype=np.int64),
+                                     token=f"{name}-nearest")
+        partials = results.map_blocks(round_part, 2, dtype=object, meta=_OBJECTS,
+                                      token=f"{name}-partials")
         mindist, nearest, reduced = dask.persist(
-            mindist, nearest, self._reduce(partials, layout, f"{name}-round"))
-        (vec,) = dask.compute(reduced)
-        return (mindist, nearest), layout.unpack(vec[0])
+            mindist, nearest, self._reduce(partials, merge_sample, f"{name}-round"))
+        (partial,) = dask.compute(reduced)
+        return (mindist, nearest), partial
 
     def candidate_weights(self, state, new_centers, first_id, n_candidates):
         """Total weight of the rows nearest to each candidate; one read of X."""

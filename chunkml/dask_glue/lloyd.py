@@ -57,18 +57,29 @@ def scaled_tol(tol, n_samples, moments):
 def update_centers(partial, centers_old):
     """New centers from a Lloyd partial, relocating empty clusters first.
 
-    As scikit-learn: each empty cluster takes one of the rows farthest from their center
-    (largest distance first), which leaves its old cluster. A cluster that stays empty
-    keeps its old center (scikit-learn would send it to the origin).
+    As scikit-learn: when some row is away from its center, each empty cluster, in
+    increasing order, takes the next of the rows farthest from their center (the
+    partial's far rows: largest distance first, equal distances by row id), which leaves
+    the cluster it was summed into. A cluster that stays empty keeps its old center
+    (scikit-learn moves it to the largest cluster's), and one that gets a row of zero
+    weight takes that row (scikit-learn: the origin).
+
+    Parameters
+    ----------
+    partial : LloydPartial
+        Of a pass with `centers_old`, in the same frame.
+    centers_old : ndarray of shape (n_clusters, n_features), float64
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), float64
     """
     sums = partial.sums.copy()
     weight = partial.weight.copy()
     empty = np.flatnonzero(weight == 0)
     moved = {}
-    if empty.size and partial.far_dist.size and partial.far_dist.max() > 0:
-        order = np.argsort(-partial.far_dist, kind="stable")
-        order = order[partial.far_label[order] >= 0]
-        for new_id, far in zip(empty, order):
+    if empty.size and partial.far_dist.size and partial.far_dist[0] > 0:
+        for far, new_id in enumerate(empty[:partial.far_dist.shape[0]]):
             x, w, old_id = partial.far_X[far], partial.far_weight[far], partial.far_label[far]
             sums[old_id] -= w * x
             weight[old_id] -= w

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from . import progress
 from ._blocks import labels_block
 from ._frame import Frame
-from ._partials import SampleLayout
+from ._partials import SamplePartial
 from ._rows import SPLIT_EVERY, squared_norms
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers
@@ -145,8 +145,8 @@ def _sample(rows, seed, n_top):
     large as an 8 MiB block); merging 8 of them at once, the default, would hold many
     blocks' worth of memory in one task.
     """
-    size = SampleLayout(rows.n_features, n_top).size
-    split_every = int(np.clip(MERGE_BYTES // (8 * size), 2, SPLIT_EVERY))
+    nbytes = SamplePartial.nbytes(rows.n_features, n_top)
+    split_every = int(np.clip(MERGE_BYTES // nbytes, 2, SPLIT_EVERY))
     return rows.sample(seed, 0, n_top, split_every=split_every)
 
 

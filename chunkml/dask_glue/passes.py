@@ -104,8 +104,9 @@ class Passes(Protocol):
         """One Lloyd pass: every row assigned to its nearest center (in the frame).
 
         Returns the per-cluster weighted sums and weights, the weighted inertia, the
-        n_far rows farthest from their center (for empty clusters), the row count, the
-        smallest weight and, when `with_moments`, X's (mean, M2) rows in the frame.
+        n_far rows farthest from their center (for empty clusters; largest distance
+        first, equal distances by row id), the row count, the smallest weight and, when
+        `with_moments`, X's (mean, M2) rows in the frame.
         """
 
     def final(self, centers: np.ndarray,

@@ -184,9 +184,9 @@ def test_numpy_and_dask_rows_give_the_same_passes(sparse):
     np.testing.assert_allclose(lloyd[1].weight, lloyd[0].weight, rtol=1e-12)
     np.testing.assert_allclose(lloyd[1].inertia, lloyd[0].inertia, rtol=1e-10)
     np.testing.assert_allclose(lloyd[1].moments, lloyd[0].moments, rtol=1e-8, atol=1e-12)
-    # The same farthest rows (their order is not part of the partial: update_centers
-    # sorts them).
-    np.testing.assert_array_equal(np.sort(lloyd[1].far_dist), np.sort(lloyd[0].far_dist))
+    # The same farthest rows, in the same order (largest distance first, then row id).
+    np.testing.assert_array_equal(lloyd[1].far_row, lloyd[0].far_row)
+    np.testing.assert_array_equal(lloyd[1].far_dist, lloyd[0].far_dist)
 
     rounds = [rows.mindist_round(None, centers[:2], 0, seed, 1, 8, False)
               for rows in (in_memory, on_dask)]
