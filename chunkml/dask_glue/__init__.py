@@ -1,7 +1,8 @@
 """Maps the kernels over dask blocks, reduces their partials and runs the driver loops.
 
-Imports dask, numpy and chunkml.kernels; never the estimators. The drivers read X only
-through the passes interface (passes.py); kmeans.py runs KMeans's n_init runs.
+Imports dask, numpy, threadpoolctl and chunkml.kernels; never the estimators. The drivers
+read X only through the passes interface (passes.py); kmeans.py runs KMeans's n_init
+runs.
 """
 
 from .init import DEFAULT_INIT_ROUNDS

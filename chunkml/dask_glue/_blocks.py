@@ -3,7 +3,8 @@
 
 dask ships these functions to workers by reference (they are importable), not by value.
 Every wrapper accepts blocks of 0 rows, read-only blocks and non-contiguous blocks, and
-scipy.sparse blocks (read as CSR by the sparse kernels, see _sparse.py).
+scipy.sparse blocks (read as CSR by the sparse kernels, see _sparse.py). Every wrapper
+that calls a kernel runs with one BLAS thread (`one_blas_thread`).
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ from .. import kernels
 from ..kernels.gemm import use_gemm
 from . import _sparse
 from ._frame import Stats
+from ._limits import one_blas_thread
 from ._partials import LloydPartial, SamplePartial, best_rows
 
 UNIT_WEIGHT = np.empty(0)
@@ -66,6 +68,7 @@ def _kept(key, idx, m):
     return real[best_rows(key[real], idx[real], m)]
 
 
+@one_blas_thread
 def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, centers_sqnorm, n_far,
                 with_moments, parallel=False):
     """Fused Lloyd pass over one block -> its LloydPartial, in the frame (shift, scale)
@@ -108,6 +111,7 @@ def _sample_partial(X, w, total, stats, top_key, top_idx, row_offset):
                          X=top_X, min_weight=min_weight(w, X.shape[0]))
 
 
+@one_blas_thread
 def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
     """Weighted sample of rows + statistics of one block -> its SamplePartial.
 
@@ -145,6 +149,7 @@ def _round(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_cen
     return phi, top_key, top_idx, w
 
 
+@one_blas_thread
 def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
                   first_id, seed, stream, n_top, exponential):
     """One k-means|| / k-means++ round over a block, in the frame (shift, scale).
@@ -168,6 +173,7 @@ def round_part(result, i):
     return result[i]
 
 
+@one_blas_thread
 def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new_centers,
                            first_id, n_candidates):
     """(1, n_candidates) total weight of the block's rows nearest to each candidate.
@@ -200,6 +206,7 @@ def block_rows(X):
     return np.array([X.shape[0]], dtype=np.int64)
 
 
+@one_blas_thread
 def labels_block(X, shift, scale, centers, centers_sqnorm, parallel=False):
     """(labels int32, squared distances in the frame's units) of one block."""
     X = as_block(X)
@@ -228,12 +235,14 @@ def check_finite_block(X, values):
         raise ValueError(f"Input X contains infinity or a value too large for {X.dtype!r}.")
 
 
+@one_blas_thread
 def labels_only_block(X, shift, scale, centers, centers_sqnorm):
     labels, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
     check_finite_block(X, mindist)
     return labels
 
 
+@one_blas_thread
 def inertia_block(X, sample_weight, shift, scale, centers, centers_sqnorm):
     """(1, 1) weighted inertia of one block, in the frame's units."""
     _, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
@@ -245,6 +254,7 @@ def inertia_block(X, sample_weight, shift, scale, centers, centers_sqnorm):
     return np.array([[total]])
 
 
+@one_blas_thread
 def transform_block(X, shift, scale, centers, parallel=False):
     """Distances (in X's units) of one block's rows to centers given in the frame."""
     X = as_block(X)

@@ -1,5 +1,9 @@
 """Inner thread limits: BLAS / OpenMP through threadpoolctl, and numba's thread count.
 
+`one_blas_thread` is chunkml's own rule, for the work it hands to dask and joblib: one
+BLAS thread inside every task (see its docstring). `thread_budget` and
+`limit_this_thread` are the joblib backend's and `setup_workers`' per-task budgets.
+
 Two kinds of limit, set differently:
 
 - per thread: OpenMP's ``omp_set_num_threads`` (also OpenBLAS built on OpenMP) and
@@ -17,7 +21,9 @@ import of scikit-learn loads its OpenMP runtime). Listing them scans every loade
 library, too slow to repeat for every task: one controller is kept until then.
 """
 
+import functools
 import numbers
+import os
 import sys
 import threading
 from collections import Counter
@@ -109,9 +115,11 @@ def _controller():
     return controller
 
 
-def _libraries():
-    """(per-thread, process-wide) threadpoolctl controllers of the loaded libraries."""
-    libs = _controller().lib_controllers
+def _libraries(user_api=None):
+    """(per-thread, process-wide) threadpoolctl controllers of the loaded libraries (of
+    one user_api, "blas" or "openmp", or all)."""
+    libs = [lib for lib in _controller().lib_controllers
+            if user_api is None or lib.user_api == user_api]
     per_thread = [lib for lib in libs if _is_per_thread(lib)]
     return per_thread, [lib for lib in libs if not _is_per_thread(lib)]
 
@@ -172,3 +180,69 @@ def limit_this_thread(n_threads):
         lib.set_num_threads(n_threads)
     _POOLS.set_baseline(process_wide, n_threads)
     _THREAD.seen = (n_threads, len(sys.modules))
+
+
+@contextmanager
+def _one_blas_thread():
+    per_thread, process_wide = _libraries("blas")
+    changed = [(lib, lib.num_threads) for lib in per_thread if lib.num_threads != 1]
+    for lib, _ in changed:
+        lib.set_num_threads(1)
+    # Entered even when the pools hold 1 already: a budget ending meanwhile elsewhere must
+    # not raise them under this task (entering sets nothing that holds already).
+    if process_wide:
+        _POOLS.enter(process_wide, 1)
+    try:
+        yield
+    finally:
+        if process_wide:
+            _POOLS.exit(1)
+        for lib, original in changed:
+            lib.set_num_threads(original)
+
+
+def one_blas_thread(func):
+    """Run `func` with one BLAS thread, whatever the vendor (OpenBLAS, MKL, BLIS).
+
+    chunkml's rule: inside every dask or joblib task that chunkml runs, BLAS uses one
+    thread. The task already runs beside others (dask's threads, joblib's workers), and
+    its BLAS calls are either the gemm kernels' small products (OpenBLAS keeps them on
+    the calling thread, MKL and BLIS need not) or in-memory k-means++'s products. Block
+    functions (_blocks.py) always run under it, also when an in-memory pass calls them on
+    the caller's thread: they then run numba's parallel variants, whose threads must not
+    each start a BLAS pool, or small serial passes. Only in-memory work that runs on the
+    caller's thread outside any numba-parallel kernel (k-means++ and the driver of a
+    numpy fit made there: n_init=1 or joblib's sequential backend) keeps the caller's
+    BLAS threads: see `OneBlasThreadOffCaller`.
+
+    The limit is set only where it does not hold already; the caller's limits come back
+    when the call returns or raises (process-wide pools, shared with concurrent tasks:
+    when the last budget in force in the process ends, see `_ProcessPools`). Per-thread
+    pools (OpenBLAS built on OpenMP) are set in the calling thread only.
+    """
+    @functools.wraps(func)
+    def limited(*args, **kwargs):
+        with _one_blas_thread():
+            return func(*args, **kwargs)
+    return limited
+
+
+class OneBlasThreadOffCaller:
+    """`func` with one BLAS thread wherever it runs but on the thread that wrapped it.
+
+    For the runs that joblib executes: its sequential backend calls them on the caller's
+    thread, one at a time, where all BLAS threads are the caller's to use; any other
+    backend runs them in its worker threads or processes, side by side, where each gets
+    one (`one_blas_thread`). Picklable when `func` is (for process and dask backends).
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.caller = (os.getpid(), threading.get_ident())
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args, **kwargs):
+        if (os.getpid(), threading.get_ident()) == self.caller:
+            return self.func(*args, **kwargs)
+        with _one_blas_thread():
+            return self.func(*args, **kwargs)

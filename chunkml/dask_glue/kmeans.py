@@ -14,6 +14,7 @@ import numpy as np
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
 from . import progress
 from ._frame import Frame
+from ._limits import OneBlasThreadOffCaller
 from ._rows import (
     LABELS_NAME,
     DaskRows,
@@ -144,8 +145,9 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
     does not depend on where or in which order the runs execute. X is prepared once
     (`prepare_input`), and a lazy dask X that fits in memory persisted once for all
     runs (`prepare_fit_input`). In-memory runs go through ``joblib.Parallel`` (one at a
-    time unless an active ``joblib.parallel_backend`` spreads them); runs on dask X go
-    one after the other, each spread over X's blocks by the active dask scheduler.
+    time unless an active ``joblib.parallel_backend`` spreads them, then each with one
+    BLAS thread: see _limits.py); runs on dask X go one after the other, each spread over
+    X's blocks by the active dask scheduler.
 
     Parameters
     ----------
@@ -175,7 +177,9 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         inits = [init] * n_init
     X, sample_weight = prepare_input(X, sample_weight)
     X_fit, weight_fit = prepare_fit_input(X, sample_weight)
-    fit_one = joblib.delayed(fit_kmeans)
+    # One BLAS thread per run wherever joblib runs it beside others (not on this
+    # thread: its sequential backend, one run at a time).
+    fit_one = joblib.delayed(OneBlasThreadOffCaller(fit_kmeans))
     runs = (fit_one(X_fit, weight_fit, n_clusters, init=run_init,
                     oversampling_factor=oversampling_factor, init_max_iter=init_max_iter,
                     max_iter=max_iter, tol=tol, random_state=np.random.RandomState(seed),

@@ -14,6 +14,7 @@ import numpy as np
 from .. import kernels
 from ._blocks import as_block, as_weight
 from ._frame import Frame
+from ._limits import one_blas_thread
 from ._rows import squared_norms
 from ._sparse import csr_args, is_sparse, take_rows
 
@@ -185,6 +186,7 @@ def _step(state, X, w, params, labels, mindist):
         _monitor(state, batch_inertia, batch_weight, n_rows, shift, params)
 
 
+@one_blas_thread
 def minibatch_block(X, sample_weight, state, params):
     """All mini-batch steps over one block; returns the new state (`state` is unchanged).
 

@@ -11,8 +11,9 @@ exact float64 argmin except at ties within float64 rounding, whatever X's dtype,
 distances and inertia are the exact ``sum((x - c)^2)``, as in the row-by-row kernels.
 
 The kernels call BLAS from the calling thread, dask's or numba's: tiles are small enough
-(GEMM_MAX_PRODUCT) that OpenBLAS computes each product on that thread alone, without
-touching its process-wide thread count.
+(GEMM_MAX_PRODUCT) that OpenBLAS computes each product on that thread alone. Other
+vendors (MKL, BLIS) may split even a small product over their pool, so the glue runs
+every block under a one-thread BLAS limit (dask_glue/_limits.py, `one_blas_thread`).
 """
 
 import numpy as np
