@@ -12,6 +12,26 @@ settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "chunkml"))
 
 
+@pytest.fixture(scope="session")
+def compiled_kernels():
+    """Compile, in this process, the serial float64 kernels of every width case and what a
+    dask fit runs besides, into numba's on-disk cache (or load them from it).
+
+    For tests that start several ``python -m chunkml`` processes at once: without it each
+    process would compile the same kernels at the same time on a cold cache (14 of them
+    on CI's 2 cores took longer than their timeout); with it they load the cache.
+    """
+    import dask.array as da
+    import numpy as np
+
+    import chunkml
+
+    chunkml.kernels.warm_up(dtypes=(np.float64,))
+    X = da.from_array(np.random.default_rng(0).normal(size=(60, 3)), chunks=20)
+    for init in ("k-means||", "k-means++", "random"):
+        chunkml.KMeans(3, init=init, random_state=0, max_iter=2).fit(X).labels_.compute()
+
+
 @pytest.fixture
 def numba_cache_dir(request, tmp_path_factory):
     """A numba cache of its own for bounds-checked subprocesses (kept across runs when

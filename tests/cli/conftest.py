@@ -3,6 +3,11 @@
 import pytest
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _compiled(compiled_kernels):
+    """Every cli test may start ``python -m chunkml``: the kernels compile once, here."""
+
+
 @pytest.fixture(scope="package")
 def cluster():
     """An in-process LocalCluster for runs of ``cli.main``, over TCP rather than
