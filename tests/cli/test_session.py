@@ -39,6 +39,9 @@ def asyncio_records():
             records.append(record)
 
     log = logging.getLogger("asyncio")
+    # An earlier command's session installed the filter for the rest of the process.
+    installed = _session._drop_abandoned_gather_waits in log.filters
+    log.removeFilter(_session._drop_abandoned_gather_waits)
     keep = Keep()
     log.addHandler(keep)
     try:
@@ -46,6 +49,8 @@ def asyncio_records():
     finally:
         log.removeHandler(keep)
         log.removeFilter(_session._drop_abandoned_gather_waits)
+        if installed:
+            log.addFilter(_session._drop_abandoned_gather_waits)
 
 
 def test_an_abandoned_gather_wait_is_not_printed(asyncio_records):
