@@ -1,9 +1,9 @@
-"""``chunkml cluster`` and ``chunkml bench``, run as users run them: ``python -m chunkml``.
+"""``chunkml cluster`` and ``chunkml bench``, run as users run them.
 
-Each subprocess pays for importing dask and numba (a few seconds), so every run of this
-module starts at once in one fixture and the tests read its results; paths that need no
-new interpreter (a missing extra, Ctrl-C, the parquet fallback) run in-process through
-``cli.main`` on a module-scoped cluster.
+Each new interpreter pays for importing dask and numba and loading the kernels (seconds
+on 2 cores), so one run is ``python -m chunkml`` itself (started first, read last) and
+the others call ``cli.main`` in this process with its output captured, on the cli tests'
+cluster; the runs happen in one fixture and the tests read its results.
 """
 
 import importlib.util
@@ -21,7 +21,7 @@ import pytest
 import chunkml
 from chunkml import cli
 
-from ._run import TIMEOUT, _command, _env, _interrupt_fits
+from ._run import TIMEOUT, _command, _env, _interrupt_fits, _main_captured
 
 # .parquet and .csv input (and the labels without zarr) need dask.dataframe and pyarrow.
 pd = pytest.importorskip("pandas")
@@ -127,33 +127,38 @@ def _stale_outputs(out):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, cluster):
-    """Every subprocess of this module, started together; {name: (code, out, err, dir)}."""
+    """Every run of this module's first tests; {name: (code, out, err)}.
+
+    One is ``python -m chunkml`` itself, connecting to the module's cluster through dask's
+    config (DASK_SCHEDULER_ADDRESS): the entry point, its exit status and its output in
+    a new interpreter. The rest run ``cli.main`` in this process, in the folder a user
+    would run them in, on the same cluster (its one task thread: CPython gh-106905,
+    see conftest.py), except the errors that stop before any work.
+    """
     root = tmp_path_factory.mktemp("cluster")
     frame = _write_inputs(root)
     _stale_outputs(root / "out-npy")
-    commands = {f"cluster {fmt}": ["cluster", *run["argv"], "--out", f"out-{fmt}"]
+    scheduler = ["--scheduler", cluster.scheduler_address]
+    # The workers of the module's cluster run in this process: absolute paths.
+    config_argv = ["cluster", root / "x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS,
+                   "--out", root / "out-config", "--quiet"]
+    proc = subprocess.Popen(_command(*config_argv), cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**_env(), "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})
+    commands = {f"cluster {fmt}": ["cluster", *run["argv"], "--out", f"out-{fmt}",
+                                   *scheduler]
                 for fmt, run in RUNS.items() if fmt != "zarr" or HAS_ZARR}
     commands.update({name: [*argv, "--out", "out-error"]
                      for name, (argv, _) in ERRORS.items()})
     commands["bench"] = BENCH
     commands["json"] = ["cluster", "x.csv", "--n-clusters", "3", "--exclude-columns",
                         ",".join(EXCLUDED), "--sample-weight-column", "w", "--json",
-                        "--out", "out-json"]
+                        "--out", "out-json", *scheduler]
     commands["nan"] = ["cluster", "nan.csv", "--n-clusters", "3", "--sample-weight-column",
-                       "w", "--out", "out-error"]
-    # The workers of the module's cluster run in this process: absolute paths.
-    commands["scheduler from config"] = [
-        "cluster", root / "x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS,
-        "--out", root / "out-config", "--quiet"]
-    envs = {"scheduler from config": {"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}}
-    procs = {name: subprocess.Popen(_command(*argv), cwd=root, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True,
-                                    env={**_env(), **envs.get(name, {})})
-             for name, argv in commands.items()}
-    results = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=TIMEOUT)
-        results[name] = (proc.returncode, stdout, stderr)
+                       "w", "--out", "out-error", *scheduler]
+    results = {name: _main_captured(argv, cwd=root) for name, argv in commands.items()}
+    stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    results["scheduler from config"] = (proc.returncode, stdout, stderr)
     return root, frame, results
 
 
