@@ -2,9 +2,9 @@
 
 The signal tests run the real entry point, ``python -m chunkml cluster``, and stop it at
 each stage of writing with ``CHUNKML_TEST_SIGNAL_AT=<stage>:<SIGNAL>`` (the process sends
-itself the signal there, see chunkml/cli/_files.py). Every subprocess of the module
-starts from one fixture, a few at a time; the checks that need no new interpreter call
-``cli.main`` in-process, on a module-scoped cluster.
+itself the signal there, see chunkml/cli/_files.py), each stage once, a few at a time
+from one fixture; the checks that need no new interpreter call ``cli.main``
+in-process, on the cli tests' cluster.
 """
 
 import concurrent.futures
@@ -21,7 +21,7 @@ import pytest
 
 from chunkml import cli
 
-from ._run import TIMEOUT, _command, _env
+from ._run import TIMEOUT, _command, _env, _main_captured
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("dask.dataframe")
@@ -36,6 +36,13 @@ STAGES = ["labels-block", "labels", "centers", "summary", "publish",
           "aside:summary.json", f"aside:{LABELS}", "aside:centers.npy",
           f"in:{LABELS}", "in:centers.npy", "published"]
 SIGNALS = ["SIGINT", "SIGTERM"]
+# The signal each stage is stopped with. Both go to one handler (chunkml/cli/_errors.py:
+# stop_signals_interrupt raises KeyboardInterrupt, DeferredSignals records the signal),
+# so each stage runs once, the two alternating: each signal stops a run before the
+# deferred publishing (labels-block ... summary), inside it (publish, aside:*, in:*), and
+# after the last rename (published, with both: the run finishes, then exits).
+STAGE_SIGNALS = [(stage, SIGNALS[i % 2]) for i, stage in enumerate(STAGES)]
+STAGE_SIGNALS.append(("published", SIGNALS[len(STAGES) % 2]))
 # A few interpreters at a time: each holds about 300 MB.
 PARALLEL = 6
 
@@ -100,15 +107,19 @@ def _csv_with_text_after_the_sample(path):
 
 
 @pytest.fixture(scope="module")
-def runs(root):
-    """Every subprocess of this module; {name: (code, stdout, stderr, before)}."""
+def runs(root, cluster):
+    """The runs of this module's first tests; {name: (code, stdout, stderr, before, out)}.
+
+    The signal stages are ``python -m chunkml`` processes, a few at a time (the process
+    signals itself); the runs that end in an error call ``cli.main`` in this process, on
+    the cli tests' cluster.
+    """
     commands = {}
-    for stage in STAGES:
-        for signal_name in SIGNALS:
-            out = f"out-{stage.replace(':', '-')}-{signal_name}"
-            shutil.copytree(root / "previous", root / out)
-            commands[(stage, signal_name)] = (
-                _argv(out, "--overwrite"), f"{stage}:{signal_name}", out)
+    for stage, signal_name in STAGE_SIGNALS:
+        out = f"out-{stage.replace(':', '-')}-{signal_name}"
+        shutil.copytree(root / "previous", root / out)
+        commands[(stage, signal_name)] = (
+            _argv(out, "--overwrite"), f"{stage}:{signal_name}", out)
     # Into an --out (and parents) that did not exist: the run makes none of them, or
     # all of them complete.
     commands[("fresh", "summary")] = (_argv("new1/deeper/out"), "summary:SIGTERM",
@@ -133,15 +144,18 @@ def runs(root):
     def run(item):
         name, (argv, signal_at, _) = item
         env = _env()
-        env.pop("CHUNKML_TEST_SIGNAL_AT", None)
-        if signal_at is not None:
-            env["CHUNKML_TEST_SIGNAL_AT"] = signal_at
+        env["CHUNKML_TEST_SIGNAL_AT"] = signal_at
         proc = subprocess.run(_command(*argv), cwd=root, capture_output=True, text=True,
                               env=env, timeout=TIMEOUT)
         return name, (proc.returncode, proc.stdout, proc.stderr, before[name])
 
+    assert "CHUNKML_TEST_SIGNAL_AT" not in os.environ
+    results = {name: (*_main_captured([*argv, "--scheduler", cluster.scheduler_address],
+                                      cwd=root), before[name])
+               for name, (argv, signal_at, _) in commands.items() if signal_at is None}
     with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
-        results = dict(pool.map(run, commands.items()))
+        results.update(pool.map(run, [(name, command) for name, command in commands.items()
+                                      if command[1] is not None]))
     return root, {name: (*results[name], out) for name, (_, _, out) in commands.items()}
 
 
@@ -152,8 +166,7 @@ def _one_error_line(stderr, code, expected_code):
     assert code == expected_code, stderr
 
 
-@pytest.mark.parametrize("signal_name", SIGNALS)
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage, signal_name", STAGE_SIGNALS)
 def test_a_signal_at_any_stage_of_writing_keeps_the_previous_result(runs, stage,
                                                                    signal_name):
     root, results = runs
