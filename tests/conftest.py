@@ -39,3 +39,22 @@ def numba_cache_dir(request, tmp_path_factory):
     name = f"numba_{request.node.name}"
     cache = getattr(request.config, "cache", None)
     return cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
+
+
+@pytest.fixture(scope="session")
+def process_cluster():
+    """A LocalCluster of two worker processes of one thread each, started once for the
+    modules that need worker processes but no cluster of their own (each connects its
+    own Client, so that none is the default outside its module).
+
+    Starting one costs seconds on 2 cores: two interpreters import dask, numba and
+    chunkml and load the kernels. A test that kills a worker waits for its nanny's
+    replacement before it ends.
+    """
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  memory_limit="2GiB") as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield cluster

@@ -18,7 +18,7 @@ import dask
 import numpy as np
 import pytest
 from dask.sizeof import sizeof
-from distributed import Client, LocalCluster, WorkerPlugin
+from distributed import Client, WorkerPlugin
 
 import chunkml
 from chunkml.kernels import _config as kernels_config
@@ -64,11 +64,6 @@ def _assert_same_fit(km, ref, name=""):
     assert km.n_iter_ == ref.n_iter_, name
 
 
-def _local_cluster():
-    return LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=None, memory_limit="1GiB")
-
-
 @pytest.fixture(scope="module")
 def inprocess_client():
     with Client(processes=False, n_workers=1, threads_per_worker=2,
@@ -77,8 +72,8 @@ def inprocess_client():
 
 
 @pytest.fixture(scope="module")
-def process_client():
-    with _local_cluster() as cluster, Client(cluster, set_as_default=False) as client:
+def process_client(process_cluster):
+    with Client(process_cluster, set_as_default=False) as client:
         client.wait_for_workers(2, timeout=START_TIMEOUT)
         yield client
 

@@ -3,17 +3,15 @@
 import dask
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 import chunkml
 
 
 @pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, memory_limit="2GiB") as cluster:
-        with Client(cluster) as client:
-            yield client
+def client(process_cluster):
+    with Client(process_cluster) as client:
+        yield client
 
 
 def _fit(X, init):

@@ -68,11 +68,9 @@ def test_sync_and_threads_identical(make):
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(process_cluster):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with distributed.Client(process_cluster) as client:
         yield client
 
 

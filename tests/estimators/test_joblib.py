@@ -3,7 +3,7 @@
 import joblib
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster, get_task_stream
+from distributed import Client, get_task_stream
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVC
@@ -12,12 +12,10 @@ import chunkml
 
 
 @pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit="1GiB") as cluster:
-        with Client(cluster) as client:
-            client.wait_for_workers(2, timeout=60)
-            yield client
+def client(process_cluster):
+    with Client(process_cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+        yield client
 
 
 def _calls_on_workers(task_stream, client, func_name):
