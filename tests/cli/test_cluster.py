@@ -142,9 +142,9 @@ def runs(tmp_path_factory, cluster):
     # The workers of the module's cluster run in this process: absolute paths.
     config_argv = ["cluster", root / "x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS,
                    "--out", root / "out-config", "--quiet"]
+    env = {**_env(), "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
     proc = subprocess.Popen(_command(*config_argv), cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**_env(), "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})
+                            stderr=subprocess.PIPE, text=True, env=env)
     commands = {f"cluster {fmt}": ["cluster", *run["argv"], "--out", f"out-{fmt}",
                                    *scheduler]
                 for fmt, run in RUNS.items() if fmt != "zarr" or HAS_ZARR}
