@@ -39,8 +39,6 @@ def _interrupt_fits(monkeypatch):
     return made
 
 
-
-
 def _main_captured(argv, cwd=None):
     """``cli.main(argv)`` in this process, as ``python -m chunkml`` would run it in ``cwd``:
     (exit status, stdout, stderr). stderr holds distributed's warnings too, as a
