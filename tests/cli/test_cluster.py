@@ -1,9 +1,9 @@
 """``chunkml cluster`` and ``chunkml bench``, run as users run them.
 
 Each new interpreter pays for importing dask and numba and loading the kernels (seconds
-on 2 cores), so one run is ``python -m chunkml`` itself (started first, read last) and
-the others call ``cli.main`` in this process with its output captured, on the cli tests'
-cluster; the runs happen in one fixture and the tests read its results.
+on 2 cores), so one run is ``python -m chunkml`` itself and the others call ``cli.main``
+in this process with its output captured, on the cli tests' cluster; the runs happen in
+one fixture and the tests read its results.
 """
 
 import importlib.util
@@ -132,8 +132,9 @@ def runs(tmp_path_factory, cluster):
     One is ``python -m chunkml`` itself, connecting to the module's cluster through dask's
     config (DASK_SCHEDULER_ADDRESS): the entry point, its exit status and its output in
     a new interpreter. The rest run ``cli.main`` in this process, in the folder a user
-    would run them in, on the same cluster (its one task thread: CPython gh-106905,
-    see conftest.py), except the errors that stop before any work.
+    would run them in; the fits on the same cluster (its one task thread: CPython
+    gh-106905, see conftest.py), bench on dask's threads as always, and the errors
+    found before any work without a scheduler, as given.
     """
     root = tmp_path_factory.mktemp("cluster")
     frame = _write_inputs(root)
@@ -142,9 +143,6 @@ def runs(tmp_path_factory, cluster):
     # The workers of the module's cluster run in this process: absolute paths.
     config_argv = ["cluster", root / "x.npy", "--n-clusters", "3", "--chunks", NPY_CHUNKS,
                    "--out", root / "out-config", "--quiet"]
-    env = {**_env(), "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
-    proc = subprocess.Popen(_command(*config_argv), cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
     commands = {f"cluster {fmt}": ["cluster", *run["argv"], "--out", f"out-{fmt}",
                                    *scheduler]
                 for fmt, run in RUNS.items() if fmt != "zarr" or HAS_ZARR}
@@ -157,8 +155,12 @@ def runs(tmp_path_factory, cluster):
     commands["nan"] = ["cluster", "nan.csv", "--n-clusters", "3", "--sample-weight-column",
                        "w", "--out", "out-error", *scheduler]
     results = {name: _main_captured(argv, cwd=root) for name, argv in commands.items()}
-    stdout, stderr = proc.communicate(timeout=TIMEOUT)
-    results["scheduler from config"] = (proc.returncode, stdout, stderr)
+    # After the in-process runs, not beside them: their stderr holds the cluster's
+    # warnings, which another client's tasks on the same keys could add to.
+    env = {**_env(), "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
+    proc = subprocess.run(_command(*config_argv), cwd=root, capture_output=True,
+                          text=True, env=env, timeout=TIMEOUT)
+    results["scheduler from config"] = (proc.returncode, proc.stdout, proc.stderr)
     return root, frame, results
 
 
