@@ -74,7 +74,7 @@ def kmeanspp_init(rows, part, n_clusters, seed, rng):
 
 
 def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_factor,
-                         n_rounds, tol):
+                         n_rounds, tol, project=None):
     """k-means|| (Bahmani et al. 2012), as in Spark MLlib.
 
     Pass 0 draws the first candidate (proportional to weight); each of the `n_rounds`
@@ -84,7 +84,8 @@ def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_fact
     the rows nearest to it. Weighted k-means++ and Lloyd on the candidates, in memory,
     give the n_clusters centers. At most n_rounds + 2 passes over X (more only when fewer
     than n_clusters candidates were drawn, or in the rare case that one block draws more
-    than 2 l + 32 rows in a round).
+    than 2 l + 32 rows in a round). `project`, as `lloyd`'s, also applies to the
+    recluster (spherical k-means on the candidates, for metric="cosine").
     """
     candidates = [part.X[:1]]
     # `new` holds the candidates that the state (each row's distance to and id of its
@@ -128,5 +129,6 @@ def kmeans_parallel_init(rows, part, n_clusters, seed, rng, *, oversampling_fact
     # The candidates are in the frame already: the recluster runs in its units.
     centers, _ = kmeans_plusplus(candidates, n_clusters, weight, rng)
     centers, *_ = lloyd(NumpyRows(candidates, weight), centers,
-                        max_iter=_MAX_RECLUSTER_ITER, tol=tol, name="k-means|| recluster")
+                        max_iter=_MAX_RECLUSTER_ITER, tol=tol, name="k-means|| recluster",
+                        project=project)
     return centers

@@ -36,6 +36,15 @@ from .init import (
     random_init,
 )
 from .lloyd import FrameMismatch, lloyd
+from ._unit import (
+    UnitNumpyRows,
+    check_metric,
+    check_unit_input,
+    cosine_distances,
+    unit_centers_in,
+    unit_vectors,
+    unit_view,
+)
 from .persist import persist_for_fit
 
 logger = logging.getLogger("chunkml")
@@ -86,9 +95,15 @@ def prepare_input(X, sample_weight=None):
     return X, sample_weight
 
 
-def make_rows(X, sample_weight=None):
+def make_rows(X, sample_weight=None, metric="euclidean"):
     """The rows (passes.py) over X and weights as `prepare_input` returns them: the one
-    place that chooses the implementation from X's type."""
+    place that chooses the implementation from X's type and the metric (cosine: X read
+    as unit rows, see _unit.py)."""
+    if metric == "cosine":
+        check_unit_input(X)
+        if is_dask_collection(X):
+            return DaskRows(unit_view(X), sample_weight)
+        return UnitNumpyRows(X, sample_weight)
     if is_dask_collection(X):
         rows = SparseDaskRows if is_sparse_dask(X) else DaskRows
     else:
@@ -115,7 +130,7 @@ class KMeansResult:
 
 
 def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
-                    init_max_iter, tol):
+                    init_max_iter, tol, metric="euclidean"):
     """Centers from an init name, after the first pass over X, which sets the rows'
     frame; returns (centers in the frame, tol in the frame's units)."""
     if init not in ("k-means||", "k-means++", "random"):
@@ -129,7 +144,8 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
     if init == "k-means||":
         centers = kmeans_parallel_init(rows, part, n_clusters, seed, rng,
                                        oversampling_factor=oversampling_factor,
-                                       n_rounds=n_rounds, tol=tol)
+                                       n_rounds=n_rounds, tol=tol,
+                                       project=_projection(rows, metric))
     elif init == "k-means++":
         centers = kmeanspp_init(rows, part, n_clusters, seed, rng)
     else:
@@ -137,8 +153,14 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
     return centers, tol_abs
 
 
+def _projection(rows, metric):
+    """Lloyd's `project` for the metric, in the rows' frame (as it is now)."""
+    return unit_centers_in(rows.frame) if metric == "cosine" else None
+
+
 def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_factor,
-                    init_max_iter, max_iter, tol, random_state, verbose=False):
+                    init_max_iter, max_iter, tol, random_state, verbose=False,
+                    metric="euclidean"):
     """KMeans.fit: the best of n_init complete runs (init + Lloyd) on numpy or dask X.
 
     Every run's seed is drawn from `random_state` before any run starts, so the result
@@ -162,6 +184,11 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
     n_init : int
     oversampling_factor, init_max_iter, max_iter, tol, verbose : as `fit_kmeans`
     random_state : numpy.random.RandomState
+    metric : {"euclidean", "cosine"}
+        "cosine": spherical k-means (_unit.py): the rows of X read as unit vectors, every
+        initial center (an init array, a callable's) and every updated one scaled to
+        unit length; the inertia is the weighted sum of 1 - cos(x, center). Sparse X is
+        a NotImplementedError, a zero row a ValueError naming it.
 
     Returns
     -------
@@ -169,12 +196,18 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         The run of least inertia (the earlier one on ties). Its labels are lazy on X
         itself for dask X, never on a copy persisted for the fit.
     """
+    check_metric(metric)
+    if metric == "cosine":
+        check_unit_input(X)
     seeds = random_state.randint(np.iinfo(np.int32).max, size=n_init)
     if callable(init):
         inits = [init(X, n_clusters, random_state=np.random.RandomState(seed))
                  for seed in seeds]
     else:
         inits = [init] * n_init
+    if metric == "cosine":
+        inits = [run_init if isinstance(run_init, str) else unit_vectors(run_init)
+                 for run_init in inits]
     X, sample_weight = prepare_input(X, sample_weight)
     X_fit, weight_fit = prepare_fit_input(X, sample_weight)
     # One BLAS thread per run wherever joblib runs it beside others (not on this
@@ -183,7 +216,7 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
     runs = (fit_one(X_fit, weight_fit, n_clusters, init=run_init,
                     oversampling_factor=oversampling_factor, init_max_iter=init_max_iter,
                     max_iter=max_iter, tol=tol, random_state=np.random.RandomState(seed),
-                    verbose=verbose)
+                    verbose=verbose, metric=metric)
             for seed, run_init in zip(seeds, inits))
     if is_dask_collection(X):
         # Each run on dask input already spreads its passes over the blocks through the
@@ -204,12 +237,12 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         if best is None or result.inertia < best.inertia:
             best = result
     if X_fit is not X:
-        best = replace(best, labels=prepared_labels(X, best.centers))
+        best = replace(best, labels=prepared_labels(X, best.centers, metric))
     return best
 
 
 def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_max_iter,
-               max_iter, tol, random_state, verbose=False):
+               max_iter, tol, random_state, verbose=False, metric="euclidean"):
     """One complete k-means run (init + Lloyd) on numpy or dask X.
 
     Parameters
@@ -222,23 +255,26 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     verbose : bool
         Print scikit-learn's verbose lines ("Initialization complete", then each
         Lloyd iteration's).
+    metric : {"euclidean", "cosine"}
+        For "cosine", an init array must hold unit rows already (`fit_kmeans_runs`).
 
     Returns
     -------
     KMeansResult
     """
-    rows = make_rows(X, sample_weight)
+    rows = make_rows(X, sample_weight, metric)
     seed = int(random_state.randint(np.iinfo(np.int64).max))
     progress.report("start", "KMeans", "init" if isinstance(init, str) else "lloyd",
                     init=init if isinstance(init, str) else "array")
     if isinstance(init, str):
         centers, tol_abs = initial_centers(
             rows, init, n_clusters, seed=seed, rng=random_state,
-            oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol)
+            oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol,
+            metric=metric)
         if verbose:
             print("Initialization complete")
-        return _run_lloyd(rows, centers, max_iter=max_iter, tol=tol, tol_abs=tol_abs,
-                          verbose=verbose)
+        return _run_lloyd(rows, centers, metric, max_iter=max_iter, tol=tol,
+                          tol_abs=tol_abs, verbose=verbose)
     # No pass before Lloyd's first: the frame comes from the initial centers, and that
     # pass measures X for tol. Centers far from X (or much narrower or wider than it)
     # would lose X's detail in their frame: then a pass measures X for a frame of its
@@ -248,24 +284,31 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     if verbose:
         print("Initialization complete")
     try:
-        return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
+        return _run_lloyd(rows, rows.frame.apply(init), metric, max_iter=max_iter, tol=tol,
                           tol_abs=None, check_frame=True, verbose=verbose)
     except FrameMismatch:
         logger.debug("initial centers far from X: Lloyd restarts in X's own frame")
         part = first_pass(rows, seed, 0, n_clusters)
         progress.report("step", "KMeans", "init", 1, 1, init="array",
                         detail="measure X: initial centers far from it")
-    return _run_lloyd(rows, rows.frame.apply(init), max_iter=max_iter, tol=tol,
+    return _run_lloyd(rows, rows.frame.apply(init), metric, max_iter=max_iter, tol=tol,
                       tol_abs=float(tol * part.stats.mean_variance(rows.frame)),
                       verbose=verbose)
 
 
-def _run_lloyd(rows, centers, **kwargs):
+# What a Lloyd inertia (sum of w ||x - c||^2) is in the metric's cost: for unit x and c,
+# ||x - c||^2 = 2 (1 - cos(x, c)).
+_COST_FACTOR = {"euclidean": 1.0, "cosine": 0.5}
+
+
+def _run_lloyd(rows, centers, metric, **kwargs):
     """Lloyd from `centers` (in the rows' frame); the result in X's units."""
     frame = rows.frame
     centers, inertia_, n_iter, labels, n_distinct = lloyd(
-        rows, np.ascontiguousarray(centers, dtype=np.float64), report=True, **kwargs)
-    result = KMeansResult(frame.restore(centers), frame.restore_squared(inertia_), n_iter,
+        rows, np.ascontiguousarray(centers, dtype=np.float64), report=True,
+        project=_projection(rows, metric), **kwargs)
+    result = KMeansResult(frame.restore(centers),
+                          frame.restore_squared(inertia_) * _COST_FACTOR[metric], n_iter,
                           labels, n_distinct)
     progress.report("end", "KMeans", "lloyd", n_iter, kwargs["max_iter"],
                     inertia=result.inertia)
@@ -283,17 +326,29 @@ def _framed(centers, X):
     return frame, frame.apply(centers)
 
 
-def predict_labels(X, centers):
-    """Nearest-center labels (int32): numpy for numpy X, lazy dask for dask X."""
+def _checked_metric(X, metric):
+    check_metric(metric)
+    if metric == "cosine":
+        check_unit_input(X)
+
+
+def predict_labels(X, centers, metric="euclidean"):
+    """Nearest-center labels (int32): numpy for numpy X, lazy dask for dask X. For
+    "cosine" (unit centers): the center of largest cosine similarity."""
+    _checked_metric(X, metric)
     X, _ = prepare_input(X)
-    return prepared_labels(X, centers)
+    return prepared_labels(X, centers, metric)
 
 
-def prepared_labels(X, centers):
+def prepared_labels(X, centers, metric="euclidean"):
     """`predict_labels` of X as `prepare_input` returns it."""
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
     sqnorm = squared_norms(centers)
+    if metric == "cosine":
+        if not is_dask_collection(X):
+            return UnitNumpyRows(X, frame=frame).labels_mindist(centers)[0]
+        X = unit_view(X)
     if is_dask_collection(X):
         return X.map_blocks(labels_only_block, shift=shift, scale=scale, centers=centers,
                             centers_sqnorm=sqnorm, drop_axis=1, dtype=np.int32,
@@ -301,8 +356,14 @@ def prepared_labels(X, centers):
     return labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))[0]
 
 
-def transform_distances(X, centers):
-    """Euclidean distances to every center, in X's dtype; lazy for dask X."""
+def transform_distances(X, centers, metric="euclidean"):
+    """Distances to every center, in X's dtype; lazy for dask X: Euclidean, or for
+    "cosine" (unit centers) 1 - cos(x, c)."""
+    _checked_metric(X, metric)
+    if metric == "cosine":
+        if is_dask_collection(X):
+            X, _ = prepare_dask(X)
+        return cosine_distances(X, centers)
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
     if is_dask_collection(X):
@@ -313,17 +374,26 @@ def transform_distances(X, centers):
     return transform_block(X, shift, scale, centers, parallel=use_parallel(X))
 
 
-def inertia(X, centers, sample_weight=None):
-    """Weighted sum of squared distances to the nearest center (a float)."""
+def inertia(X, centers, sample_weight=None, metric="euclidean"):
+    """Weighted sum of squared distances to the nearest center (a float); for "cosine"
+    (unit centers) of 1 - cos(x, c) to the most similar center."""
+    _checked_metric(X, metric)
     X, sample_weight = prepare_input(X, sample_weight)
-    return prepared_inertia(X, centers, sample_weight)
+    return prepared_inertia(X, centers, sample_weight, metric)
 
 
-def prepared_inertia(X, centers, sample_weight=None):
+def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
     """`inertia` of X and weights as `prepare_input` returns them."""
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
     sqnorm = squared_norms(centers)
+    factor = _COST_FACTOR[metric]
+    if metric == "cosine":
+        if not is_dask_collection(X):
+            rows = UnitNumpyRows(X, sample_weight, frame=frame)
+            _, total, _ = rows.final(centers)
+            return frame.restore_squared(total) * factor
+        X = unit_view(X)
     if is_dask_collection(X):
         weight = (None, None) if sample_weight is None else (sample_weight, "i")
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
@@ -332,7 +402,7 @@ def prepared_inertia(X, centers, sample_weight=None):
                                  centers=centers, centers_sqnorm=sqnorm,
                                  token="chunkml-inertia")
         total = sum_rows(per_block, "chunkml-inertia", axis=None)
-        return frame.restore_squared(float(total.compute()))
+        return frame.restore_squared(float(total.compute())) * factor
     _, mindist = labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))
     total = mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist)
     return frame.restore_squared(float(total))

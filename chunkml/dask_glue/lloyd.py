@@ -115,7 +115,7 @@ def print_iteration(frame, n_iter, inertia, shift, tol_abs, converged):
 
 
 def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
-          name="Lloyd", report=False, verbose=False):
+          name="Lloyd", report=False, verbose=False, project=None):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
 
     Everything happens in the rows' frame (see _frame.py): centers, shifts, tol and the
@@ -142,6 +142,10 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         Report each iteration as a "lloyd" step of a KMeans fit (see progress.py).
     verbose : bool
         Also print scikit-learn's verbose lines (`print_iteration`).
+    project : callable or None
+        ``project(new_centers, old_centers)`` -> the centers the next pass uses, applied
+        after every update, before the shift is measured: spherical k-means's
+        renormalisation (_unit.unit_centers_in). None: the updated centers as they are.
 
     Returns
     -------
@@ -162,6 +166,8 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
                              partial.min_weight, partial.weight.sum(), partial.inertia)
             tol_abs = scaled_tol(tol, partial.n_samples, partial.moments)
         new_centers = update_centers(partial, centers)
+        if project is not None:
+            new_centers = project(new_centers, centers)
         shift = float(((new_centers - centers) ** 2).sum())
         logger.debug("%s iteration %d: inertia %.9g, center shift %.9g", name, n_iter,
                      partial.inertia, shift)

@@ -108,10 +108,16 @@ class CentersMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         X = self._check_test_data(X)
         check_weight(sample_weight, X)
-        return dask_glue.predict_labels(X, self.cluster_centers_)
+        return dask_glue.predict_labels(X, self.cluster_centers_, self._metric)
+
+    @property
+    def _metric(self):
+        # Models pickled before metric existed are Euclidean.
+        return getattr(self, "metric", "euclidean")
 
     def transform(self, X):
-        """Euclidean distance from every row to every center.
+        """Distance from every row to every center: Euclidean, or with
+        ``metric="cosine"`` the cosine distance ``1 - cos(x, c)``.
 
         Returns
         -------
@@ -124,13 +130,14 @@ class CentersMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         dtype = np.result_type(X.dtype, self.cluster_centers_.dtype)
         if X.dtype != dtype:
             X = X.astype(dtype)
-        return dask_glue.transform_distances(X, self.cluster_centers_)
+        return dask_glue.transform_distances(X, self.cluster_centers_, self._metric)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def score(self, X, y=None, sample_weight=None):
-        """Opposite of the weighted sum of squared distances of X to its nearest center."""
+        """Opposite of the weighted sum of squared distances of X to its nearest center
+        (with ``metric="cosine"``: of the cosine distances to its most similar one)."""
         X = self._check_test_data(X)
         sample_weight = check_weight(sample_weight, X)
-        return -dask_glue.inertia(X, self.cluster_centers_, sample_weight)
+        return -dask_glue.inertia(X, self.cluster_centers_, sample_weight, self._metric)

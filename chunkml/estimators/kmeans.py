@@ -41,6 +41,17 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     n_clusters : int, default=8
         The number of clusters to form.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        "cosine": spherical k-means (Dhillon and Modha 2001; faiss's
+        ``spherical=True``, Spark's ``distanceMeasure="cosine"``), for embeddings. Every
+        row of X is read as x / ||x|| (block by block: X is not copied), the centers
+        are renormalised to unit length after every update, and each row goes to the
+        center of largest cosine similarity. The init runs on the normalised rows (an
+        init array, or a callable's result, is normalised), ``tol`` is relative to
+        their variance, ``transform`` returns the cosine distances 1 - cos(x, c),
+        ``inertia_`` and ``score`` use their weighted sum, and ``cluster_centers_`` are
+        unit vectors. A zero row of X is a ValueError naming it (found in the first
+        pass for dask X). Sparse X is not supported with "cosine" (NotImplementedError).
     init : {"k-means||", "k-means++", "random"}, callable or array-like of shape \
             (n_clusters, n_features), default="k-means||"
         "k-means||": scalable k-means++ (Bahmani et al. 2012), in ``init_max_iter + 2``
@@ -111,7 +122,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     labels_ : ndarray or dask array of shape (n_samples,)
         int32; a lazy dask array when X is a dask array.
     inertia_ : float
-        Weighted sum of squared distances of the rows to their nearest center.
+        Weighted sum of squared distances of the rows to their nearest center; with
+        ``metric="cosine"``, of their cosine distances 1 - cos(x, c) to it.
     n_iter_ : int
         Lloyd iterations of the winning run.
     n_features_in_ : int
@@ -135,6 +147,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {
         "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"euclidean", "cosine"})],
         "init": [StrOptions({"k-means||", "k-means++", "random"}), callable, "array-like"],
         "oversampling_factor": [NumberInterval(Real, 0, None, closed="neither")],
         "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
@@ -150,11 +163,12 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         "precompute_distances": [None, "boolean", StrOptions({"auto"})],
     }
 
-    def __init__(self, n_clusters=8, *, init="k-means||", oversampling_factor=2,
-                 max_iter=300, tol=1e-4, random_state=None, init_max_iter=None, n_init=1,
-                 algorithm="lloyd", verbose=0, copy_x=True, n_jobs=None,
-                 precompute_distances=None):
+    def __init__(self, n_clusters=8, *, metric="euclidean", init="k-means||",
+                 oversampling_factor=2, max_iter=300, tol=1e-4, random_state=None,
+                 init_max_iter=None, n_init=1, algorithm="lloyd", verbose=0, copy_x=True,
+                 n_jobs=None, precompute_distances=None):
         self.n_clusters = n_clusters
+        self.metric = metric
         self.init = init
         self.oversampling_factor = oversampling_factor
         self.max_iter = max_iter
@@ -218,7 +232,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             X, sample_weight, self.n_clusters, init=init, n_init=n_init,
             oversampling_factor=self.oversampling_factor, init_max_iter=self.init_max_iter,
             max_iter=self.max_iter, tol=self.tol,
-            random_state=check_random_state(self.random_state), verbose=bool(self.verbose))
+            random_state=check_random_state(self.random_state), verbose=bool(self.verbose),
+            metric=self.metric)
         if best.n_distinct < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({best.n_distinct}) found smaller than "
