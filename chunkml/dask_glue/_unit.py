@@ -83,11 +83,21 @@ def unit_rows(X, first_row=0, block=None):
         if zero.size:
             i = int(zero[0])
             raise _zero_row_error(f"row {first_row + i}" if first_row is not None
-                                  else f"row {i} of block {block}")
+                                  else f"row {i} of block {block}" if block is not None
+                                  else f"row {i} of the block")
         y = x / peak[:, None]
         norm = peak * np.sqrt(np.einsum("ij,ij->i", y, y))
         out = x / norm[:, None]
     return out.astype(X.dtype, copy=False)
+
+
+def check_nonzero_rows(X):
+    """ZeroRowError naming the block's first zero row (dense or CSR block), if any."""
+    values = abs(X).max(axis=1)
+    values = values.toarray().ravel() if hasattr(values, "toarray") else values
+    zero = np.flatnonzero(values == 0)
+    if zero.size:
+        raise _zero_row_error(f"row {int(zero[0])} of the block")
 
 
 def unit_vectors(centers, name="init"):

@@ -30,10 +30,12 @@ from . import progress
 from ._blocks import labels_block
 from ._frame import Frame
 from ._partials import SamplePartial
-from ._rows import SPLIT_EVERY, squared_norms
+from ._rows import SPLIT_EVERY, _with_row_chunks, squared_norms
+from ._unit import check_metric, check_unit_input, unit_vectors
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers
 from .kmeans import (
+    _COST_FACTOR,
     is_dask_collection,
     make_rows,
     prepare_input,
@@ -64,7 +66,7 @@ class MiniBatchResult:
     inertia: float
 
 
-def _one_init(train, raw, init, n_clusters, rng, frame):
+def _one_init(train, raw, init, n_clusters, rng, frame, metric="euclidean"):
     """Initial centers in the frame from the sampled rows, `train` in the frame and `raw`
     in X's units."""
     if isinstance(init, str):
@@ -84,11 +86,14 @@ def _one_init(train, raw, init, n_clusters, rng, frame):
             raise ValueError(
                 f"The init callable returned centers of shape {centers.shape}; expected "
                 f"(n_clusters, n_features) = ({n_clusters}, {train.shape[1]}).")
+        if metric == "cosine":
+            centers = unit_vectors(centers, "The init callable's result")
         return frame.apply(centers)
     return frame.apply(init)
 
 
-def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=False):
+def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=False,
+                  metric="euclidean"):
     """First pass over X, then the best of len(seeds) initialisations; (state, sample).
 
     The pass draws init_size rows proportionally to sample_weight, without replacement
@@ -98,8 +103,11 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=Fal
     followed the weights, and the one of least inertia on the sample wins (ties: the
     first). scikit-learn draws init_size rows uniformly for each initialisation, runs
     it with their weights, and compares them on another init_size rows. An explicit
-    init array is used as is.
+    init array is used as is (for metric="cosine", scaled to unit length; the rows
+    are then the unit rows of X, see _unit.py).
     """
+    if metric == "cosine" and _is_array(init):
+        init = unit_vectors(init)
     part = _sample(rows, seed, 0 if _is_array(init) else init_size)
     check_first_pass(n_clusters, part.n_samples, part.stats.moments, part.min_weight,
                      part.total)
@@ -122,7 +130,8 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=Fal
                 print(f"Init {i + 1}/{len(seeds)} with method {init}")
             rng = np.random.RandomState(init_seed)
             candidate = np.ascontiguousarray(
-                _one_init(train, raw, init, n_clusters, rng, frame), dtype=np.float64)
+                _one_init(train, raw, init, n_clusters, rng, frame, metric),
+                dtype=np.float64)
             _, mindist = labels_block(sample, *identity, candidate,
                                       squared_norms(candidate))
             inertia_ = float(mindist.sum())
@@ -177,10 +186,12 @@ def _dask_pass(blocks, weights, state, params):
     return state
 
 
-def _estimated_inertia(state, total_weight):
-    """The inertia of X, in its units, estimated from the smoothed batch inertia."""
+def _estimated_inertia(state, total_weight, metric="euclidean"):
+    """The inertia of X, in its units (the metric's cost), estimated from the smoothed
+    batch inertia."""
     mean = state.ewa_inertia if state.ewa_inertia is not None else state.last_inertia
-    return state.frame.restore_squared((math.nan if mean is None else mean) * total_weight)
+    return state.frame.restore_squared(
+        (math.nan if mean is None else mean) * total_weight) * _COST_FACTOR[metric]
 
 
 def _seeds(random_state, n_init):
@@ -191,7 +202,7 @@ def _seeds(random_state, n_init):
 
 def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batch_size,
                   max_iter, tol, max_no_improvement, reassignment_ratio, compute_labels,
-                  random_state, verbose=False):
+                  random_state, verbose=False, metric="euclidean"):
     """A complete mini-batch k-means fit on numpy or dask X.
 
     Parameters
@@ -213,28 +224,40 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     verbose : bool
         Print scikit-learn's verbose lines (initialisations, steps, convergence). On a
         distributed cluster the step lines are printed by the workers.
+    metric : {"euclidean", "cosine"}
+        "cosine": spherical mini-batch k-means: the sample and every batch read as unit
+        rows, the centers scaled to unit length after every step (see _unit.py).
 
     Returns
     -------
     MiniBatchResult
     """
-    rows = make_rows(*prepare_input(X, sample_weight))
+    check_metric(metric)
+    if metric == "cosine":
+        check_unit_input(X)
+    rows = make_rows(*prepare_input(X, sample_weight), metric)
     seed, seeds = _seeds(random_state, n_init)
     init_name = (init if isinstance(init, str)
                  else "callable" if callable(init) else "array")
     progress.report("start", "MiniBatchKMeans", "init", init=init_name)
     state, part = initial_state(rows, n_clusters, init=init, init_size=init_size,
-                                seed=seed, seeds=seeds, verbose=verbose)
+                                seed=seed, seeds=seeds, verbose=verbose, metric=metric)
     progress.report("step", "MiniBatchKMeans", "init", 1, 1, init=init_name,
                     detail="sample and measure X")
     # X as the passes read it: with the row chunk sizes the first pass learnt, if they
-    # were unknown (see passes.py).
-    X, sample_weight = rows.X, rows.sample_weight
+    # were unknown (see passes.py); for cosine the steps read X itself (they normalise
+    # each batch), not the rows' unit view.
+    if metric == "cosine" and is_dask_collection(X):
+        X, sample_weight = prepare_input(X, sample_weight)
+        X = _with_row_chunks(X, rows.X.chunks[0])
+        sample_weight = rows.sample_weight
+    else:
+        X, sample_weight = rows.X, rows.sample_weight
     params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
                         monitor=True, n_samples=part.n_samples,
                         tol=float(tol * part.stats.mean_variance(state.frame)),
                         max_no_improvement=max_no_improvement, verbose=verbose,
-                        n_steps=max_iter * part.n_samples // batch_size)
+                        n_steps=max_iter * part.n_samples // batch_size, metric=metric)
     if is_dask_collection(X):
         blocks, weights = _dask_blocks(X, sample_weight)
     n_iter = 0
@@ -249,18 +272,18 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
         if progress.active():
             progress.report(
                 "step", "MiniBatchKMeans", "minibatch", n_iter, max_iter,
-                inertia=_estimated_inertia(state, part.total),
+                inertia=_estimated_inertia(state, part.total, metric),
                 shift=state.frame.restore_squared(
                     float(((state.scaled_centers - before) ** 2).sum())),
                 detail=f"{state.n_steps} mini-batch steps")
         if state.converged:
             break
     if compute_labels:
-        labels = prepared_labels(X, state.centers)
-        inertia_ = prepared_inertia(X, state.centers, sample_weight)
+        labels = prepared_labels(X, state.centers, metric)
+        inertia_ = prepared_inertia(X, state.centers, sample_weight, metric)
     else:
         labels = None
-        inertia_ = _estimated_inertia(state, part.total)
+        inertia_ = _estimated_inertia(state, part.total, metric)
     progress.report("end", "MiniBatchKMeans", "minibatch", n_iter, max_iter,
                     inertia=inertia_, detail=f"{state.n_steps} mini-batch steps")
     return MiniBatchResult(state=state, n_iter=n_iter, n_samples=part.n_samples,
@@ -268,22 +291,30 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
 
 
 def start_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size,
-                    random_state):
+                    random_state, metric="euclidean"):
     """Initial state from one in-memory block: the first call of partial_fit.
 
     The same initialisation as `fit_minibatch` would make on that block alone.
     """
-    rows = make_rows(*prepare_input(X, sample_weight))
+    check_metric(metric)
+    if metric == "cosine":
+        check_unit_input(X)
+    rows = make_rows(*prepare_input(X, sample_weight), metric)
     seed, seeds = _seeds(random_state, n_init)
     state, _ = initial_state(rows, n_clusters, init=init, init_size=init_size, seed=seed,
-                             seeds=seeds)
+                             seeds=seeds, metric=metric)
     return state
 
 
-def partial_fit_minibatch(X, sample_weight, state, *, batch_size, reassignment_ratio):
+def partial_fit_minibatch(X, sample_weight, state, *, batch_size, reassignment_ratio,
+                          metric="euclidean"):
     """The steps of one in-memory block from `state`; returns the new state.
 
     A stream has no end to converge at: a state that a fit stopped goes on learning.
     """
-    params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio)
+    check_metric(metric)
+    if metric == "cosine":
+        check_unit_input(X)
+    params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
+                        metric=metric)
     return minibatch_block(X, sample_weight, replace(state, converged=False), params)

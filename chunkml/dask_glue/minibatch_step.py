@@ -17,6 +17,7 @@ from ._frame import Frame
 from ._limits import one_blas_thread
 from ._rows import squared_norms
 from ._sparse import csr_args, is_sparse, take_rows
+from ._unit import check_nonzero_rows, unit_centers_in, unit_rows
 
 logger = logging.getLogger("chunkml")
 
@@ -71,6 +72,9 @@ class StepParams:
     # max_iter * n_samples // batch_size).
     verbose: bool = False
     n_steps: int = 0
+    # "cosine": the rows of each batch read as unit vectors, the centers renormalised to
+    # unit length after every step (spherical mini-batch k-means, see _unit.py).
+    metric: str = "euclidean"
 
 
 def _reassign(state, centers, X, w, ratio):
@@ -177,6 +181,8 @@ def _step(state, X, w, params, labels, mindist):
         n_reassigned = _reassign(state, centers, X, w, params.reassignment_ratio)
         if params.verbose and n_reassigned:
             print(f"[MiniBatchKMeans] Reassigning {n_reassigned} cluster centers.")
+    if params.metric == "cosine":
+        centers = unit_centers_in(state.frame)(centers, state.scaled_centers)
     shift = (float(((centers - state.scaled_centers) ** 2).sum()) if params.tol > 0
              else 0.0)
     state.scaled_centers = centers
@@ -199,6 +205,9 @@ def minibatch_block(X, sample_weight, state, params):
     n_batches = -(-n_rows // params.batch_size)
     if n_batches == 0 or state.converged:
         return state
+    cosine = params.metric == "cosine"
+    if cosine:
+        check_nonzero_rows(X)
     batch_rows = -(-n_rows // n_batches)
     labels = np.empty(batch_rows, dtype=np.int32)
     mindist = np.empty(batch_rows)
@@ -216,5 +225,8 @@ def minibatch_block(X, sample_weight, state, params):
             rows = np.sort(order[j::n_batches])
             X_batch = X[rows] if is_sparse(X) else X.take(rows, axis=0)
             w_batch = w if w.shape[0] == 0 else w.take(rows)
+        if cosine:
+            # A batch at a time: X itself is never copied whole.
+            X_batch = unit_rows(X_batch)
         _step(state, X_batch, w_batch, params, labels, mindist)
     return state

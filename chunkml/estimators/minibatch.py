@@ -47,6 +47,16 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     ----------
     n_clusters : int, default=8
         The number of clusters to form.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        "cosine": spherical mini-batch k-means, for embeddings. The rows of X (the
+        sample the init runs on, and every mini-batch) are read as x / ||x||, the
+        centers are renormalised to unit length after every step (an init array, or a
+        callable's result, is normalised), each row goes to the center of largest
+        cosine similarity, ``tol`` is relative to the variance of the unit rows,
+        ``transform`` returns 1 - cos(x, c), ``inertia_`` and ``score`` use the weighted
+        sum of those, and ``cluster_centers_`` are unit vectors. A zero row is a
+        ValueError naming it; sparse X is not supported with "cosine"
+        (NotImplementedError). See ``KMeans``.
     init : {"k-means++", "random"}, callable or array-like of shape \
             (n_clusters, n_features), default="k-means++"
         "k-means++": greedy k-means++ on ``init_size`` rows drawn from X in proportion to
@@ -135,6 +145,7 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     # NumberInterval: a bool is not a number of clusters, iterations, ...
     _parameter_constraints: dict = {
         "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"euclidean", "cosine"})],
         "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
         "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
         "batch_size": [NumberInterval(Integral, 1, None, closed="left")],
@@ -148,10 +159,12 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
         "reassignment_ratio": [NumberInterval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_clusters=8, *, init="k-means++", max_iter=100, batch_size=1024,
-                 verbose=0, compute_labels=True, random_state=None, tol=0.0, max_no_improvement=10,
-                 init_size=None, n_init="auto", reassignment_ratio=0.01):
+    def __init__(self, n_clusters=8, *, metric="euclidean", init="k-means++", max_iter=100,
+                 batch_size=1024, verbose=0, compute_labels=True, random_state=None, tol=0.0,
+                 max_no_improvement=10, init_size=None, n_init="auto",
+                 reassignment_ratio=0.01):
         self.n_clusters = n_clusters
+        self.metric = metric
         self.init = init
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -229,7 +242,8 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
             tol=self.tol, max_no_improvement=self.max_no_improvement,
             reassignment_ratio=self.reassignment_ratio,
             compute_labels=self.compute_labels,
-            random_state=check_random_state(self.random_state), verbose=bool(self.verbose))
+            random_state=check_random_state(self.random_state), verbose=bool(self.verbose),
+            metric=self.metric)
         # Only now, with the fit complete, does the estimator change.
         self._check_features(X_in, reset=True)
         if not self.compute_labels and hasattr(self, "labels_"):
@@ -283,17 +297,18 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
             init, n_init, init_size = self._init_params(X)
             state = dask_glue.start_minibatch(
                 X, sample_weight, self.n_clusters, init=init, n_init=n_init,
-                init_size=init_size, random_state=check_random_state(self.random_state))
+                init_size=init_size, random_state=check_random_state(self.random_state),
+                metric=self.metric)
         state = dask_glue.partial_fit_minibatch(
             X, sample_weight, state, batch_size=self.batch_size,
-            reassignment_ratio=self.reassignment_ratio)
+            reassignment_ratio=self.reassignment_ratio, metric=self.metric)
         if not has_state:
             self._check_features(X_in, reset=True)
         self._state = state
         self.cluster_centers_ = state.centers.astype(X.dtype)
         if self.compute_labels:
-            self.labels_ = dask_glue.predict_labels(X, state.centers)
-            self.inertia_ = dask_glue.inertia(X, state.centers, sample_weight)
+            self.labels_ = dask_glue.predict_labels(X, state.centers, self.metric)
+            self.inertia_ = dask_glue.inertia(X, state.centers, sample_weight, self.metric)
         self.n_steps_ = int(state.n_steps)
         return self
 

@@ -232,3 +232,83 @@ def test_overflow_safe_norms():
     small = chunkml.KMeans(4, metric="cosine", init=init).fit(X)
     np.testing.assert_allclose(big.cluster_centers_, small.cluster_centers_, rtol=1e-7)
     np.testing.assert_array_equal(big.labels_, small.labels_)
+
+
+def reference_spherical_minibatch(blocks, init, n_passes):
+    """Spherical mini-batch k-means, one batch per block in order, no reassignment and
+    no early stop: each step assigns the batch by cosine similarity, moves each center
+    to the weighted mean of its old position (weighted by all it absorbed before) and its
+    new rows (scikit-learn's update), then scales it to unit length."""
+    centers = init / np.linalg.norm(init, axis=1)[:, None]
+    weight_sums = np.zeros(len(centers))
+    for _ in range(n_passes):
+        for block in blocks:
+            X64 = np.asarray(block, dtype=np.float64)
+            unit = (X64 / np.linalg.norm(X64, axis=1)[:, None]).astype(block.dtype)
+            unit = unit.astype(np.float64)
+            labels = np.argmax(unit @ centers.T, axis=1)
+            for j in range(len(centers)):
+                rows = labels == j
+                if not rows.any():
+                    continue
+                total = weight_sums[j] + rows.sum()
+                mean = (centers[j] * weight_sums[j] + unit[rows].sum(axis=0)) / total
+                centers[j] = mean / np.linalg.norm(mean)
+                weight_sums[j] = total
+    return centers
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["dask", "partial_fit"])
+def test_minibatch_matches_numpy_reference(dtype, kind):
+    X, init, _ = _data(dtype)
+    chunks = (300,) * 5
+    blocks = np.split(X, np.cumsum(chunks)[:-1])
+    params = dict(metric="cosine", init=init, batch_size=300, reassignment_ratio=0.0,
+                  max_no_improvement=None, tol=0.0)
+    if kind == "dask":
+        km = chunkml.MiniBatchKMeans(4, max_iter=3, **params).fit(
+            da.from_array(X, chunks=(chunks, 5)))
+        assert km.n_iter_ == 3 and km.n_steps_ == 15
+        n_passes = 3
+    else:
+        km = chunkml.MiniBatchKMeans(4, **params)
+        for block in blocks:
+            km.partial_fit(block)
+        n_passes = 1
+    centers = reference_spherical_minibatch(blocks, init, n_passes)
+    rtol = RTOL[dtype]
+    np.testing.assert_allclose(km.cluster_centers_, centers, rtol=rtol, atol=rtol * 1e-3)
+    unit = X.astype(np.float64) / np.linalg.norm(X.astype(np.float64), axis=1)[:, None]
+    cos = unit @ km.cluster_centers_.astype(np.float64).T
+    if kind == "dask":
+        np.testing.assert_array_equal(np.asarray(km.labels_), np.argmax(cos, axis=1))
+        np.testing.assert_allclose(km.inertia_, (1.0 - cos.max(axis=1)).sum(), rtol=rtol)
+    np.testing.assert_allclose(km.transform(X), 1.0 - cos, rtol=rtol, atol=rtol * 1e-2)
+
+
+@pytest.mark.parametrize("chunking", ["numpy", "uneven"])
+def test_minibatch_fit_on_unit_rows(chunking):
+    """Rows scaled by powers of two give the same fit (init draws and batches alike)."""
+    X, _, _ = _data(np.float64, seed=1)
+    scale = 2.0 ** np.random.RandomState(2).randint(-3, 6, size=(len(X), 1))
+    fits = [chunkml.MiniBatchKMeans(4, metric="cosine", batch_size=200, random_state=0,
+                                    n_init=2).fit(_as_input(data, chunking))
+            for data in (X, X * scale)]
+    np.testing.assert_array_equal(fits[0].cluster_centers_, fits[1].cluster_centers_)
+    np.testing.assert_allclose(np.linalg.norm(fits[0].cluster_centers_, axis=1), 1.0,
+                               rtol=1e-12)
+    assert fits[0].n_steps_ > 10
+
+
+def test_minibatch_zero_row():
+    X = _with_zero_row(700)
+    km = chunkml.MiniBatchKMeans(4, metric="cosine", random_state=0)
+    with pytest.raises(ValueError, match=r"zero row \(row 700\)"):
+        km.fit(_as_input(X, "uneven"))
+    assert not hasattr(km, "cluster_centers_")
+    km.partial_fit(X[:500])
+    centers = km.cluster_centers_.copy()
+    with pytest.raises(ValueError, match=r"zero row \(row 200 of the block\)"):
+        km.partial_fit(X[500:])
+    np.testing.assert_array_equal(km.cluster_centers_, centers)
