@@ -5,11 +5,13 @@ the prepared input as it is.
 """
 
 import logging
+import math
 from dataclasses import dataclass, replace
 
 import dask.array as da
 import joblib
 import numpy as np
+import scipy.sparse as sp
 
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
 from . import progress
@@ -35,7 +37,7 @@ from .init import (
     kmeanspp_init,
     random_init,
 )
-from .lloyd import FrameMismatch, lloyd
+from .lloyd import FrameMismatch, check_first_pass, lloyd
 from ._unit import (
     UnitNumpyRows,
     check_metric,
@@ -158,9 +160,81 @@ def _projection(rows, metric):
     return unit_centers_in(rows.frame) if metric == "cosine" else None
 
 
+def resolve_sample_size(sample_size, n_samples, n_clusters):
+    """Rows of the sample a fit runs on (an int) from KMeans's `sample_size`: an int as
+    is, a float in (0, 1] as that fraction of n_samples (rounded up). ValueError,
+    naming the parameter, for more rows than X has or fewer than n_clusters."""
+    if isinstance(sample_size, float):
+        rows = math.ceil(sample_size * n_samples)
+        given = f"sample_size={sample_size!r} ({rows} of the {n_samples} rows of X)"
+    else:
+        rows = int(sample_size)
+        given = f"sample_size={sample_size!r}"
+    if rows > n_samples:
+        raise ValueError(f"{given} is larger than n_samples={n_samples}; give at most "
+                         f"n_samples rows, or a fraction in (0, 1].")
+    if rows < n_clusters:
+        raise ValueError(f"{given} is smaller than n_clusters={n_clusters}: the sample "
+                         f"must have at least n_clusters rows.")
+    return rows
+
+
+def sample_for_fit(X, sample_weight, n_rows, seed):
+    """A uniform sample of n_rows rows of X, without replacement, in X's row order:
+    (X_sample, weight_sample, index).
+
+    One pass over X (that also checks it for NaN/inf). Each row's draw depends only on
+    (seed, its global row index), so the rows are the same whatever the chunking (dask X
+    with known chunk sizes). The rows keep X's dtype and kind (CSR for sparse X) and
+    their weights; the sample is in memory (numpy).
+    """
+    part = make_rows(X, None).sample(seed, 0, n_rows)
+    check_first_pass(1, part.n_samples, part.stats.moments, part.min_weight, part.total)
+    order = np.argsort(part.index, kind="stable")
+    index = part.index[order]
+    rows = part.X[order].astype(X.dtype)
+    if is_sparse(X) or is_sparse_dask(X):
+        rows = sp.csr_matrix(rows)
+    if sample_weight is None:
+        weight = None
+    elif isinstance(sample_weight, da.Array):
+        weight = np.asarray(sample_weight[index].compute(), dtype=np.float64)
+    else:
+        weight = np.asarray(sample_weight, dtype=np.float64)[index]
+    return rows, weight, index
+
+
+def labels_and_inertia(X, centers, sample_weight, metric="euclidean"):
+    """(labels, inertia, n_distinct) of final centers on X as `prepare_input` returns it:
+    one pass for numpy X; lazy labels and a computed inertia for dask X (whose
+    n_distinct is None: it would need the labels)."""
+    if is_dask_collection(X):
+        return (prepared_labels(X, centers, metric),
+                prepared_inertia(X, centers, sample_weight, metric), None)
+    frame, framed = _framed(centers, X)
+    if metric == "cosine":
+        labels, total, n_distinct = UnitNumpyRows(X, sample_weight, frame=frame).final(
+            framed)
+    else:
+        rows = make_rows(X, sample_weight)
+        rows.frame = frame
+        labels, total, n_distinct = rows.final(framed)
+    return labels, frame.restore_squared(total) * _COST_FACTOR[metric], n_distinct
+
+
+def _known_rows(X, sample_weight):
+    """X and weights with known row chunk sizes (one pass over X when they are not)."""
+    if not is_dask_collection(X) or not np.isnan(X.shape[0]):
+        return X, sample_weight
+    X = X.compute_chunk_sizes()
+    if isinstance(sample_weight, da.Array):
+        sample_weight = sample_weight.compute_chunk_sizes().rechunk((X.chunks[0],))
+    return X, sample_weight
+
+
 def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_factor,
                     init_max_iter, max_iter, tol, random_state, verbose=False,
-                    metric="euclidean"):
+                    metric="euclidean", sample_size=None):
     """KMeans.fit: the best of n_init complete runs (init + Lloyd) on numpy or dask X.
 
     Every run's seed is drawn from `random_state` before any run starts, so the result
@@ -189,6 +263,13 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         initial center (an init array, a callable's) and every updated one scaled to
         unit length; the inertia is the weighted sum of 1 - cos(x, center). Sparse X is
         a NotImplementedError, a zero row a ValueError naming it.
+    sample_size : None, int or float
+        Fit on a sample, as faiss does: every run's init and Lloyd on a uniform sample
+        of rows (`resolve_sample_size`, `sample_for_fit`: the same rows whatever the
+        chunking, drawn from a seed taken from `random_state` after the runs' seeds),
+        then labels and inertia of the best run's centers on all of X, in one pass.
+        A sample of all the rows is X itself. For dask X of unknown chunk sizes a pass
+        learns them first.
 
     Returns
     -------
@@ -209,7 +290,17 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         inits = [run_init if isinstance(run_init, str) else unit_vectors(run_init)
                  for run_init in inits]
     X, sample_weight = prepare_input(X, sample_weight)
-    X_fit, weight_fit = prepare_fit_input(X, sample_weight)
+    sampled = False
+    if sample_size is not None:
+        X, sample_weight = _known_rows(X, sample_weight)
+        n_rows = resolve_sample_size(sample_size, X.shape[0], n_clusters)
+        sample_seed = int(random_state.randint(np.iinfo(np.int32).max))
+        sampled = n_rows < X.shape[0]
+    if sampled:
+        X_fit, weight_fit, _ = sample_for_fit(X, sample_weight, n_rows, sample_seed)
+        logger.info("fitting on a sample of %d of the %d rows of X", n_rows, X.shape[0])
+    else:
+        X_fit, weight_fit = prepare_fit_input(X, sample_weight)
     # One BLAS thread per run wherever joblib runs it beside others (not on this
     # thread: its sequential backend, one run at a time).
     fit_one = joblib.delayed(OneBlasThreadOffCaller(fit_kmeans))
@@ -236,7 +327,12 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         # Ties go to the earlier run.
         if best is None or result.inertia < best.inertia:
             best = result
-    if X_fit is not X:
+    if sampled:
+        labels, inertia_, n_distinct = labels_and_inertia(X, best.centers, sample_weight,
+                                                          metric)
+        best = replace(best, labels=labels, inertia=inertia_,
+                       n_distinct=best.n_distinct if n_distinct is None else n_distinct)
+    elif X_fit is not X:
         best = replace(best, labels=prepared_labels(X, best.centers, metric))
     return best
 

@@ -107,6 +107,18 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         Accepted for scikit-learn compatibility; chunkml never modifies X (it centres
         the data inside the kernels, block by block), so there is nothing to copy,
         whatever the value.
+    sample_size : None, int or float, default=None
+        Fit on a sample of X, for very many rows (as faiss, which trains on at most
+        256 rows per centroid by default): the init and every Lloyd iteration run on
+        a uniform sample of ``sample_size`` rows (an int) or of that fraction of the
+        rows (a float in (0, 1], rounded up), with their weights; then ``labels_``
+        and ``inertia_`` are those of the fitted centers on all of X (one more pass
+        over it). The sample is drawn in one pass over X, each row's draw depending
+        only on (``random_state``, its row index): the same rows whatever the
+        chunking (dask X of unknown chunk sizes costs a pass to learn them). The
+        fitted centers are those of a fit on exactly those rows; the quality cost is
+        measured in the user guide ("Embeddings"). None: fit on all of X. More rows
+        than X has, or fewer than n_clusters, is a ValueError.
     n_jobs : None, default=None
         dask-ml's parameter, without effect: a value other than None gives a
         FutureWarning at fit. Parallelism comes from the dask scheduler (dask input)
@@ -159,6 +171,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
         "copy_x": ["boolean"],
         # dask-ml's, without effect (a FutureWarning at fit unless None).
+        "sample_size": [None, NumberInterval(Integral, 1, None, closed="left"),
+                        NumberInterval(Real, 0, 1, closed="right")],
         "n_jobs": [None, NumberInterval(Integral, None, None, closed="neither")],
         "precompute_distances": [None, "boolean", StrOptions({"auto"})],
     }
@@ -166,7 +180,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     def __init__(self, n_clusters=8, *, metric="euclidean", init="k-means||",
                  oversampling_factor=2, max_iter=300, tol=1e-4, random_state=None,
                  init_max_iter=None, n_init=1, algorithm="lloyd", verbose=0, copy_x=True,
-                 n_jobs=None, precompute_distances=None):
+                 sample_size=None, n_jobs=None, precompute_distances=None):
         self.n_clusters = n_clusters
         self.metric = metric
         self.init = init
@@ -179,6 +193,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.algorithm = algorithm
         self.verbose = verbose
         self.copy_x = copy_x
+        self.sample_size = sample_size
         self.n_jobs = n_jobs
         self.precompute_distances = precompute_distances
 
@@ -233,7 +248,10 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             oversampling_factor=self.oversampling_factor, init_max_iter=self.init_max_iter,
             max_iter=self.max_iter, tol=self.tol,
             random_state=check_random_state(self.random_state), verbose=bool(self.verbose),
-            metric=self.metric)
+            metric=self.metric,
+            sample_size=(None if self.sample_size is None
+                         else float(self.sample_size) if isinstance(self.sample_size, float)
+                         else int(self.sample_size)))
         if best.n_distinct < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({best.n_distinct}) found smaller than "
