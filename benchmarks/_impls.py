@@ -26,7 +26,7 @@ from _workloads import reference_inertia, runs_on_numpy
 from threadpoolctl import threadpool_limits
 
 import chunkml
-from chunkml.dask_glue._rows import DaskRows
+from chunkml.dask_glue._rows import DaskRows, NumpyRows
 from chunkml.dask_glue.lloyd import update_centers
 
 # faiss has no convergence test: it runs every iteration it is given. Its full fits run
@@ -158,6 +158,17 @@ def _chunkml_pass(workload, threads):
     return one_pass, "DaskRows(X).lloyd (n_far=n_clusters, no moments), then update_centers"
 
 
+def _chunkml_numpy_pass(workload, threads):
+    rows = NumpyRows(workload.Xnp)
+    centers = workload.start_centers
+
+    def one_pass():
+        partial = rows.lloyd(centers, n_far=workload.spec.n_clusters, with_moments=False)
+        return update_centers(partial, centers)
+
+    return one_pass, "NumpyRows(Xnp).lloyd (n_far=n_clusters, no moments), then update_centers"
+
+
 def _sklearn_pass(workload, threads):
     """The pass that sklearn.cluster.KMeans's Lloyd loop runs once per iteration."""
     lloyd = pytest.importorskip("sklearn.cluster._k_means_lloyd")
@@ -236,6 +247,7 @@ def _floor_numpy(workload, threads):
 
 PASSES = {
     "chunkml": _chunkml_pass,
+    "chunkml_numpy": _chunkml_numpy_pass,
     "sklearn": _sklearn_pass,
     "sklearnex": _sklearnex_pass,
     "faiss": _faiss_pass,

@@ -19,7 +19,7 @@ import sklearn.cluster
 import chunkml
 
 # Implementations that run on the numpy copy of X rather than on the dask array.
-NUMPY_IMPLS = ("sklearn", "sklearnex", "faiss", "floor_numpy")
+NUMPY_IMPLS = ("sklearn", "sklearnex", "faiss", "floor_numpy", "chunkml_numpy", "floor_gemm")
 # Rows of the sample that k-means++ picks the shared starting centers from.
 START_SAMPLE_ROWS = 10_000
 # Rows per block of the plain-numpy references: bounds their (rows, k) temporaries.
@@ -51,13 +51,21 @@ class Sizes:
     seed: tuple
     highdim: tuple
     scaling: tuple
+    # bench_embed.py's workloads: (n_samples, n_features, n_clusters, chunks) each.
+    embed: tuple = ()
 
 
 SIZES = {
-    "tiny": Sizes((20_000, 2_000), (20_000, 2_000), (10_000, 20_000)),
-    "small": Sizes((1_000_000, 100_000), (200_000, 20_000), (100_000, 300_000, 1_000_000)),
+    "tiny": Sizes((20_000, 2_000), (20_000, 2_000), (10_000, 20_000),
+                  ((4_000, 16, 8, 1_000), (4_000, 32, 32, 1_000))),
+    "small": Sizes((1_000_000, 100_000), (200_000, 20_000), (100_000, 300_000, 1_000_000),
+                   ((50_000, 128, 256, 10_000), (50_000, 128, 1024, 10_000),
+                    (25_000, 768, 1024, 5_000))),
     "full": Sizes((10_000_000, 1_000_000), (2_000_000, 200_000),
-                  (1_000_000, 10_000_000, 100_000_000)),
+                  (1_000_000, 10_000_000, 100_000_000),
+                  # Issue 14's workloads.
+                  ((200_000, 128, 256, 20_000), (200_000, 128, 1024, 20_000),
+                   (100_000, 768, 1024, 10_000))),
 }
 
 

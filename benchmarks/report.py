@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-IMPL_ORDER = ["chunkml", "sklearn", "sklearnex", "faiss", "dask_ml", "dask", "loky",
+IMPL_ORDER = ["chunkml", "chunkml_numpy", "chunkml_sample", "sklearn", "sklearnex", "faiss", "dask_ml", "dask", "loky",
               "floor_dask", "floor_numpy"]
 # dask and loky: the joblib backends that bench_joblib.py times against chunkml's.
 PEERS = ["sklearn", "sklearnex", "faiss", "dask_ml", "dask", "loky"]
@@ -358,6 +358,76 @@ def _targets_table(by_op, targets=TARGETS, issue=7):
 
 # -- one run ---------------------------------------------------------------------------------
 
+def _embed_iter_table(group, benches):
+    """Issue 14's per-iteration comparison for one embed-iter group: GFLOP/s (2 n d k
+    per iteration), the share of the GEMM floor's rate, and the targets' ratios."""
+    by_impl = {_impl(b): b for b in benches}
+    gemm = by_impl.get("floor_gemm")
+    lines = [f"#### {group}: GFLOP/s and the float32 GEMM rate (issue 14)", "",
+             "| result | median | GFLOP/s | of the GEMM rate | time / sklearnex | "
+             "sklearn time / this |", "|---|---|---|---|---|---|"]
+    for impl in [i for i in IMPL_ORDER + ["floor_gemm"] if i in by_impl]:
+        bench = by_impl[impl]
+        median, flops = _median(bench), bench.get("extra_info", {}).get("flops")
+        rate = None if flops is None else flops / median / 1e9
+        share = (None if gemm is None or flops is None
+                 else _median(gemm) / median)
+        versus_ex = (None if "sklearnex" not in by_impl
+                     else median / _median(by_impl["sklearnex"]))
+        versus_sk = (None if "sklearn" not in by_impl
+                     else _median(by_impl["sklearn"]) / median)
+        lines.append(f"| {impl} | {_fmt_time(median)} | "
+                     f"{'' if rate is None else f'{rate:.1f}'} | "
+                     f"{'' if share is None else f'{100 * share:.0f}%'} | "
+                     f"{_fmt_ratio(versus_ex)} | {_fmt_ratio(versus_sk)} |")
+    lines += ["", "Targets: chunkml (dask and numpy input) time / sklearnex <= 1, sklearn "
+              "time / chunkml >= 1.5, and at least 70% of the GEMM rate.", ""]
+    return lines
+
+
+def _embed_fit_table(group, benches):
+    """Default fits of one embed-fit group: time and inertia (recomputed on all of X)
+    against scikit-learn's k-means++ fit and chunkml's full fit."""
+    by_impl = {_impl(b): b for b in benches}
+    sk = by_impl.get("sklearn")
+    full = by_impl.get("chunkml")
+    lines = [f"#### {group}: default fits (issue 14)", "",
+             "| result | time | n_iter_ | inertia (recomputed) | inertia / sklearn's | "
+             "inertia / chunkml's | time / chunkml's |", "|---|---|---|---|---|---|---|"]
+
+    def ratio(bench, other, key):
+        if other is None:
+            return None
+        if key == "time":
+            return _median(bench) / _median(other)
+        return bench["extra_info"]["inertia_check"] / other["extra_info"]["inertia_check"]
+
+    for impl in [i for i in IMPL_ORDER if i in by_impl]:
+        bench = by_impl[impl]
+        extra = bench.get("extra_info", {})
+        label = impl + (f" sample_size={extra['sample_size']}" if "sample_size" in extra
+                        else "")
+        inertia_ratio = ratio(bench, sk, "inertia")
+        chunkml_ratio = ratio(bench, full, "inertia")
+        lines.append(
+            f"| {label} | {_fmt_time(_median(bench))} | {extra.get('n_iter', '')} | "
+            f"{_fmt_float(extra['inertia_check']) if 'inertia_check' in extra else ''} | "
+            f"{'' if inertia_ratio is None else f'{inertia_ratio:.5f}'} | "
+            f"{'' if chunkml_ratio is None else f'{chunkml_ratio:.5f}'} | "
+            f"{_fmt_ratio(ratio(bench, full, 'time'))} |")
+    return [*lines, ""]
+
+
+def _embed_tables(groups):
+    out = []
+    for group, benches in groups.items():
+        if group.startswith("embed-iter "):
+            out += _embed_iter_table(group, benches)
+        elif group.startswith("embed-fit "):
+            out += _embed_fit_table(group, benches)
+    return out
+
+
 def _data_line(cfg):
     seed = (f"seed make_blobs(n_samples={cfg['n_samples']}, chunks={cfg['chunks']}, "
             f"centers=3, n_features=2)")
@@ -407,6 +477,7 @@ def report(path, title=None):
         out += _targets_table(by_op, JOBLIB_TARGETS, issue=17)
     if "cold-start" in by_op:
         out += _targets_table(by_op, COLD_TARGETS, issue=13)
+    out += _embed_tables(groups)
     for group, benches in groups.items():
         out += _group_table(group, benches, cpu_timer)
     return "\n".join(out)

@@ -1,0 +1,169 @@
+"""Embedding-scale k-means (issue 14): float32, high dimension, many clusters.
+
+Workloads (``Sizes.embed`` in _workloads.py, per ``--bench-size``; at full issue 14's:
+200_000 x 128 with k=256 and k=1024, 100_000 x 768 with k=1024): make_blobs with 64
+blobs (``chunkml.datasets.make_blobs(random_state=0)``) cast to float32, persisted as a
+dask array in blocks and copied to numpy once. Every implementation starts from the same
+k random rows of X (numpy's default_rng(0)), with the same threads (see _impls.py).
+
+Groups:
+
+- ``embed-iter NxD k=K``: one Lloyd iteration from those rows: chunkml on the dask array
+  (``chunkml``) and on numpy (``chunkml_numpy``), scikit-learn's chunked Lloyd,
+  scikit-learn-intelex (oneDAL), faiss (all rows), and the float32 GEMM-rate floor
+  ``floor_gemm``: numpy's sgemm of X (n x d) by the centers (d x k), in row tiles of
+  GEMM_TILE_ROWS rows into one preallocated output, in the same run. Each result records
+  ``flops`` = 2 n d k (the distance product) and how far its centers are from an exact
+  float64 pass; report.py prints GFLOP/s and the share of the GEMM rate.
+- ``embed-fit NxD k=K``: a default fit (chunkml: k-means||; scikit-learn and -intelex:
+  greedy k-means++, n_init=1; faiss: FAISS_NITER iterations from random rows, all rows),
+  plus ``chunkml_sample``: chunkml with ``sample_size=256 * k`` (faiss's default
+  max_points_per_centroid) where that is fewer rows than X has; inertia recomputed on
+  all of X for every result. Each fit is timed once (``rounds=1``) after an untimed
+  small fit that compiles (or loads) the kernels it uses: full-size default fits at
+  k=1024 take minutes each.
+
+Run: ``python -m pytest benchmarks/bench_embed.py --benchmark-only --bench-size=full
+--benchmark-json=embed.json`` then ``python benchmarks/report.py embed.json``.
+"""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from _impls import FAISS_NITER, FaissKMeans, lloyd_pass, make_estimator
+from _workloads import Spec, Workload, reference_inertia, reference_pass, relative_difference
+
+import chunkml
+
+ITER_IMPLS = ["chunkml", "chunkml_numpy", "sklearn", "sklearnex", "faiss", "floor_gemm"]
+FIT_IMPLS = ["chunkml", "chunkml_numpy", "chunkml_sample", "sklearn", "sklearnex", "faiss"]
+# Rows of X per sgemm of the GEMM floor: (tile x k) float32 outputs of at most 64 MiB.
+GEMM_TILE_ROWS = 16_384
+# faiss's default max_points_per_centroid: the sample_size of chunkml_sample, per center.
+SAMPLE_ROWS_PER_CENTER = 256
+N_BLOBS = 64
+# Indices into Sizes.embed (a size with fewer workloads skips the rest).
+CASES = [0, 1, 2]
+
+
+def _name(n_samples, n_features, n_clusters):
+    return f"{n_samples}x{n_features} k={n_clusters}"
+
+
+@pytest.fixture(scope="module")
+def embed_workloads(bench, scheduler):
+    """``get(i)``: the i-th embed workload of this size, as a `Workload` (generated once;
+    workloads of the same data share it)."""
+    data, made = {}, {}
+
+    def get(i):
+        if i in made:
+            return made[i]
+        n_samples, n_features, n_clusters, chunks = bench.sizes.embed[i]
+        if (n_samples, n_features) not in data:
+            X, _ = chunkml.datasets.make_blobs(n_samples=n_samples, n_features=n_features,
+                                               centers=N_BLOBS, chunks=chunks,
+                                               random_state=0)
+            X = X.astype(np.float32).persist()
+            data[n_samples, n_features] = (X, X.compute())
+        X, Xnp = data[n_samples, n_features]
+        rows = np.sort(np.random.default_rng(0).choice(n_samples, n_clusters,
+                                                       replace=False))
+        centers = np.ascontiguousarray(Xnp[rows], dtype=np.float64)
+        made[i] = Workload(_name(n_samples, n_features, n_clusters),
+                           Spec(n_clusters, n_features), X, Xnp, centers,
+                           reference_pass(Xnp, centers))
+        return made[i]
+
+    return get
+
+
+def _workload_or_skip(bench, embed_workloads, i):
+    if i >= len(bench.sizes.embed):
+        pytest.skip(f"--bench-size={bench.size} has {len(bench.sizes.embed)} embed "
+                    "workloads")
+    return embed_workloads(i)
+
+
+def _gemm_floor(workload):
+    X = workload.Xnp32
+    centers_t = np.ascontiguousarray(workload.start_centers.T, dtype=np.float32)
+    out = np.empty((min(GEMM_TILE_ROWS, X.shape[0]), centers_t.shape[1]), dtype=np.float32)
+
+    def run():
+        for start in range(0, X.shape[0], GEMM_TILE_ROWS):
+            tile = X[start:start + GEMM_TILE_ROWS]
+            np.matmul(tile, centers_t, out=out[:tile.shape[0]])
+        return out
+
+    return run, (f"numpy sgemm X (n x d) @ centers.T (d x k), float32, in tiles of "
+                 f"{GEMM_TILE_ROWS} rows")
+
+
+@pytest.mark.parametrize("impl", ITER_IMPLS)
+@pytest.mark.parametrize("case", CASES)
+def test_embed_iter(benchmark, bench, embed_workloads, case, impl):
+    workload = _workload_or_skip(bench, embed_workloads, case)
+    if impl == "floor_gemm":
+        one_pass, what = _gemm_floor(workload)
+    else:
+        make_estimator(impl.removesuffix("_numpy"), workload.spec)  # skip if missing
+        one_pass, what = lloyd_pass(impl, workload, bench.threads)
+    benchmark.group = f"embed-iter {workload.name}"
+    n_samples, n_features = workload.Xnp.shape
+    result = bench.pedantic(benchmark, impl, one_pass)
+    benchmark.extra_info.update(
+        what=what, dtype="float32", n_clusters=workload.spec.n_clusters,
+        flops=2 * n_samples * n_features * workload.spec.n_clusters)
+    if impl != "floor_gemm":
+        benchmark.extra_info["centers_rel_diff"] = relative_difference(
+            result, workload.reference_centers)
+
+
+def _fit_estimator(impl, workload):
+    k = workload.spec.n_clusters
+    if impl == "chunkml_numpy":
+        return make_estimator("chunkml", workload.spec), workload.Xnp
+    if impl == "chunkml_sample":
+        size = SAMPLE_ROWS_PER_CENTER * k
+        if size >= workload.n_samples:
+            pytest.skip(f"sample_size={size} is not fewer rows than X's {workload.n_samples}")
+        return make_estimator("chunkml", workload.spec, sample_size=size), workload.X
+    return make_estimator(impl, workload.spec), workload.data_for(impl)
+
+
+@pytest.mark.parametrize("impl", FIT_IMPLS)
+@pytest.mark.parametrize("case", CASES)
+def test_embed_fit(benchmark, bench, embed_workloads, case, impl):
+    workload = _workload_or_skip(bench, embed_workloads, case)
+    km, X = _fit_estimator(impl, workload)
+    benchmark.group = f"embed-fit {workload.name}"
+    _warm_up(bench, impl, km, X[:4 * workload.spec.n_clusters])
+    fitted = benchmark.pedantic(lambda: _timed_fit(bench, impl, km, X), rounds=1,
+                                iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(
+        n_iter=int(fitted.n_iter_), inertia=float(fitted.inertia_),
+        inertia_check=reference_inertia(workload.Xnp, fitted.cluster_centers_),
+        n_clusters=workload.spec.n_clusters, dtype="float32")
+    if impl == "chunkml_sample":
+        benchmark.extra_info["sample_size"] = int(km.sample_size)
+    if impl == "faiss":
+        benchmark.extra_info["what"] = f"faiss.Kmeans(niter={FAISS_NITER}), all rows"
+
+
+def _warm_up(bench, impl, km, X):
+    """Untimed: a 2-iteration fit on a few rows compiles (or loads) the kernels the
+    timed fit uses."""
+    with bench.limits(impl):
+        if impl == "faiss":
+            FaissKMeans(km.n_clusters, max_iter=2).fit(X)
+            return
+        params = {"max_iter": 2}
+        if impl == "chunkml_sample":
+            params["sample_size"] = None
+        clone(km).set_params(**params).fit(X)
+
+
+def _timed_fit(bench, impl, km, X):
+    with bench.limits(impl):
+        return km.fit(X)
