@@ -402,7 +402,7 @@ def _run_lloyd(rows, centers, metric, **kwargs):
     frame = rows.frame
     centers, inertia_, n_iter, labels, n_distinct = lloyd(
         rows, np.ascontiguousarray(centers, dtype=np.float64), report=True,
-        project=_projection(rows, metric), **kwargs)
+        project=_projection(rows, metric), cost_factor=_COST_FACTOR[metric], **kwargs)
     result = KMeansResult(frame.restore(centers),
                           frame.restore_squared(inertia_) * _COST_FACTOR[metric], n_iter,
                           labels, n_distinct)

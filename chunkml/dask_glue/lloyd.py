@@ -100,10 +100,10 @@ class FrameMismatch(Exception):
     (`Frame.suits`): the frame must come from X itself, by a pass that measures it."""
 
 
-def print_iteration(frame, n_iter, inertia, shift, tol_abs, converged):
+def print_iteration(frame, n_iter, inertia, shift, tol_abs, converged, cost_factor=1.0):
     """scikit-learn's verbose lines of one Lloyd iteration (its _kmeans_single_lloyd),
     in X's units: iterations count from 0, as scikit-learn's do."""
-    print(f"Iteration {n_iter - 1}, inertia {frame.restore_squared(inertia)}.")
+    print(f"Iteration {n_iter - 1}, inertia {frame.restore_squared(inertia) * cost_factor}.")
     if not converged:
         return
     if shift == 0:
@@ -115,7 +115,7 @@ def print_iteration(frame, n_iter, inertia, shift, tol_abs, converged):
 
 
 def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
-          name="Lloyd", report=False, verbose=False, project=None):
+          name="Lloyd", report=False, verbose=False, project=None, cost_factor=1.0):
     """Run Lloyd iterations from `centers` until convergence or `max_iter`.
 
     Everything happens in the rows' frame (see _frame.py): centers, shifts, tol and the
@@ -146,6 +146,10 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         ``project(new_centers, old_centers)`` -> the centers the next pass uses, applied
         after every update, before the shift is measured: spherical k-means's
         renormalisation (_unit.unit_centers_in). None: the updated centers as they are.
+    cost_factor : float
+        The metric's cost per unit of squared distance, for the inertia that progress
+        reports and verbose lines show (0.5 for cosine: ||x - c||^2 = 2 (1 - cos)); the
+        returned inertia is the squared distances' own.
 
     Returns
     -------
@@ -173,12 +177,13 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
                      partial.inertia, shift)
         if report and progress.active():
             progress.report("step", "KMeans", "lloyd", n_iter, max_iter,
-                            inertia=rows.frame.restore_squared(partial.inertia),
+                            inertia=rows.frame.restore_squared(partial.inertia)
+                            * cost_factor,
                             shift=rows.frame.restore_squared(shift),
                             tol=rows.frame.restore_squared(tol_abs))
         if verbose:
             print_iteration(rows.frame, n_iter, partial.inertia, shift, tol_abs,
-                            shift <= tol_abs)
+                            shift <= tol_abs, cost_factor)
         centers = new_centers
         if shift <= tol_abs:
             break

@@ -120,11 +120,13 @@ def _monitor(state, inertia, batch_weight, n_rows, shift, params):
     batch_inertia = inertia / batch_weight
     state.last_inertia = batch_inertia
     step = f"{state.fit_steps}/{params.n_steps}"
+    # What the printed inertias are in the metric's cost (cosine: ||x - c||^2 / 2).
+    cost = 0.5 if params.metric == "cosine" else 1.0
     # The first batch measures the initial centers, not the optimisation.
     if state.fit_steps == 1:
         if params.verbose:
             print(f"Minibatch step {step}: mean batch inertia: "
-                  f"{state.frame.restore_squared(batch_inertia)}")
+                  f"{state.frame.restore_squared(batch_inertia) * cost}")
         return
     if state.ewa_inertia is None:
         state.ewa_inertia = batch_inertia
@@ -133,8 +135,8 @@ def _monitor(state, inertia, batch_weight, n_rows, shift, params):
         state.ewa_inertia = state.ewa_inertia * (1 - alpha) + batch_inertia * alpha
     if params.verbose:
         print(f"Minibatch step {step}: mean batch inertia: "
-              f"{state.frame.restore_squared(batch_inertia)}, ewa inertia: "
-              f"{state.frame.restore_squared(state.ewa_inertia)}")
+              f"{state.frame.restore_squared(batch_inertia) * cost}, ewa inertia: "
+              f"{state.frame.restore_squared(state.ewa_inertia) * cost}")
     if params.tol > 0.0 and shift <= params.tol:
         if params.verbose:
             print(f"Converged (small centers change) at step {step}")

@@ -312,3 +312,15 @@ def test_minibatch_zero_row():
     with pytest.raises(ValueError, match=r"zero row \(row 200 of the block\)"):
         km.partial_fit(X[500:])
     np.testing.assert_array_equal(km.cluster_centers_, centers)
+
+
+def test_verbose_prints_the_cosine_inertia(capsys):
+    X, init, _ = _data(np.float64)
+    km = chunkml.KMeans(4, metric="cosine", init=init, verbose=1, max_iter=1).fit(X)
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("Iteration 0")]
+    printed = float(line[0].split("inertia ")[1].rstrip("."))
+    # Iteration 0's inertia is that of the initial centers.
+    unit = X / np.linalg.norm(X, axis=1)[:, None]
+    start = init / np.linalg.norm(init, axis=1)[:, None]
+    np.testing.assert_allclose(printed, (1 - (unit @ start.T).max(axis=1)).sum(), rtol=1e-7)
+    assert km.n_iter_ == 1
