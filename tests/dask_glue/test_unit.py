@@ -7,6 +7,7 @@ import pytest
 from chunkml.dask_glue import _unit
 from chunkml.dask_glue._frame import Frame
 from chunkml.dask_glue._rows import NumpyRows
+from chunkml.dask_glue.passes import Passes
 from chunkml.dask_glue._unit import UnitNumpyRows, ZeroRowError, unit_rows, unit_view
 
 
@@ -57,6 +58,7 @@ def test_passes_equal_numpy_rows_on_unit_x(weighted, monkeypatch):
     X = _X()
     w = np.random.RandomState(1).uniform(0.5, 2.0, size=len(X)) if weighted else None
     rows, ref = _rows(X, w, monkeypatch)
+    assert isinstance(rows, Passes)
     a, b = rows.sample(7, 0, 10), ref.sample(7, 0, 10)
     np.testing.assert_array_equal(a.index, b.index)
     np.testing.assert_array_equal(a.X, b.X)
