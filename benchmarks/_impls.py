@@ -166,7 +166,8 @@ def _chunkml_numpy_pass(workload, threads):
         partial = rows.lloyd(centers, n_far=workload.spec.n_clusters, with_moments=False)
         return update_centers(partial, centers)
 
-    return one_pass, "NumpyRows(Xnp).lloyd (n_far=n_clusters, no moments), then update_centers"
+    return one_pass, ("NumpyRows(Xnp).lloyd (n_far=n_clusters, no moments), then "
+                      "update_centers")
 
 
 def _sklearn_pass(workload, threads):

@@ -19,7 +19,8 @@ import sklearn.cluster
 import chunkml
 
 # Implementations that run on the numpy copy of X rather than on the dask array.
-NUMPY_IMPLS = ("sklearn", "sklearnex", "faiss", "floor_numpy", "chunkml_numpy", "floor_gemm")
+NUMPY_IMPLS = ("sklearn", "sklearnex", "faiss", "floor_numpy", "chunkml_numpy",
+               "floor_gemm")
 # Rows of the sample that k-means++ picks the shared starting centers from.
 START_SAMPLE_ROWS = 10_000
 # Rows per block of the plain-numpy references: bounds their (rows, k) temporaries.

@@ -31,7 +31,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from _impls import FAISS_NITER, FaissKMeans, lloyd_pass, make_estimator
-from _workloads import Spec, Workload, reference_inertia, reference_pass, relative_difference
+from _workloads import (
+    Spec,
+    Workload,
+    reference_inertia,
+    reference_pass,
+    relative_difference,
+)
 
 import chunkml
 
@@ -127,7 +133,8 @@ def _fit_estimator(impl, workload):
     if impl == "chunkml_sample":
         size = SAMPLE_ROWS_PER_CENTER * k
         if size >= workload.n_samples:
-            pytest.skip(f"sample_size={size} is not fewer rows than X's {workload.n_samples}")
+            pytest.skip(f"sample_size={size} is not fewer rows than X's "
+                        f"{workload.n_samples}")
         return make_estimator("chunkml", workload.spec, sample_size=size), workload.X
     return make_estimator(impl, workload.spec), workload.data_for(impl)
 

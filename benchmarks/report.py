@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-IMPL_ORDER = ["chunkml", "chunkml_numpy", "chunkml_sample", "sklearn", "sklearnex", "faiss", "dask_ml", "dask", "loky",
+IMPL_ORDER = ["chunkml", "chunkml_numpy", "chunkml_sample", "sklearn", "sklearnex", "faiss",
+              "dask_ml", "dask", "loky",
               "floor_dask", "floor_numpy"]
 # dask and loky: the joblib backends that bench_joblib.py times against chunkml's.
 PEERS = ["sklearn", "sklearnex", "faiss", "dask_ml", "dask", "loky"]

@@ -103,7 +103,8 @@ class FrameMismatch(Exception):
 def print_iteration(frame, n_iter, inertia, shift, tol_abs, converged, cost_factor=1.0):
     """scikit-learn's verbose lines of one Lloyd iteration (its _kmeans_single_lloyd),
     in X's units: iterations count from 0, as scikit-learn's do."""
-    print(f"Iteration {n_iter - 1}, inertia {frame.restore_squared(inertia) * cost_factor}.")
+    inertia = frame.restore_squared(inertia) * cost_factor
+    print(f"Iteration {n_iter - 1}, inertia {inertia}.")
     if not converged:
         return
     if shift == 0:

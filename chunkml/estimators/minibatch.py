@@ -160,8 +160,8 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     }
 
     def __init__(self, n_clusters=8, *, metric="euclidean", init="k-means++", max_iter=100,
-                 batch_size=1024, verbose=0, compute_labels=True, random_state=None, tol=0.0,
-                 max_no_improvement=10, init_size=None, n_init="auto",
+                 batch_size=1024, verbose=0, compute_labels=True, random_state=None,
+                 tol=0.0, max_no_improvement=10, init_size=None, n_init="auto",
                  reassignment_ratio=0.01):
         self.n_clusters = n_clusters
         self.metric = metric
