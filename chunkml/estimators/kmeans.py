@@ -250,8 +250,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             random_state=check_random_state(self.random_state), verbose=bool(self.verbose),
             metric=self.metric,
             sample_size=(None if self.sample_size is None
-                         else float(self.sample_size) if isinstance(self.sample_size, float)
-                         else int(self.sample_size)))
+                         else int(self.sample_size) if isinstance(self.sample_size, Integral)
+                         else float(self.sample_size)))
         if best.n_distinct < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({best.n_distinct}) found smaller than "

@@ -102,11 +102,12 @@ def test_a_sample_of_all_rows_is_the_full_fit(metric):
         assert km.inertia_ == full.inertia_
 
 
-def test_fraction_and_cosine():
+@pytest.mark.parametrize("fraction", [0.125, np.float32(0.125), np.float64(0.125)])
+def test_fraction_and_cosine(fraction):
     X, _ = _data()
-    km = chunkml.KMeans(8, random_state=0, sample_size=0.15, metric="cosine").fit(
+    km = chunkml.KMeans(8, random_state=0, sample_size=fraction, metric="cosine").fit(
         _as_input(X, "uneven"))
-    index = _sampled_rows(X, None, 600, 0)  # ceil(0.15 * 4000)
+    index = _sampled_rows(X, None, 500, 0)  # 0.125 * 4000
     ref = chunkml.KMeans(8, random_state=0, metric="cosine").fit(X[index])
     np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-7)
     np.testing.assert_array_equal(np.asarray(km.labels_), km.predict(X))
