@@ -139,3 +139,22 @@ def test_unknown_chunk_sizes():
     km = chunkml.KMeans(8, random_state=0, sample_size=600).fit(unknown)
     ref = chunkml.KMeans(8, random_state=0, sample_size=600).fit(X)
     np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["csr", "dask-csr"])
+def test_sparse_sample_fit_equals_the_dense_one(kind):
+    import scipy.sparse as sp
+
+    X, weight = _data()
+    X[X < 0] = 0.0  # some implicit zeros
+    X_sparse = sp.csr_matrix(X)
+    if kind == "dask-csr":
+        X_sparse = da.from_array(X_sparse, chunks=(1000, 6), asarray=False)
+    km = chunkml.KMeans(8, init=X[:8], sample_size=600, random_state=0).fit(
+        X_sparse, sample_weight=weight)
+    dense = chunkml.KMeans(8, init=X[:8], sample_size=600, random_state=0).fit(
+        X, sample_weight=weight)
+    np.testing.assert_allclose(km.cluster_centers_, dense.cluster_centers_, rtol=1e-7,
+                               atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(km.labels_), dense.labels_)
+    np.testing.assert_allclose(km.inertia_, dense.inertia_, rtol=1e-7)
