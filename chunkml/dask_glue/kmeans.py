@@ -17,8 +17,10 @@ from ._blocks import inertia_block, labels_block, labels_only_block, transform_b
 from . import progress
 from ._frame import Frame
 from ._limits import OneBlasThreadOffCaller
+from ._partials import SamplePartial
 from ._rows import (
     LABELS_NAME,
+    SPLIT_EVERY,
     DaskRows,
     NumpyRows,
     SparseDaskRows,
@@ -179,6 +181,10 @@ def resolve_sample_size(sample_size, n_samples, n_clusters):
     return rows
 
 
+# Bytes of sampled rows merged per task of the sample pass's reduction tree.
+_SAMPLE_MERGE_BYTES = 16 * 2**20
+
+
 def sample_for_fit(X, sample_weight, n_rows, seed):
     """A uniform sample of n_rows rows of X, without replacement, in X's row order:
     (X_sample, weight_sample, index).
@@ -188,7 +194,11 @@ def sample_for_fit(X, sample_weight, n_rows, seed):
     with known chunk sizes). The rows keep X's dtype and kind (CSR for sparse X) and
     their weights; the sample is in memory (numpy).
     """
-    part = make_rows(X, None).sample(seed, 0, n_rows)
+    # Each partial of the reduction holds up to n_rows rows: merge two at a time once
+    # that is large (as minibatch.py's sample pass), not SPLIT_EVERY.
+    n_bytes = SamplePartial.nbytes(X.shape[1], n_rows)
+    split_every = int(np.clip(_SAMPLE_MERGE_BYTES // n_bytes, 2, SPLIT_EVERY))
+    part = make_rows(X, None).sample(seed, 0, n_rows, split_every=split_every)
     check_first_pass(1, part.n_samples, part.stats.moments, part.min_weight, part.total)
     order = np.argsort(part.index, kind="stable")
     index = part.index[order]
