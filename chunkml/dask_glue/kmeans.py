@@ -199,18 +199,25 @@ def sample_for_fit(X, sample_weight, n_rows, seed):
     n_bytes = SamplePartial.nbytes(X.shape[1], n_rows)
     split_every = int(np.clip(_SAMPLE_MERGE_BYTES // n_bytes, 2, SPLIT_EVERY))
     part = make_rows(X, None).sample(seed, 0, n_rows, split_every=split_every)
-    check_first_pass(1, part.n_samples, part.stats.moments, part.min_weight, part.total)
     order = np.argsort(part.index, kind="stable")
     index = part.index[order]
-    rows = part.X[order].astype(X.dtype)
-    if is_sparse(X) or is_sparse_dask(X):
-        rows = sp.csr_matrix(rows)
+    min_weight, total_weight = part.min_weight, part.total
     if sample_weight is None:
         weight = None
     elif isinstance(sample_weight, da.Array):
-        weight = np.asarray(sample_weight[index].compute(), dtype=np.float64)
+        # The sample is drawn without the weights, so the pass above did not read them:
+        # one pass over the weights alone checks all of them, not only the sampled rows'
+        # (a negative weight elsewhere would make inertia_ silently wrong).
+        min_weight, total_weight, weight = da.compute(
+            sample_weight.min(), sample_weight.sum(), sample_weight[index])
+        weight = np.asarray(weight, dtype=np.float64)
     else:
         weight = np.asarray(sample_weight, dtype=np.float64)[index]
+    check_first_pass(1, part.n_samples, part.stats.moments, float(min_weight),
+                     float(total_weight))
+    rows = part.X[order].astype(X.dtype)
+    if is_sparse(X) or is_sparse_dask(X):
+        rows = sp.csr_matrix(rows)
     return rows, weight, index
 
 

@@ -158,3 +158,22 @@ def test_sparse_sample_fit_equals_the_dense_one(kind):
                                atol=1e-12)
     np.testing.assert_array_equal(np.asarray(km.labels_), dense.labels_)
     np.testing.assert_allclose(km.inertia_, dense.inertia_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (-1.0, "sample_weight must be non-negative"),
+    (np.nan, "sample_weight must be non-negative and finite; found nan"),
+    (np.inf, "sample_weight contains infinity"),
+])
+def test_bad_dask_weight_outside_the_sample_is_found(bad, match):
+    """Every weight is checked, not only those of the sampled rows."""
+    X, _ = _data()
+    index = _sampled_rows(X, None, 600, random_state=0)
+    outside = np.setdiff1d(np.arange(X.shape[0]), index)[0]
+    weight = np.ones(X.shape[0])
+    weight[outside] = bad
+    km = chunkml.KMeans(8, random_state=0, sample_size=600)
+    with pytest.raises(ValueError, match=match):
+        km.fit(da.from_array(X, chunks=(1000, -1)),
+               sample_weight=da.from_array(weight, chunks=1000))
+    assert not hasattr(km, "cluster_centers_")
