@@ -173,7 +173,10 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         new_centers = update_centers(partial, centers)
         if project is not None:
             new_centers = project(new_centers, centers)
-        shift = float(((new_centers - centers) ** 2).sum())
+        # An init far from X (1e300) moves by more than float64 squares: the shift is
+        # inf (not converged), which is right, and no RuntimeWarning for the user.
+        with np.errstate(over="ignore"):
+            shift = float(((new_centers - centers) ** 2).sum())
         logger.debug("%s iteration %d: inertia %.9g, center shift %.9g", name, n_iter,
                      partial.inertia, shift)
         if report and progress.active():

@@ -212,10 +212,13 @@ def test_bad_init_array(km_state, X, init, match, estimator):
 def test_init_array_far_from_X_still_clusters_X(X, init, container):
     """Finite X and a finite init whose squared distances to X overflow float64 (or
     whose frame would lose X's detail): no error, and the clustering scikit-learn finds
-    from an init near X (the far centers take the farthest rows, then Lloyd converges).
+    from an init near X (the far centers take the farthest rows, then Lloyd converges),
+    and no RuntimeWarning from numpy's overflow in the center shift.
     """
     Xin = X if container == "numpy" else da.from_array(X, chunks=100)
-    km = chunkml.KMeans(3, init=init).fit(Xin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        km = chunkml.KMeans(3, init=init).fit(Xin)
     ref = SKKMeans(3, init=X[:3], n_init=1).fit(X)
     order = np.argsort(km.cluster_centers_[:, 0])
     ref_order = np.argsort(ref.cluster_centers_[:, 0])
