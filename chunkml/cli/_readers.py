@@ -79,27 +79,49 @@ class _NpyFile:
 
     ``da.from_array`` slices it once per block. Pickling a numpy memmap would copy the
     whole array into the graph; this sends the path, and a worker opens the file itself.
+
+    The whole file is mapped read-only (shared pages, no commit charge), because Linux
+    refuses a private writable mapping larger than RAM + swap (ENOMEM: a file larger
+    than memory could not be read at all). A block of rows is a copy-on-write mapping of
+    just its rows: writable, because numba types a read-only array apart and would
+    compile every kernel again for it, and still no copy (nothing writes to it).
     """
 
     def __init__(self, path):
-        import numpy as np
-
         self.path = path
-        # Copy-on-write ("c"), not read-only ("r"): numba types a read-only array apart
-        # and would compile every kernel again for it; nothing writes to the blocks.
-        self._array = np.load(path, mmap_mode="c", allow_pickle=False)
+        self._array = self._map()
         self.shape, self.dtype, self.ndim = (self._array.shape, self._array.dtype,
                                              self._array.ndim)
         stat = os.stat(path)
         self._version = (stat.st_size, stat.st_mtime_ns)
 
+    def _map(self):
+        import numpy as np
+
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+
     def __getitem__(self, key):
         import numpy as np
 
         if self._array is None:
-            self._array = np.load(self.path, mmap_mode="c", allow_pickle=False)
-        # A view of the mapped file, no copy, for the C-ordered files np.save writes.
-        return np.ascontiguousarray(self._array[key])
+            self._array = self._map()
+        array = self._array
+        rows = key[0] if isinstance(key, tuple) else key
+        rest = key[1:] if isinstance(key, tuple) else ()
+        if (isinstance(rows, slice) and rows.step in (None, 1) and array.ndim == 2
+                and array.flags.c_contiguous
+                and all(k == slice(None) or k == slice(0, array.shape[1]) for k in rest)):
+            start, stop, _ = rows.indices(array.shape[0])
+            stop = max(start, stop)
+            if stop == start:
+                return np.empty((0, array.shape[1]), dtype=array.dtype)
+            # The C-ordered rows start:stop of the file np.save wrote, mapped privately.
+            return np.ascontiguousarray(np.memmap(
+                self.path, dtype=array.dtype, mode="c",
+                offset=array.offset + start * array.strides[0],
+                shape=(stop - start, array.shape[1])))
+        # Any other selection: a writable copy of it.
+        return np.array(array[key], order="C")
 
     def __getstate__(self):
         return {**self.__dict__, "_array": None}
