@@ -10,28 +10,12 @@ that calls a kernel runs with one BLAS thread (`one_blas_thread`).
 import numpy as np
 
 from .. import kernels
-from ..kernels.gemm import use_gemm
 from . import _sparse
 from ._frame import Stats
 from ._limits import one_blas_thread
 from ._partials import LloydPartial, SamplePartial, best_rows
 
 UNIT_WEIGHT = np.empty(0)
-
-# The kernel for (in-memory parallel variant, matrix products); see use_gemm.
-_LLOYD_KERNELS = {
-    (False, False): kernels.lloyd_partial_sums,
-    (True, False): kernels.lloyd_partial_sums_parallel,
-    (False, True): kernels.lloyd_partial_sums_gemm,
-    (True, True): kernels.lloyd_partial_sums_gemm_parallel,
-}
-_ASSIGN_KERNELS = {
-    (False, False): kernels.assign_labels,
-    (True, False): kernels.assign_labels_parallel,
-    (False, True): kernels.assign_labels_gemm,
-    (True, True): kernels.assign_labels_gemm_parallel,
-}
-
 
 def as_weight(sample_weight):
     """float64 contiguous weights, or the 0-length array that means unit weights."""
@@ -69,8 +53,8 @@ def _kept(key, idx, m):
 
 
 @one_blas_thread
-def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, centers_sqnorm, n_far,
-                with_moments, parallel=False):
+def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, n_far, with_moments,
+                parallel=False):
     """Fused Lloyd pass over one block -> its LloydPartial, in the frame (shift, scale)
     (see _frame.py), far rows included; row_offset: the global id of its first row."""
     X = as_block(X)
@@ -83,10 +67,9 @@ def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, centers_sqn
     far_idx = np.empty(n_far, dtype=np.int64)
     far_label = np.empty(n_far, dtype=np.int64)
     sparse = _sparse.is_sparse(X)
-    kernel = (_sparse.lloyd_kernel(parallel) if sparse
-              else _LLOYD_KERNELS[parallel, use_gemm(n_features, n_clusters)])
-    inertia = kernel(X, shift, scale, centers, centers_sqnorm, w, sums, weight, moments,
-                     far_dist, far_idx, far_label)
+    lloyd = _sparse.lloyd_partial_sums if sparse else kernels.lloyd_partial_sums
+    inertia = lloyd(X, shift, scale, centers, w, sums, weight, moments, far_dist, far_idx,
+                    far_label, parallel=parallel)
     keep = _kept(far_dist, far_idx, n_far)
     rows = far_idx[keep]
     far_X = (_sparse.take_rows(X, rows, scale) if sparse
@@ -207,15 +190,13 @@ def block_rows(X):
 
 
 @one_blas_thread
-def labels_block(X, shift, scale, centers, centers_sqnorm, parallel=False):
+def labels_block(X, shift, scale, centers, parallel=False):
     """(labels int32, squared distances in the frame's units) of one block."""
     X = as_block(X)
     labels = np.empty(X.shape[0], dtype=np.int32)
     mindist = np.empty(X.shape[0])
-    n_clusters, n_features = centers.shape
-    kernel = (_sparse.assign(parallel) if _sparse.is_sparse(X)
-              else _ASSIGN_KERNELS[parallel, use_gemm(n_features, n_clusters)])
-    kernel(X, shift, scale, centers, centers_sqnorm, labels, mindist)
+    assign = _sparse.assign_labels if _sparse.is_sparse(X) else kernels.assign_labels
+    assign(X, shift, scale, centers, labels, mindist, parallel=parallel)
     return labels, mindist
 
 
@@ -236,16 +217,16 @@ def check_finite_block(X, values):
 
 
 @one_blas_thread
-def labels_only_block(X, shift, scale, centers, centers_sqnorm):
-    labels, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
+def labels_only_block(X, shift, scale, centers):
+    labels, mindist = labels_block(X, shift, scale, centers)
     check_finite_block(X, mindist)
     return labels
 
 
 @one_blas_thread
-def inertia_block(X, sample_weight, shift, scale, centers, centers_sqnorm):
+def inertia_block(X, sample_weight, shift, scale, centers):
     """(1, 1) weighted inertia of one block, in the frame's units."""
-    _, mindist = labels_block(X, shift, scale, centers, centers_sqnorm)
+    _, mindist = labels_block(X, shift, scale, centers)
     check_finite_block(X, mindist)
     w = as_weight(sample_weight)
     if not np.isfinite(w).all():
@@ -259,11 +240,8 @@ def transform_block(X, shift, scale, centers, parallel=False):
     """Distances (in X's units) of one block's rows to centers given in the frame."""
     X = as_block(X)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
-    if _sparse.is_sparse(X):
-        kernel = _sparse.distances(parallel)
-    else:
-        kernel = (kernels.euclidean_distances_parallel if parallel
-                  else kernels.euclidean_distances)
-    kernel(X, shift, scale, centers, out)
+    distances = (_sparse.euclidean_distances if _sparse.is_sparse(X)
+                 else kernels.euclidean_distances)
+    distances(X, shift, scale, centers, out, parallel=parallel)
     check_finite_block(X, out)
     return out

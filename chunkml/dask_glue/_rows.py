@@ -75,9 +75,8 @@ class NumpyRows:
         self.frame = Frame.identity(self.n_features) if frame is None else frame
 
     def lloyd(self, centers, n_far, with_moments):
-        return lloyd_block(self.X, self.sample_weight, 0, *self.frame.args, centers,
-                           squared_norms(centers), n_far, with_moments,
-                           parallel=use_parallel(self.X))
+        return lloyd_block(self.X, self.sample_weight, 0, *self.frame.args, centers, n_far,
+                           with_moments, parallel=use_parallel(self.X))
 
     def sample(self, seed, stream, n_top, *, split_every=None):
         return sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
@@ -105,7 +104,7 @@ class NumpyRows:
         """Labels, inertia (in the frame's units) and number of non-empty clusters for the
         final centers."""
         labels, mindist = labels_block(self.X, *self.frame.args, centers,
-                                       squared_norms(centers), parallel=use_parallel(self.X))
+                                       parallel=use_parallel(self.X))
         w = self.sample_weight
         inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
         return labels, inertia, int(np.unique(labels).size)
@@ -216,8 +215,7 @@ class DaskRows:
         shift, scale = self.frame.args
         partials = self._per_block(
             lloyd_block, *self._weight(), self.offsets, "i", shift=shift, scale=scale,
-            centers=centers, centers_sqnorm=squared_norms(centers), n_far=n_far,
-            with_moments=with_moments, token=LLOYD_NAME)
+            centers=centers, n_far=n_far, with_moments=with_moments, token=LLOYD_NAME)
         return self._reduce(partials, merge_lloyd, LLOYD_NAME)
 
     def lloyd(self, centers, n_far, with_moments):
@@ -282,9 +280,8 @@ class DaskRows:
             last_partial = self.lloyd(centers, n_far=0, with_moments=False)
         shift, scale = self.frame.args
         labels = self.X.map_blocks(
-            labels_only_block, shift=shift, scale=scale, centers=centers,
-            centers_sqnorm=squared_norms(centers), drop_axis=1, dtype=np.int32,
-            meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
+            labels_only_block, shift=shift, scale=scale, centers=centers, drop_axis=1,
+            dtype=np.int32, meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
         return labels, last_partial.inertia, int(np.count_nonzero(last_partial.weight))
 
     def kmeanspp(self, part, n_clusters, *, seed, rng):

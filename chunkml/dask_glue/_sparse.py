@@ -60,34 +60,20 @@ def take_rows(X, rows, scale=1.0):
     return out
 
 
-# The in-memory parallel variants (`parallel`: see _rows.use_parallel) and the serial.
-_LLOYD = {False: kernels.sparse_lloyd_partial_sums,
-          True: kernels.sparse_lloyd_partial_sums_parallel}
-_ASSIGN = {False: kernels.sparse_assign_labels, True: kernels.sparse_assign_labels_parallel}
-_DISTANCES = {False: kernels.sparse_euclidean_distances,
-              True: kernels.sparse_euclidean_distances_parallel}
+# `parallel`: the in-memory variants (see _rows.use_parallel).
+def lloyd_partial_sums(X, shift, scale, *args, parallel=False):
+    check_unshifted(shift)
+    return kernels.sparse_lloyd_partial_sums(*csr_args(X), scale, *args, parallel=parallel)
 
 
-def lloyd_kernel(parallel):
-    def run(X, shift, scale, *args):
-        check_unshifted(shift)
-        return _LLOYD[parallel](*csr_args(X), scale, *args)
-    return run
+def assign_labels(X, shift, scale, *args, parallel=False):
+    check_unshifted(shift)
+    kernels.sparse_assign_labels(*csr_args(X), scale, *args, parallel=parallel)
 
 
-def assign(parallel):
-    def run(X, shift, scale, *args):
-        check_unshifted(shift)
-        _ASSIGN[parallel](*csr_args(X), scale, *args)
-    return run
-
-
-def distances(parallel):
-    def run(X, shift, scale, centers, out):
-        check_unshifted(shift)
-        _DISTANCES[parallel](*csr_args(X), scale, centers,
-                             np.einsum("ij,ij->i", centers, centers), out)
-    return run
+def euclidean_distances(X, shift, scale, centers, out, parallel=False):
+    check_unshifted(shift)
+    kernels.sparse_euclidean_distances(*csr_args(X), scale, centers, out, parallel=parallel)
 
 
 def stats(X, out_stats):

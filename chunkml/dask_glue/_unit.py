@@ -28,7 +28,7 @@ from ._blocks import (
 )
 from ._frame import Frame
 from ._partials import merge_lloyd, merge_sample
-from ._rows import squared_norms, use_parallel
+from ._rows import use_parallel
 from ._sparse import is_sparse, is_sparse_dask
 from .kmeanspp import kmeans_plusplus
 
@@ -186,10 +186,9 @@ class UnitNumpyRows:
         return None if self.sample_weight is None else self.sample_weight[sl]
 
     def lloyd(self, centers, n_far, with_moments):
-        sqnorm = squared_norms(centers)
         return merge_lloyd([
             lloyd_block(self._unit(sl), self._weight(sl), sl.start, *self.frame.args,
-                        centers, sqnorm, n_far, with_moments, parallel=self._parallel)
+                        centers, n_far, with_moments, parallel=self._parallel)
             for sl in self._slabs])
 
     def sample(self, seed, stream, n_top, *, split_every=None):
@@ -216,8 +215,7 @@ class UnitNumpyRows:
 
     def labels_mindist(self, centers):
         """(labels int32, squared distances in the frame) of every row, in one pass."""
-        sqnorm = squared_norms(centers)
-        results = [labels_block(self._unit(sl), *self.frame.args, centers, sqnorm,
+        results = [labels_block(self._unit(sl), *self.frame.args, centers,
                                 parallel=self._parallel) for sl in self._slabs]
         return (np.concatenate([r[0] for r in results]),
                 np.concatenate([r[1] for r in results]))

@@ -25,7 +25,6 @@ from ._rows import (
     NumpyRows,
     SparseDaskRows,
     SparseNumpyRows,
-    squared_norms,
     sum_rows,
     use_parallel,
 )
@@ -457,16 +456,15 @@ def prepared_labels(X, centers, metric="euclidean"):
     """`predict_labels` of X as `prepare_input` returns it."""
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
-    sqnorm = squared_norms(centers)
     if metric == "cosine":
         if not is_dask_collection(X):
             return UnitNumpyRows(X, frame=frame).labels_mindist(centers)[0]
         X = unit_view(X)
     if is_dask_collection(X):
         return X.map_blocks(labels_only_block, shift=shift, scale=scale, centers=centers,
-                            centers_sqnorm=sqnorm, drop_axis=1, dtype=np.int32,
-                            meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
-    return labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))[0]
+                            drop_axis=1, dtype=np.int32, meta=np.empty(0, dtype=np.int32),
+                            token=LABELS_NAME)
+    return labels_block(X, shift, scale, centers, parallel=use_parallel(X))[0]
 
 
 def transform_distances(X, centers, metric="euclidean"):
@@ -499,7 +497,6 @@ def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
     """`inertia` of X and weights as `prepare_input` returns them."""
     frame, centers = _framed(centers, X)
     shift, scale = frame.args
-    sqnorm = squared_norms(centers)
     factor = _COST_FACTOR[metric]
     if metric == "cosine":
         if not is_dask_collection(X):
@@ -512,10 +509,9 @@ def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
                                  adjust_chunks={"i": 1, "j": 1}, dtype=np.float64,
                                  meta=np.empty((0, 0)), shift=shift, scale=scale,
-                                 centers=centers, centers_sqnorm=sqnorm,
-                                 token="chunkml-inertia")
+                                 centers=centers, token="chunkml-inertia")
         total = sum_rows(per_block, "chunkml-inertia", axis=None)
         return frame.restore_squared(float(total.compute())) * factor
-    _, mindist = labels_block(X, shift, scale, centers, sqnorm, parallel=use_parallel(X))
+    _, mindist = labels_block(X, shift, scale, centers, parallel=use_parallel(X))
     total = mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist)
     return frame.restore_squared(float(total))

@@ -30,7 +30,7 @@ from . import progress
 from ._blocks import labels_block
 from ._frame import Frame
 from ._partials import SamplePartial
-from ._rows import SPLIT_EVERY, _with_row_chunks, squared_norms
+from ._rows import SPLIT_EVERY, _with_row_chunks
 from ._unit import check_metric, check_unit_input, unit_vectors
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers
@@ -132,8 +132,7 @@ def initial_state(rows, n_clusters, *, init, init_size, seed, seeds, verbose=Fal
             candidate = np.ascontiguousarray(
                 _one_init(train, raw, init, n_clusters, rng, frame, metric),
                 dtype=np.float64)
-            _, mindist = labels_block(sample, *identity, candidate,
-                                      squared_norms(candidate))
+            _, mindist = labels_block(sample, *identity, candidate)
             inertia_ = float(mindist.sum())
             logger.debug("MiniBatchKMeans init %d/%d: inertia %.9g on %d sampled rows",
                          i + 1, len(seeds), inertia_, sample.shape[0])

@@ -1,11 +1,19 @@
-"""Per-chunk partial buffers of the in-memory parallel Lloyd kernels, and their merge."""
+"""Row chunks of the in-memory parallel drivers, the Lloyd kernels' per-chunk partial
+buffers, and their merge."""
 
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import CACHE, CHUNK_ROWS, FASTMATH, MAX_CHUNKS
 from ._moments import merge_moments
 from ._topk import topk_push
+
+
+@njit(nogil=True, cache=CACHE)
+def chunk_bounds(n_samples):
+    """Rows per chunk for the in-memory parallel variants; depends on n_samples only."""
+    n_chunks = min(max((n_samples + CHUNK_ROWS - 1) // CHUNK_ROWS, 1), MAX_CHUNKS)
+    return n_chunks, (n_samples + n_chunks - 1) // n_chunks
 
 
 @njit(nogil=True, cache=CACHE)

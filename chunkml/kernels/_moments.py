@@ -1,6 +1,6 @@
 """Per-feature moments of a block, for scikit-learn's variance-scaled tol.
 
-The Lloyd kernels take them in their frame (see assign.py), summed around the block's
+The Lloyd kernels take them in their frame (see _rowwise.py), summed around the block's
 first row (a shift close to the data keeps sum((x - x0)^2) - sum(x - x0)^2 / n
 accurate), in float64 whatever X's dtype. The first pass over X (`sample_rows`), which
 comes before any frame is known, takes them in a frame of the block's own (`block_stats`):

@@ -2,9 +2,11 @@
 
 For few features a row is too short to vectorise over, so these functions hold a tile of
 TILE_ROWS rows transposed, (n_features, rows), and loop over its rows innermost, where the
-compiler can use SIMD lanes. The kernels call them with a literal n_features from 1 to 4
-(see `tile_case`): the compiler then knows the row length and unrolls the feature loop.
-With a run-time row length the same loops are slower than the row-by-row kernels
+compiler can use SIMD lanes. The kernels take the frame's shift as a tuple (``tile_shift``),
+whose length numba knows at compile time: n_features = len(tile_shift) from 1 to 4 (see
+`_dispatch.tile_case`) is then a constant, each width an ordinary signature compiled (or
+loaded from the cache) the first time a block of that width comes, and the compiler
+unrolls the feature loop. With a run-time row length the same loops are slower than the row-by-row kernels
 (measured at 5, 6 and 8 features), so kernels use tiles only up to 4 features.
 
 Two details keep the loops vectorised on x86 (measured on AVX2 EPYC, numba 0.68):
@@ -20,26 +22,12 @@ from numba import njit
 
 from ._config import CACHE, FASTMATH
 
-# Widest row the tiled kernels specialise for.
-MAX_TILE_FEATURES = 4
-
-
-def tile_case(n_features):
-    """The literal a tiled kernel is compiled for: n_features up to MAX_TILE_FEATURES,
-    else 0 (row by row).
-
-    The kernels take it as an argument and call ``numba.literally`` on it, so each case
-    is compiled (or loaded from the cache) the first time a block of that width comes:
-    compiling all five cases at once would cost a minute with a cold cache.
-    """
-    return n_features if n_features <= MAX_TILE_FEATURES else 0
-
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def load_tile(flat, start, m, n_features, shift, scale, out_tile):
     """Rows start:start+m of a C-ordered (n, n_features) array, given flattened, into
-    out_tile[:, :m] (n_features, TILE_ROWS) float64, transposed, in the frame (shift (d,)
-    float64, scale): x' = (x - shift) * scale (see assign.py)."""
+    out_tile[:, :m] (n_features, TILE_ROWS) float64, transposed, in the frame (shift, a
+    (d,) float64 array or tuple, and scale): x' = (x - shift) * scale (see _rowwise.py)."""
     base = start * n_features
     for i in range(m):
         for f in range(n_features):

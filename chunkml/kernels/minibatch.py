@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from ._config import CACHE, FASTMATH
-from .assign import assign_rows
+from .distances import assign_rows
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -20,7 +20,7 @@ def minibatch_update(X, shift, scale, sample_weight, labels, centers, weight_sum
     Parameters
     ----------
     X : (n, d) float32|float64, IN. May have 0 rows.
-    shift : (d,) float64, scale : float, IN. The frame (see assign.py) of the centers:
+    shift : (d,) float64, scale : float, IN. The frame (see _rowwise.py) of the centers:
         row x counts as x' = (x - shift) * scale.
     sample_weight : (n,) float64, IN; or (0,) meaning unit weights.
     labels : (n,) int32|int64, IN: the center of each row, in [0, k).
@@ -63,7 +63,7 @@ def minibatch_step(X, shift, scale, sample_weight, centers, centers_sqnorm, weig
     Parameters
     ----------
     X : (n, d) float32|float64, IN. May have 0 rows.
-    shift : (d,) float64, scale : float, IN. The frame (see assign.py) of the centers,
+    shift : (d,) float64, scale : float, IN. The frame (see _rowwise.py) of the centers,
         the distances and the inertia.
     sample_weight : (n,) float64, IN; or (0,) meaning unit weights.
     centers : (k, d) float64, IN.

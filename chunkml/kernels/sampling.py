@@ -1,20 +1,24 @@
 """Sampling kernels for k-means|| (Bahmani et al. 2012), k-means++ and random init.
 
+The k-means|| round (`kernels.update_mindist_sample`, _ops.py) measures each row against
+the new candidates with `nearest_new_block` (tiles, row by row, or matrix products, as
+`_dispatch.py` chose) or `nearest_new_parallel`, then keys the rows (`key_rows`).
 Every row's random draw is `counter_uniform(seed, stream, global row index)`, so the rows
 drawn do not depend on how X is chunked. Each block keeps its rows with the largest
 sampling keys in a fixed-size heap; merging the heaps of all blocks gives the sample.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
+from ._chunks import chunk_bounds
 from ._config import CACHE, FASTMATH, TILE_ROWS
+from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._moments import N_STATS, block_stats
 from ._random import stream_key, uniform_at
-from ._tile import MAX_TILE_FEATURES, load_tile, nearest_in_tile, tile_case
+from ._rowwise import load_rows, squared_distance
+from ._tile import load_tile, nearest_in_tile
 from ._topk import topk_finish, topk_push
-from .assign import load_rows
-from .gemm import nearest_new_gemm, use_gemm
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -72,7 +76,7 @@ def sample_rows(X, sample_weight, seed, stream, row_offset, out_stats, out_top_k
 def nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest):
     """Lower each row's distance/id to the nearest of `candidates` where closer; by row.
 
-    Rows are read in the frame (shift, scale) (see assign.py), candidates are in it."""
+    Rows are read in the frame (shift, scale) (see _rowwise.py), candidates are in it."""
     row = np.empty((1, X.shape[1]))
     for i in range(X.shape[0]):
         load_rows(X, i, i + 1, shift, scale, row)
@@ -91,11 +95,13 @@ def nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist, inout
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _nearest_new_tiled(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest,
-                       n_features):
-    """As `nearest_new_rows`, a transposed tile of rows at a time (see _tile.py);
-    n_features is a literal."""
+def _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_nearest,
+                       tile_shift):
+    """As `nearest_new_rows`, a transposed tile of rows at a time (see _tile.py; 1.7x
+    faster than row by row at 2 features and 35 candidates); the frame's shift as a
+    tuple, whose length is a compile-time constant."""
     n_samples = X.shape[0]
+    n_features = len(tile_shift)
     flat = X.ravel()
     tile = np.empty((n_features, TILE_ROWS))
     spare_best = np.empty(TILE_ROWS)
@@ -103,64 +109,14 @@ def _nearest_new_tiled(X, shift, scale, candidates, first_id, inout_mindist, ino
     no_offset = np.empty(0)
     for start in range(0, n_samples, TILE_ROWS):
         m = min(TILE_ROWS, n_samples - start)
-        load_tile(flat, start, m, n_features, shift, scale, tile)
+        load_tile(flat, start, m, n_features, tile_shift, scale, tile)
         nearest_in_tile(tile, m, n_features, candidates, no_offset, True, first_id,
                         inout_mindist[start:start + m], inout_nearest[start:start + m],
                         spare_best, spare_id)
 
 
-def update_mindist_sample(X, shift, scale, new_centers, first_id, mindist, nearest,
-                          sample_weight, seed, stream, row_offset, exponential, out_mindist,
-                          out_nearest, out_top_key, out_top_idx):
-    """One k-means|| (or k-means++) round for a block; returns its weighted cost phi.
-
-    Updates each row's squared distance to the candidate set, and the id of its nearest
-    candidate, against the NEW candidates only; then gives the row the sampling key
-    p / u (k-means||: the row is drawn iff u < l * p / phi, i.e. iff its key exceeds
-    phi / l) or p / -log(u) (k-means++: the largest key is a draw proportional to p),
-    where p = weight * distance. The distances come from the tiled kernels up to 4
-    features, from matrix products when `gemm.use_gemm` says so, else row by row.
-
-    Parameters
-    ----------
-    X : (n, d) float32|float64, IN.
-    shift : (d,) float64, scale : float, IN. The frame (see assign.py): distances, phi
-        and keys are in its units.
-    new_centers : (c, d) float64, IN, in the frame: candidates added since `mindist` was
-        computed.
-    first_id : int
-        Id of new_centers[0]; the others follow in order.
-    mindist : (n,) float64, IN: squared distance to the earlier candidates; or (0,) when
-        there were none (infinite distance).
-    nearest : (n,) int64, IN: id of the nearest earlier candidate; (0,) when none.
-    sample_weight : (n,) float64, IN; or (0,) for unit weights.
-    seed, stream, row_offset : int
-        The draw of row i is counter_uniform(seed, stream, row_offset + i).
-    exponential : bool
-        Exponential keys (k-means++) instead of uniform ones (k-means||).
-    out_mindist : (n,) float64, OUT (overwritten): updated squared distances.
-    out_nearest : (n,) int64, OUT (overwritten): updated nearest candidate ids (-1 while
-        there is no candidate).
-    out_top_key, out_top_idx : (m,) float64 / int64, OUT: the largest keys and their block
-        row indices, -1 in unused slots; rows with p == 0 are never kept. m may be 0.
-
-    Returns
-    -------
-    phi : float
-        Sum over rows of weight * updated squared distance.
-    """
-    _start_round(mindist, nearest, out_mindist, out_nearest)
-    # A private copy of the candidates: no output store can alias it.
-    step = (nearest_new_gemm if use_gemm(X.shape[1], new_centers.shape[0])
-            else _NEAREST_NEW[tile_case(X.shape[1])])
-    step(X, shift, scale, np.array(new_centers, dtype=np.float64), first_id, out_mindist,
-         out_nearest)
-    return _key_rows(out_mindist, sample_weight, seed, stream, row_offset, exponential,
-                     out_top_key, out_top_idx)
-
-
 @njit(nogil=True, cache=CACHE)
-def _start_round(mindist, nearest, out_mindist, out_nearest):
+def start_round(mindist, nearest, out_mindist, out_nearest):
     """out_* = the incoming (distance, id) state, or (inf, -1) when there is none."""
     have_mindist = mindist.shape[0] > 0
     for i in range(out_mindist.shape[0]):
@@ -169,9 +125,9 @@ def _start_round(mindist, nearest, out_mindist, out_nearest):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _key_rows(mindist, sample_weight, seed, stream, row_offset, exponential, out_top_key,
+def key_rows(mindist, sample_weight, seed, stream, row_offset, exponential, out_top_key,
               out_top_idx):
-    """phi and the heap of the largest sampling keys (see `update_mindist_sample`)."""
+    """phi and the heap of the largest sampling keys (see `kernels.update_mindist_sample`)."""
     unit_weight = sample_weight.shape[0] == 0
     key_seed = stream_key(seed, stream)
     n_top = out_top_key.shape[0]
@@ -191,20 +147,59 @@ def _key_rows(mindist, sample_weight, seed, stream, row_offset, exponential, out
     return phi
 
 
-def _specialise(case):
-    """The candidate-distance step for one tile case: row by row for 0, else tiled with
-    that literal width (1.7x faster than row by row at 2 features and 35 candidates).
-    numba compiles (or loads) it on its first call; the closure holds only the integer
-    `case` (see lloyd._specialise)."""
-    if case == 0:
-        return nearest_new_rows
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest,
+                      gemm_rows):
+    """As `nearest_new_rows`, by matrix products on tiles of gemm_rows rows (see
+    _gemm_tile.py): the same exact squared distances; a row moves only to a strictly
+    closer candidate, among equally close new ones the first."""
+    n_samples, n_features = X.shape
+    n_candidates = candidates.shape[0]
+    if n_candidates == 0:
+        return
+    local = candidates.copy()
+    gemm_centers = shifted_centers(local)
+    work = tile_work(n_features, n_candidates, gemm_rows)
+    for start in range(0, n_samples, gemm_rows):
+        stop = min(start + gemm_rows, n_samples)
+        labels = nearest_tile(X, start, stop, shift, scale, local, gemm_centers, work)
+        for i in range(start, stop):
+            j = labels[i - start]
+            dist = squared_distance(X, i, shift, scale, local, j)
+            closer = dist < inout_mindist[i]
+            inout_mindist[i] = dist if closer else inout_mindist[i]
+            inout_nearest[i] = first_id + j if closer else inout_nearest[i]
 
-    @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-    def nearest_new(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest):
-        _nearest_new_tiled(X, shift, scale, candidates, first_id, inout_mindist,
-                           inout_nearest, case)
 
-    return nearest_new
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def nearest_new_block(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest,
+                      tile_shift, gemm_rows):
+    """Lower each row's squared distance / id to the nearest of `candidates` (in the
+    frame, ids first_id, first_id + 1, ...) where closer, by the method `_dispatch.py`
+    chose: tiled when tile_shift is given (one signature per width), by matrix products
+    when gemm_rows > 0, else row by row (see `lloyd.lloyd_block`).
+
+    inout_mindist (n,) float64 INOUT, exact squared distances (inf where there is no
+    candidate yet); inout_nearest (n,) int64 INOUT."""
+    if tile_shift is not None:
+        _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_nearest,
+                           tile_shift)
+    elif gemm_rows > 0:
+        _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
+                          inout_nearest, gemm_rows)
+    else:
+        nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
+                         inout_nearest)
 
 
-_NEAREST_NEW = {case: _specialise(case) for case in range(MAX_TILE_FEATURES + 1)}
+@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
+def nearest_new_parallel(X, shift, scale, candidates, first_id, inout_mindist,
+                         inout_nearest, tile_shift, gemm_rows):
+    """In-memory variant of `nearest_new_block`, parallel over fixed row chunks."""
+    n_chunks, rows = chunk_bounds(X.shape[0])
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, X.shape[0])
+        nearest_new_block(X[start:stop], shift, scale, candidates, first_id,
+                          inout_mindist[start:stop], inout_nearest[start:stop],
+                          tile_shift, gemm_rows)

@@ -6,13 +6,16 @@ They compute what scikit-learn's sparse Lloyd computes (`_k_means_lloyd.pyx`,
 ``||c||^2 + sum over the row's nonzeros of ((x - c)^2 - c^2)``, clamped at 0, and the
 weighted sums of each cluster's rows, in one read of the block. X is never densified.
 
-Their frame (see assign.py) has no shift: subtracting one would make every zero of X a
+Their frame (see _rowwise.py) has no shift: subtracting one would make every zero of X a
 nonzero. Each stored value x is read as ``x * scale`` (scale a power of two, so exact),
 which keeps squared norms of very large or very small data within float64.
 
 The ``*_parallel`` variants, for in-memory X only, assign fixed row chunks in parallel
 (labels and distances only: no shared sums); the parallel Lloyd step then accumulates
 the sums serially, in row order, so its results equal the serial kernel's bit for bit.
+The public entry points (`kernels.sparse_lloyd_partial_sums`, `sparse_assign_labels`,
+`sparse_euclidean_distances`, each with ``parallel=``, in _ops.py) pick the variant
+through `_dispatch.py` and compute the centers' squared norms.
 
 ``data`` is float32|float64, ``indices`` and ``indptr`` int32|int64 (scipy's), all
 C-contiguous; a block may have 0 rows (indptr of length 1). Indices within a row need
@@ -23,10 +26,10 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import CACHE, FASTMATH
-from .assign import chunk_bounds
+from ._chunks import chunk_bounds
 from ._moments import STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, stat_units
 from ._topk import decode_far, topk_finish, topk_push
-from .sampling import _key_rows, _start_round
+from .sampling import key_rows, start_round
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -66,12 +69,12 @@ def _sq_dist(data, indices, start, stop, scale, centers, j, c_sqnorm):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def sparse_lloyd_partial_sums(data, indices, indptr, scale, centers, centers_sqnorm,
-                              sample_weight, out_sums, out_weight, out_moments,
-                              out_far_dist, out_far_idx, out_far_label):
+def sparse_lloyd_block(data, indices, indptr, scale, centers, centers_sqnorm,
+                      sample_weight, out_sums, out_weight, out_moments, out_far_dist,
+                      out_far_idx, out_far_label):
     """Fused assign + accumulate for one CSR block; returns the block's weighted inertia.
 
-    As `lloyd.lloyd_partial_sums` (same outputs, same meaning), for sparse rows read as
+    As `kernels.lloyd_partial_sums` (same outputs, same meaning), for sparse rows read as
     x' = x * scale. out_moments (2, d) OUT: per-feature mean and M2 of x' counting the
     implicit zeros, or (0, d) to skip; out_sums (k, d) and out_weight (k,) INOUT (added
     to); the far-row heap OUT as there. NaN or inf in X makes the inertia non-finite.
@@ -125,11 +128,10 @@ def _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_f
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
-def sparse_lloyd_partial_sums_parallel(data, indices, indptr, scale, centers,
-                                       centers_sqnorm, sample_weight, out_sums, out_weight,
-                                       out_moments, out_far_dist, out_far_idx,
-                                       out_far_label):
-    """In-memory variant of `sparse_lloyd_partial_sums` (same arguments, same results
+def sparse_lloyd_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
+                          sample_weight, out_sums, out_weight, out_moments, out_far_dist,
+                          out_far_idx, out_far_label):
+    """In-memory variant of `sparse_lloyd_block` (same arguments, same results
     bit for bit): rows assigned in parallel over fixed chunks, then accumulated serially
     in row order (a second, cheaper sweep over the stored values: O(nnz), the
     assignment O(nnz * k))."""
@@ -170,8 +172,8 @@ def sparse_lloyd_partial_sums_parallel(data, indices, indptr, scale, centers,
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def sparse_assign_labels(data, indices, indptr, scale, centers, centers_sqnorm, out_labels,
-                         out_mindist):
+def sparse_assign_block(data, indices, indptr, scale, centers, centers_sqnorm, out_labels,
+                        out_mindist):
     """Nearest center of every CSR row and its squared distance (in the frame's units).
 
     out_labels (n,) int32|int64 OUT, out_mindist (n,) float64 OUT (overwritten)."""
@@ -182,7 +184,7 @@ def sparse_assign_labels(data, indices, indptr, scale, centers, centers_sqnorm, 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def _assign(data, indices, indptr, scale, centers, centers_t, centers_sqnorm, out_labels,
             out_mindist):
-    """`sparse_assign_labels` with the transposed centers given."""
+    """`sparse_assign_block` with the transposed centers given."""
     dot = np.empty(centers.shape[0])
     for i in range(indptr.shape[0] - 1):
         start = indptr[i]
@@ -194,7 +196,7 @@ def _assign(data, indices, indptr, scale, centers, centers_t, centers_sqnorm, ou
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def sparse_euclidean_distances(data, indices, indptr, scale, centers, centers_sqnorm, out):
+def sparse_distances_block(data, indices, indptr, scale, centers, centers_sqnorm, out):
     """Euclidean distance from every CSR row to every center, in X's units.
 
     centers (k, d) float64 IN, in the frame; out (n, k) float32|float64 OUT
@@ -206,7 +208,7 @@ def sparse_euclidean_distances(data, indices, indptr, scale, centers, centers_sq
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def _distances(data, indices, indptr, scale, centers_t, centers_sqnorm, out):
-    """`sparse_euclidean_distances` with the transposed centers given."""
+    """`sparse_distances_block` with the transposed centers given."""
     n_clusters = centers_t.shape[1]
     dot = np.empty(n_clusters)
     for i in range(indptr.shape[0] - 1):
@@ -222,9 +224,9 @@ def _distances(data, indices, indptr, scale, centers_t, centers_sqnorm, out):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
-def sparse_assign_labels_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
-                                  out_labels, out_mindist):
-    """In-memory variant of `sparse_assign_labels`, parallel over fixed row chunks."""
+def sparse_assign_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
+                           out_labels, out_mindist):
+    """In-memory variant of `sparse_assign_block`, parallel over fixed row chunks."""
     centers_t = np.ascontiguousarray(centers.T)
     n_chunks, rows = chunk_bounds(indptr.shape[0] - 1)
     for c in prange(n_chunks):
@@ -235,9 +237,9 @@ def sparse_assign_labels_parallel(data, indices, indptr, scale, centers, centers
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
-def sparse_euclidean_distances_parallel(data, indices, indptr, scale, centers,
-                                        centers_sqnorm, out):
-    """In-memory variant of `sparse_euclidean_distances`, parallel over row chunks."""
+def sparse_distances_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
+                              out):
+    """In-memory variant of `sparse_distances_block`, parallel over row chunks."""
     centers_t = np.ascontiguousarray(centers.T)
     n_chunks, rows = chunk_bounds(indptr.shape[0] - 1)
     for c in prange(n_chunks):
@@ -319,13 +321,13 @@ def sparse_update_mindist_sample(data, indices, indptr, scale, new_centers, firs
                                  mindist, nearest, sample_weight, seed, stream, row_offset,
                                  exponential, out_mindist, out_nearest, out_top_key,
                                  out_top_idx):
-    """`sampling.update_mindist_sample` for a CSR block (the frame's shift is 0); the
+    """`kernels.update_mindist_sample` for a CSR block (the frame's shift is 0); the
     same arguments after the CSR arrays and scale, the same outputs and phi."""
-    _start_round(mindist, nearest, out_mindist, out_nearest)
+    start_round(mindist, nearest, out_mindist, out_nearest)
     sparse_nearest_new(data, indices, indptr, scale,
                        np.array(new_centers, dtype=np.float64), first_id, out_mindist,
                        out_nearest)
-    return _key_rows(out_mindist, sample_weight, seed, stream, row_offset, exponential,
+    return key_rows(out_mindist, sample_weight, seed, stream, row_offset, exponential,
                      out_top_key, out_top_idx)
 
 
@@ -354,8 +356,8 @@ def sparse_minibatch_step(data, indices, indptr, scale, sample_weight, centers,
     outputs as there after the CSR arrays and scale."""
     n_samples = indptr.shape[0] - 1
     n_clusters, n_features = centers.shape
-    sparse_assign_labels(data, indices, indptr, scale, centers, centers_sqnorm, out_labels,
-                         out_mindist)
+    sparse_assign_block(data, indices, indptr, scale, centers, centers_sqnorm, out_labels,
+                        out_mindist)
     unit_weight = sample_weight.shape[0] == 0
     inertia = 0.0
     batch_weight = np.zeros(n_clusters)

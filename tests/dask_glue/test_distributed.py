@@ -165,26 +165,27 @@ def test_only_small_partials_reach_the_client(process_client, monkeypatch):
 def _kernel_cache_stats():
     """{kernel name: (cache hits, cache misses)} of this process's numba dispatchers.
 
-    lloyd_partial_sums, assign_labels and update_mindist_sample pick a dispatcher per
-    tile case (X's width up to 4, else 0): those are listed as name[case].
+    The registry's kernels (`kernels.variants`) compile one signature per tile width:
+    they are listed per width too, as op[tiles<width>] (parallel: op-parallel[...]).
     """
     from chunkml import kernels
-    from chunkml.kernels import assign, lloyd, sampling
 
-    dispatchers = {name: getattr(kernels, name) for name in kernels.__all__}
-    for case, (serial, parallel) in lloyd._KERNELS.items():
-        dispatchers[f"lloyd_partial_sums[{case}]"] = serial
-        dispatchers[f"lloyd_partial_sums_parallel[{case}]"] = parallel
-    for case, (serial, parallel) in assign._KERNELS.items():
-        dispatchers[f"assign_labels[{case}]"] = serial
-        dispatchers[f"assign_labels_parallel[{case}]"] = parallel
-    for case, nearest_new in sampling._NEAREST_NEW.items():
-        dispatchers[f"nearest_new[{case}]"] = nearest_new
     out = {}
-    for name, dispatcher in dispatchers.items():
-        stats = getattr(dispatcher, "stats", None)
+    for name in kernels.__all__:
+        stats = getattr(getattr(kernels, name), "stats", None)
         if stats is not None:
             out[name] = (sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+    for v in kernels.variants(dtypes=(np.float64,)):
+        stats = v.kernel.stats
+        name = f"{v.op}{'-parallel' if v.parallel else ''}"
+        out[name] = (sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+        if v.method == "tiles":
+            # The tile width is the length of the tuple shift, the second last argument.
+            hits = sum(n for sig, n in stats.cache_hits.items()
+                       if getattr(sig[-2], "count", None) == v.width)
+            misses = sum(n for sig, n in stats.cache_misses.items()
+                         if getattr(sig[-2], "count", None) == v.width)
+            out[f"{name}[tiles{v.width}]"] = (hits, misses)
     return out
 
 
@@ -200,10 +201,9 @@ def test_fresh_workers_load_kernels_from_numba_cache(subprocess_client):
     for address, stats in per_worker.items():
         assert sum(misses for _, misses in stats.values()) == 0, (address, stats)
         # 3 features: the tiled kernels compiled for that width
-        assert stats["lloyd_partial_sums[3]"][0] >= 1, (address, stats)
-        assert stats["nearest_new[3]"][0] >= 1, (address, stats)
-        for case in range(5):
-            assert stats[f"lloyd_partial_sums_parallel[{case}]"] == (0, 0), (address, stats)
+        assert stats["lloyd_partial_sums[tiles3]"][0] >= 1, (address, stats)
+        assert stats["update_mindist_sample[tiles3]"][0] >= 1, (address, stats)
+        assert stats["lloyd_partial_sums-parallel"] == (0, 0), (address, stats)
 
 
 class _DieOnFlag(WorkerPlugin):

@@ -17,7 +17,7 @@ from chunkml.dask_glue._partials import (
     merge_lloyd,
     merge_sample,
 )
-from chunkml.dask_glue._rows import SPLIT_EVERY, DaskRows, NumpyRows, squared_norms
+from chunkml.dask_glue._rows import SPLIT_EVERY, DaskRows, NumpyRows
 from chunkml.kernels import STAT_EXP, STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN
 from tests import _reference as ref
 
@@ -46,7 +46,7 @@ def _bounds(sizes):
 def _lloyd_parts(X, w, centers, n_far, sizes):
     shift, scale = _frame_args(X.shape[1])
     return [lloyd_block(X[a:b], None if w is None else w[a:b], a, shift, scale, centers,
-                        squared_norms(centers), n_far, True) for a, b in _bounds(sizes)]
+                        n_far, True) for a, b in _bounds(sizes)]
 
 
 def _sample_parts(X, w, n_top, sizes, seed=7):

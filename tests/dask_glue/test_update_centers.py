@@ -161,9 +161,8 @@ def test_relocation_from_a_real_pass_over_blocks():
     rng = np.random.RandomState(0)
     X = np.concatenate([rng.normal(0, 1, (30, 2)), rng.normal(8, 1, (30, 2))])
     centers_old = np.array([[0.0, 0.0], [8.0, 8.0], [100.0, 100.0], [-50.0, 0.0]])
-    sqnorm = (centers_old ** 2).sum(axis=1)
     shift, scale = np.zeros(2), 1.0
-    parts = [lloyd_block(X[a:a + 7], None, a, shift, scale, centers_old, sqnorm, 4, False)
+    parts = [lloyd_block(X[a:a + 7], None, a, shift, scale, centers_old, 4, False)
              for a in range(0, 60, 7)]
     got = update_centers(merge_lloyd(parts), centers_old)
     labels = ((X[:, None, :] - centers_old[None]) ** 2).sum(axis=2).argmin(axis=1)

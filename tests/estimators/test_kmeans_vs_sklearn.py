@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import load_digits, make_blobs
 
 import chunkml
-from chunkml.dask_glue._blocks import use_gemm
+from chunkml.kernels import variant
 from chunkml.dask_glue._rows import PARALLEL_MIN_ROWS
 
 RTOL = {np.float64: 1e-7, np.float32: 1e-4}
@@ -69,8 +69,8 @@ def test_same_result_as_sklearn_from_same_centers(dtype, chunking, weighted):
 @pytest.mark.parametrize("chunking", ["numpy", "uneven", "tiny-blocks"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_matrix_product_path_same_result_as_sklearn(dtype, chunking, weighted):
-    # Enough features and clusters for the matrix-product kernels (kernels/gemm.py).
-    assert use_gemm(24, 16)
+    # Enough features and clusters for the matrix-product kernels (kernels/_gemm_tile.py).
+    assert variant("lloyd_partial_sums", 24, 16).method == "gemm"
     X, init, weight = _data(dtype, n_features=24, n_clusters=16)
     km, ref = _assert_same_as_sklearn(X, init, weight if weighted else None, chunking)
     Xin = _as_input(X, chunking)

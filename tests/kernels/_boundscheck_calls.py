@@ -1,7 +1,10 @@
 """Calls every kernel on edge shapes; run by test_bounds.py with NUMBA_BOUNDSCHECK=1.
 
-Prints one line per call that raised IndexError (an out-of-bounds access: without bounds
-checking numba reads or writes past the buffer silently), then "done".
+The dispatched kernels are read from the registry (`kernels.variants`): each variant (a
+method, and for tiles a width, serial or parallel, per dtype) is one compiled loop, so
+one width per method covers them all. Prints one line per call that raised IndexError (an
+out-of-bounds access: without bounds checking numba reads or writes past the buffer
+silently), then "done".
 """
 
 import itertools
@@ -9,78 +12,78 @@ import itertools
 import numpy as np
 import scipy.sparse as sp
 
+from chunkml import kernels
 from chunkml.kernels import (
-    assign_labels,
-    assign_labels_gemm,
-    assign_labels_gemm_parallel,
-    assign_labels_parallel,
-    euclidean_distances,
-    euclidean_distances_parallel,
-    lloyd_partial_sums,
-    lloyd_partial_sums_gemm,
-    lloyd_partial_sums_gemm_parallel,
-    lloyd_partial_sums_parallel,
     N_STATS,
     merge_moments,
-    nearest_new_gemm,
     sample_rows,
     sparse_assign_labels,
-    sparse_assign_labels_parallel,
     sparse_block_stats,
     sparse_euclidean_distances,
-    sparse_euclidean_distances_parallel,
     sparse_gather_rows,
     sparse_has_duplicates,
     sparse_lloyd_partial_sums,
-    sparse_lloyd_partial_sums_parallel,
     sparse_minibatch_step,
     sparse_update_mindist_sample,
     update_mindist_sample,
 )
 from chunkml.kernels._topk import topk_finish, topk_push
 
-SHAPES = [(0, 3, 2), (1, 1, 1), (3, 2, 5), (6, 2, 1)]  # (n_samples, n_features, n_clusters)
+# (n_samples, extra clusters): 0 rows, 1 row, n < k, k at the variant's smallest
+EDGES = [(0, 1), (1, 0), (3, 4), (6, 0)]
+
+
+def _variant_calls(v):
+    """The registry variant v on the edge shapes of its width and smallest n_clusters."""
+    d, k_min = v.shape()
+    for (n, extra), m in itertools.product(EDGES, [0, 1, 10]):
+        k = k_min + extra
+        X = (np.arange(n * d, dtype=np.float64).reshape(n, d) % 5).astype(v.dtype)
+        C = np.linspace(0.0, 4.0, k * d).reshape(k, d)
+        # A frame that is not the identity, so that shift and scale are indexed too.
+        f = (np.full(d, 0.5), 0.25)
+        tag = f"{v} n={n} k={k} m={m}"
+
+        def run(*args, C=C, f=f):
+            return v(*args, *v.method_args(f[0], C))
+
+        if v.op == "assign_labels":
+            yield tag, run, (X, *f, C, np.empty(n, np.int64), np.empty(n))
+        elif v.op == "euclidean_distances":
+            yield tag, run, (X, *f, C, np.empty((n, k), v.dtype))
+        elif v.op == "lloyd_partial_sums":
+            for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
+                yield (f"{tag} weights={w.size} moments={mom}", run,
+                       (X, *f, C, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
+                        np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
+        elif v.op == "update_mindist_sample":
+            for mindist, new in itertools.product([np.full(n, np.inf), np.ones(n)],
+                                                  [C, C[:0]]):
+                yield (f"{tag} new={new.shape[0]}", lambda *a, new=new, f=f: v(
+                    *a, *v.method_args(f[0], new)),
+                    (X, *f, new, 0, mindist.copy(), np.full(n, -1, np.int64)))
+            for mindist, new, exp in itertools.product([np.empty(0), np.ones(n)],
+                                                       [C, C[:0]], [False, True]):
+                yield (f"update_mindist_sample {tag} mindist={mindist.size} "
+                       f"new={new.shape[0]} exponential={exp}", update_mindist_sample,
+                       (X, *f, new, 0, mindist, np.zeros(mindist.size, np.int64),
+                        np.empty(0), 1, 2, 3, exp, np.empty(n), np.empty(n, np.int64),
+                        np.empty(m), np.empty(m, np.int64)))
 
 
 def _calls():
-    for (n, d, k), m in itertools.product(SHAPES, [0, 1, 10]):
+    for v in kernels.variants():
+        if not v.op.startswith("sparse_"):
+            yield from _variant_calls(v)
+    for (n, d, k), m in itertools.product([(0, 3, 2), (1, 1, 1), (3, 2, 5), (6, 2, 1)],
+                                          [0, 1, 10]):
         X = np.arange(n * d, dtype=np.float64).reshape(n, d) % 5
         C = np.linspace(0.0, 4.0, k * d).reshape(k, d)
-        c2 = (C * C).sum(axis=1)
-        # A frame that is not the identity, so that shift and scale are indexed too.
-        f = (np.full(d, 0.5), 0.25)
         tag = f"n={n} d={d} k={k} m={m}"
-        for name, kernel in [("assign_labels", assign_labels),
-                             ("assign_labels_parallel", assign_labels_parallel),
-                             ("assign_labels_gemm", assign_labels_gemm),
-                             ("assign_labels_gemm_parallel", assign_labels_gemm_parallel)]:
-            yield f"{name} {tag}", kernel, (X, *f, C, c2, np.empty(n, np.int64), np.empty(n))
-        for name, kernel in [("euclidean_distances", euclidean_distances),
-                             ("euclidean_distances_parallel", euclidean_distances_parallel)]:
-            yield f"{name} {tag}", kernel, (X, *f, C, np.empty((n, k)))
-        for (name, kernel), w, mom in itertools.product(
-                [("lloyd_partial_sums", lloyd_partial_sums),
-                 ("lloyd_partial_sums_parallel", lloyd_partial_sums_parallel),
-                 ("lloyd_partial_sums_gemm", lloyd_partial_sums_gemm),
-                 ("lloyd_partial_sums_gemm_parallel", lloyd_partial_sums_gemm_parallel)],
-                [np.empty(0), np.ones(n)], [2, 0]):
-            yield (f"{name} {tag} weights={w.size} moments={mom}", kernel,
-                   (X, *f, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
-                    np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
         for w, mom in itertools.product([np.empty(0), np.ones(n)], [N_STATS, 0]):
             yield (f"sample_rows {tag} weights={w.size} moments={mom}", sample_rows,
                    (X, w, 1, 2, 3, np.zeros((mom, d)), np.empty(m), np.empty(m, np.int64)))
-        for mindist, new, exp in itertools.product([np.empty(0), np.ones(n)], [C, C[:0]],
-                                                   [False, True]):
-            yield (f"update_mindist_sample {tag} mindist={mindist.size} new={new.shape[0]}"
-                   f" exponential={exp}", update_mindist_sample,
-                   (X, *f, new, 0, mindist, np.zeros(mindist.size, np.int64), np.empty(0), 1, 2,
-                    3, exp, np.empty(n), np.empty(n, np.int64), np.empty(m),
-                    np.empty(m, np.int64)))
-        for mindist, new in itertools.product([np.full(n, np.inf), np.ones(n)], [C, C[:0]]):
-            yield (f"nearest_new_gemm {tag} new={new.shape[0]}", nearest_new_gemm,
-                   (X, *f, new, 0, mindist.copy(), np.full(n, -1, np.int64)))
-        yield from _sparse_calls(X, C, c2, m, tag)
+        yield from _sparse_calls(X, C, (C * C).sum(axis=1), m, tag)
     for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
         yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,
                (n_a, np.zeros((2, 3)), n_b, np.ones((2, 3))))
@@ -88,32 +91,30 @@ def _calls():
 
 def _sparse_calls(X, C, c2, m, tag):
     """The CSR kernels (kernels/sparse.py) on the same shapes, rows of varying length
-    (the zeros of X % 5 are not stored)."""
+    (the zeros of X % 5 are not stored), serial and parallel."""
     n, d = X.shape
     k = C.shape[0]
     csr = sp.csr_matrix(X)
     a = (csr.data, csr.indices, csr.indptr)
-    for name, assign, distances in [
-            ("", sparse_assign_labels, sparse_euclidean_distances),
-            ("_parallel", sparse_assign_labels_parallel,
-             sparse_euclidean_distances_parallel)]:
-        yield (f"sparse_assign_labels{name} {tag}", assign,
-               (*a, 0.25, C, c2, np.empty(n, np.int64), np.empty(n)))
-        yield (f"sparse_euclidean_distances{name} {tag}", distances,
-               (*a, 0.25, C, c2, np.empty((n, k))))
+    for parallel in (False, True):
+        name = "_parallel" if parallel else ""
+        p = {"parallel": parallel}
+        yield (f"sparse_assign_labels{name} {tag}", lambda *x, p=p: sparse_assign_labels(
+            *x, **p), (*a, 0.25, C, np.empty(n, np.int64), np.empty(n)))
+        yield (f"sparse_euclidean_distances{name} {tag}",
+               lambda *x, p=p: sparse_euclidean_distances(*x, **p),
+               (*a, 0.25, C, np.empty((n, k))))
+        for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
+            yield (f"sparse_lloyd_partial_sums{name} {tag} weights={w.size} moments={mom}",
+                   lambda *x, p=p: sparse_lloyd_partial_sums(*x, **p),
+                   (*a, 0.25, C, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
+                    np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
     yield f"sparse_block_stats {tag}", sparse_block_stats, (*a, np.empty((N_STATS, d)))
     yield (f"sparse_has_duplicates {tag}", sparse_has_duplicates,
            (csr.indices, csr.indptr, d))
     yield (f"sparse_gather_rows {tag}", sparse_gather_rows,
            (*a, np.arange(n, dtype=np.int64), 0.25, np.empty((n, d))))
-    for w, mom, (name, lloyd) in itertools.product(
-            [np.empty(0), np.ones(n)], [2, 0],
-            [("", sparse_lloyd_partial_sums),
-             ("_parallel", sparse_lloyd_partial_sums_parallel)]):
-        yield (f"sparse_lloyd_partial_sums{name} {tag} weights={w.size} moments={mom}",
-               lloyd,
-               (*a, 0.25, C, c2, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
-                np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
+    for w in [np.empty(0), np.ones(n)]:
         yield (f"sparse_minibatch_step {tag} weights={w.size}", sparse_minibatch_step,
                (*a, 0.25, w, C, c2, np.ones(k), np.empty((k, d)), np.empty(n, np.int64),
                 np.empty(n)))

@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from chunkml import kernels
 from tests import _reference as ref
 
 DTYPES = [np.float32, np.float64]
@@ -175,3 +176,24 @@ def blocks_and_centers(draw, max_rows=30, max_features=4, max_clusters=5, dtypes
     X = draw(finite_arrays(n_samples, n_features, dtype))
     centers = draw(finite_arrays(n_clusters, n_features, np.float64))
     return X, centers
+
+
+def forced(op, method, parallel=False):
+    """The registry's `op` by `method` ("tiles", "rows", "gemm"), run on blocks of any
+    shape, with the public function's arguments (no `parallel`): so a test can hold a
+    method to shapes the dispatch gives another one."""
+    (v,) = [v for v in kernels.variants(parallel=(parallel,), dtypes=(np.float64,))
+            if v.op == op and v.method == method and v.width in (0, 1)]
+
+    def run(X, shift, scale, centers, *args):
+        return v(X, shift, scale, centers, *args, *v.method_args(shift, centers))
+
+    return run
+
+
+def public(function, parallel=False):
+    """`function` (a public kernel) with ``parallel`` bound."""
+    def run(*args):
+        return function(*args, parallel=parallel)
+
+    return run

@@ -15,30 +15,29 @@ from chunkml.kernels import (
     STAT_MEAN,
     STAT_MIN,
     assign_labels,
-    assign_labels_gemm,
-    assign_labels_parallel,
     block_stats,
     euclidean_distances,
     lloyd_partial_sums,
-    lloyd_partial_sums_gemm,
-    lloyd_partial_sums_gemm_parallel,
-    lloyd_partial_sums_parallel,
     minibatch_step,
     update_mindist_sample,
+    variant,
 )
 from tests import _reference as ref
-from tests.kernels._util import assert_close, assert_moments_close, sqnorm
+from tests.kernels._util import assert_close, assert_moments_close, public, sqnorm
 
 # (offset, spread) of the data
 MAGNITUDES = {"offset": (1e4, 1.0), "huge": (1.5e154, 1.5e151), "tiny": (0.0, 1e-200)}
 # name: (n_features, n_clusters): tiled (d <= 4), row by row, matrix products
-SHAPES = {"tiled": (2, 3), "rows": (6, 3), "gemm": (8, 16)}
-LLOYD = {"tiled": (lloyd_partial_sums, lloyd_partial_sums_parallel),
-         "rows": (lloyd_partial_sums, lloyd_partial_sums_parallel),
-         "gemm": (lloyd_partial_sums_gemm, lloyd_partial_sums_gemm_parallel)}
-ASSIGN = {"tiled": (assign_labels, assign_labels_parallel),
-          "rows": (assign_labels, assign_labels_parallel),
-          "gemm": (assign_labels_gemm, assign_labels_gemm)}
+SHAPES = {"tiles": (2, 3), "rows": (6, 3), "gemm": (8, 16)}
+# (serial, parallel): the dispatch picks the method from the shape.
+LLOYD = (lloyd_partial_sums, public(lloyd_partial_sums, True))
+ASSIGN = (assign_labels, public(assign_labels, True))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_shapes_run_the_method_they_are_named_after(shape):
+    for op in ("lloyd_partial_sums", "assign_labels", "update_mindist_sample"):
+        assert variant(op, *SHAPES[shape]).method == shape
 
 
 def _data(magnitude, shape, dtype=np.float64, n_samples=200, seed=0):
@@ -63,7 +62,7 @@ def _lloyd(kernel, X, frame, centers, w, m):
     sums, weight = np.zeros((k, d)), np.zeros(k)
     moments = np.full((2, d), np.nan)
     far = (np.empty(m), np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64))
-    inertia = kernel(X, *frame, centers, sqnorm(centers), w, sums, weight, moments, *far)
+    inertia = kernel(X, *frame, centers, w, sums, weight, moments, *far)
     return inertia, sums, weight, moments, far
 
 
@@ -74,7 +73,7 @@ def test_lloyd_in_a_frame_matches_reference(magnitude, shape, parallel):
     X, frame, X_frame, centers = _data(magnitude, shape)
     w = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
     inertia, sums, weight, moments, (far_dist, far_idx, far_label) = _lloyd(
-        LLOYD[shape][parallel], X, frame, centers, w, 4)
+        LLOYD[parallel], X, frame, centers, w, 4)
     expected = ref.lloyd_partial(X_frame, centers, w, 4)
     # Well separated: every label is the reference's, so the sums are too.
     assert_close(sums, expected.sums, np.float64)
@@ -94,10 +93,10 @@ def test_assign_and_distances_in_a_frame_match_reference(magnitude, shape, dtype
         pytest.skip("1e-200 is not a float32")
     X, frame, X_frame, centers = _data(magnitude, shape, dtype)
     expected_labels, expected_mindist = ref.nearest_centers(X_frame, centers)
-    for kernel in ASSIGN[shape]:
+    for kernel in ASSIGN:
         labels = np.empty(X.shape[0], dtype=np.int32)
         mindist = np.empty(X.shape[0])
-        kernel(X, *frame, centers, sqnorm(centers), labels, mindist)
+        kernel(X, *frame, centers, labels, mindist)
         np.testing.assert_array_equal(labels, expected_labels)
         np.testing.assert_allclose(mindist, expected_mindist, rtol=1e-9)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=dtype)
@@ -135,7 +134,7 @@ def test_kmeans_parallel_round_and_minibatch_step_in_a_frame(shape):
 @pytest.mark.parametrize("magnitude", MAGNITUDES)
 def test_block_stats_do_not_overflow(magnitude):
     # 1.5e154 rows: their squares, and the unscaled M2, overflow float64.
-    X, _, _, _ = _data(magnitude, "tiled", n_samples=5000)
+    X, _, _, _ = _data(magnitude, "tiles", n_samples=5000)
     stats = np.full((N_STATS, 2), np.nan)
     block_stats(X, stats)
     np.testing.assert_array_equal(stats[STAT_MIN], X.min(axis=0))

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from chunkml.kernels import (
-    assign_labels,
-    assign_labels_gemm,
-    assign_labels_gemm_parallel,
-    lloyd_partial_sums,
-    lloyd_partial_sums_gemm,
-    lloyd_partial_sums_gemm_parallel,
-    nearest_new_gemm,
-)
-from chunkml.kernels._config import CHUNK_ROWS, GEMM_MAX_PRODUCT, GEMM_TILE_ROWS
-from chunkml.kernels.gemm import tile_rows
+from chunkml.kernels import assign_labels, lloyd_partial_sums
+from chunkml.kernels._config import CHUNK_ROWS
+from chunkml.kernels._dispatch import GEMM_MAX_PRODUCT, GEMM_TILE_ROWS, gemm_rows
 from chunkml.kernels.sampling import nearest_new_rows
 from tests import _reference as ref
 from tests.kernels._util import (
@@ -30,19 +22,23 @@ from tests.kernels._util import (
     assert_nearest,
     assert_top,
     blocks_and_centers,
+    forced,
     identity,
     make_data,
     make_weight,
     read_only,
-    sqnorm,
 )
 
-LLOYD = {"serial": lloyd_partial_sums_gemm, "parallel": lloyd_partial_sums_gemm_parallel}
-ASSIGN = {"serial": assign_labels_gemm, "parallel": assign_labels_gemm_parallel}
+# The matrix-product method held to every shape, also those the dispatch gives another.
+LLOYD = {"serial": forced("lloyd_partial_sums", "gemm"),
+         "parallel": forced("lloyd_partial_sums", "gemm", parallel=True)}
+ASSIGN = {"serial": forced("assign_labels", "gemm"),
+          "parallel": forced("assign_labels", "gemm", parallel=True)}
+nearest_new_gemm = forced("update_mindist_sample", "gemm")
 
 # name: (n_samples, n_features, n_clusters, offset of the data from the origin). "wide"
 # spans three tiles, the last one ragged (not a multiple of 8 rows either); "many" has
-# tiles of fewer rows (tile_rows), none a multiple of 8.
+# tiles of fewer rows (gemm_rows), none a multiple of 8.
 WIDE = {
     "wide": (2 * GEMM_TILE_ROWS + 13, 40, 24, 0.0),
     "offset": (300, 32, 16, 1e4),
@@ -79,7 +75,7 @@ class Out:
         self.far_label = np.full(m, 99, dtype=np.int64)
 
     def call(self, kernel, X, centers, sample_weight):
-        return kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), sample_weight,
+        return kernel(X, *identity(X.shape[1]), centers, sample_weight,
                       self.sums, self.weight,
                       self.moments, self.far_dist, self.far_idx, self.far_label)
 
@@ -93,14 +89,14 @@ def _lloyd(kernel, X, centers, sample_weight=None, m=4, with_moments=True):
 def _assign(kernel, X, centers, label_dtype=np.int64):
     labels = np.full(X.shape[0], -7, dtype=label_dtype)
     mindist = np.full(X.shape[0], -1.0)
-    kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), labels, mindist)
+    kernel(X, *identity(X.shape[1]), centers, labels, mindist)
     return labels, mindist
 
 
 @pytest.mark.parametrize("n_features, n_clusters",
                          [(1, 1), (5, 12), (32, 16), (64, 64), (48, 200), (1000, 1000)])
 def test_products_stay_small_enough_for_one_blas_thread(n_features, n_clusters):
-    rows = tile_rows(n_features, n_clusters)
+    rows = gemm_rows(n_features, n_clusters)
     assert 8 <= rows <= GEMM_TILE_ROWS
     assert rows * n_features * n_clusters <= GEMM_MAX_PRODUCT or rows == 8
     assert WIDE["many"][1] * WIDE["many"][2] * GEMM_TILE_ROWS > GEMM_MAX_PRODUCT
@@ -134,7 +130,7 @@ def test_lloyd_gemm_equals_row_by_row_kernel(case, dtype, weighted):
     X, centers = _data(case, dtype)
     w = make_weight(X.shape[0]) if weighted else None
     m = 7
-    inertia, out = _lloyd(lloyd_partial_sums_gemm, X, centers, w, m)
+    inertia, out = _lloyd(LLOYD["serial"], X, centers, w, m)
     inertia_row, out_row = _lloyd(lloyd_partial_sums, X, centers, w, m)
     np.testing.assert_allclose(inertia, inertia_row, rtol=1e-12)
     np.testing.assert_allclose(out.sums, out_row.sums, rtol=1e-12, atol=1e-12)
@@ -176,8 +172,8 @@ def test_lloyd_gemm_parallel_over_many_chunks(dtype):
     X = (centers[rng.integers(0, 16, 2 * CHUNK_ROWS + 37)]
          + rng.normal(size=(2 * CHUNK_ROWS + 37, 20))).astype(dtype)
     w = make_weight(X.shape[0])
-    inertia, out = _lloyd(lloyd_partial_sums_gemm_parallel, X, centers, w, m=7)
-    inertia_s, out_s = _lloyd(lloyd_partial_sums_gemm, X, centers, w, m=7)
+    inertia, out = _lloyd(LLOYD["parallel"], X, centers, w, m=7)
+    inertia_s, out_s = _lloyd(LLOYD["serial"], X, centers, w, m=7)
     for got, want in [(inertia, inertia_s), (out.sums, out_s.sums),
                       (out.weight, out_s.weight)]:
         assert_close(got, want, np.float64)
@@ -206,9 +202,9 @@ def test_lloyd_gemm_non_finite_input(bad, dtype, variant):
 def test_lloyd_gemm_read_only_inputs_are_not_mutated(dtype, variant):
     X, centers = _data("wide", dtype)
     w = make_weight(X.shape[0])
-    X_ro, centers_ro, sqnorm_ro, w_ro = read_only(X, centers, sqnorm(centers), w)
+    X_ro, centers_ro, w_ro = read_only(X, centers, w)
     out = Out(X.shape[1], centers.shape[0], 4)
-    LLOYD[variant](X_ro, *identity(X.shape[1]), centers_ro, sqnorm_ro, w_ro, out.sums,
+    LLOYD[variant](X_ro, *identity(X.shape[1]), centers_ro, w_ro, out.sums,
                    out.weight, out.moments,
                    out.far_dist, out.far_idx, out.far_label)
     for got, want in [(X_ro, X), (centers_ro, centers), (w_ro, w)]:
@@ -268,7 +264,7 @@ def test_near_ties_get_the_exact_argmin(offset):
         labels, mindist = _assign(kernel, X, centers)
         np.testing.assert_array_equal(labels, expected)
         np.testing.assert_allclose(mindist, expected_dist, rtol=1e-12)
-    inertia, out = _lloyd(lloyd_partial_sums_gemm, X, centers, m=0)
+    inertia, out = _lloyd(LLOYD["serial"], X, centers, m=0)
     partial = ref.lloyd_partial(X, centers)
     np.testing.assert_allclose(out.weight - out.base_weight, partial.weight)
     np.testing.assert_allclose(out.sums - out.base_sums, partial.sums, rtol=1e-9)
@@ -286,7 +282,7 @@ def test_tiny_and_huge_values_get_the_exact_argmin(scale, dtype):
     X = (centers[rng.integers(0, 16, 500)] + 0.1 * scale * rng.normal(size=(500, 24)))
     X = X.astype(dtype)
     expected, expected_dist = ref.nearest_centers(X, centers)
-    labels, mindist = _assign(assign_labels_gemm, X, centers)
+    labels, mindist = _assign(ASSIGN["serial"], X, centers)
     np.testing.assert_array_equal(labels, expected)
     np.testing.assert_allclose(mindist, expected_dist, rtol=1e-12)
 
@@ -294,7 +290,7 @@ def test_tiny_and_huge_values_get_the_exact_argmin(scale, dtype):
 @given(blocks_and_centers(max_rows=40, max_features=12, max_clusters=20))
 def test_assign_gemm_properties(data):
     X, centers = data
-    labels, mindist = _assign(assign_labels_gemm, X, centers)
+    labels, mindist = _assign(ASSIGN["serial"], X, centers)
     assert_nearest(X, centers, labels, RTOL[np.float64])
     d2 = ref.squared_distances(X, centers)
     np.testing.assert_allclose(mindist, d2[np.arange(X.shape[0]), labels], rtol=1e-12,

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chunkml.kernels import lloyd_partial_sums, lloyd_partial_sums_parallel, merge_moments
+from chunkml.kernels import lloyd_partial_sums, merge_moments
 from chunkml.kernels._config import CHUNK_ROWS
 from tests import _reference as ref
 from tests.kernels._util import (
@@ -21,11 +21,11 @@ from tests.kernels._util import (
     label_tolerance,
     make_data,
     make_weight,
+    public,
     read_only,
-    sqnorm,
 )
 
-KERNELS = {"serial": lloyd_partial_sums, "parallel": lloyd_partial_sums_parallel}
+KERNELS = {"serial": lloyd_partial_sums, "parallel": public(lloyd_partial_sums, True)}
 
 
 class Out:
@@ -46,7 +46,7 @@ class Out:
         self.far_label = np.full(m, 99, dtype=np.int64)
 
     def call(self, kernel, X, centers, sample_weight):
-        return kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), sample_weight,
+        return kernel(X, *identity(X.shape[1]), centers, sample_weight,
                       self.sums, self.weight,
                       self.moments, self.far_dist, self.far_idx, self.far_label)
 
@@ -132,13 +132,12 @@ def test_moments_can_be_skipped(dtype, variant):
 def test_read_only_inputs_are_not_mutated(dtype, variant):
     X, centers = make_data("duplicates", dtype)
     w = make_weight(X.shape[0])
-    X_ro, centers_ro, sqnorm_ro, w_ro = read_only(X, centers, sqnorm(centers), w)
+    X_ro, centers_ro, w_ro = read_only(X, centers, w)
     out = Out(X.shape[1], centers.shape[0], 4)
-    inertia = KERNELS[variant](X_ro, *identity(X.shape[1]), centers_ro, sqnorm_ro, w_ro,
+    inertia = KERNELS[variant](X_ro, *identity(X.shape[1]), centers_ro, w_ro,
                                out.sums, out.weight,
                                out.moments, out.far_dist, out.far_idx, out.far_label)
-    for got, want in [(X_ro, X), (centers_ro, centers), (sqnorm_ro, sqnorm(centers)),
-                      (w_ro, w)]:
+    for got, want in [(X_ro, X), (centers_ro, centers), (w_ro, w)]:
         np.testing.assert_array_equal(got, want)
     _check(X, centers, w, 4, inertia, out, dtype)
 
@@ -183,7 +182,7 @@ def test_parallel_over_many_chunks(dtype):
     X = rng.normal(size=(2 * CHUNK_ROWS + 37, 3)).astype(dtype)
     centers = rng.normal(size=(4, 3))
     w = make_weight(X.shape[0])
-    inertia, out = _run(lloyd_partial_sums_parallel, X, centers, w, m=7)
+    inertia, out = _run(KERNELS["parallel"], X, centers, w, m=7)
     _check(X, centers, w, 7, inertia, out, dtype)
     inertia_s, out_s = _run(lloyd_partial_sums, X, centers, w, m=7)
     for got, want in [(inertia, inertia_s), (out.sums, out_s.sums),
@@ -293,7 +292,7 @@ def test_parallel_equals_serial(data):
     serial = Out(X.shape[1], centers.shape[0], m, zero_base=True)
     parallel = Out(X.shape[1], centers.shape[0], m, zero_base=True)
     assert (serial.call(lloyd_partial_sums, X, centers, w)
-            == parallel.call(lloyd_partial_sums_parallel, X, centers, w))
+            == parallel.call(KERNELS["parallel"], X, centers, w))
     for name in ["sums", "weight", "moments"]:
         np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
     # The heap layout may differ, the kept rows may not.

@@ -14,14 +14,11 @@ from chunkml.kernels import (
     STAT_MIN,
     block_stats,
     sparse_assign_labels,
-    sparse_assign_labels_parallel,
     sparse_block_stats,
     sparse_euclidean_distances,
-    sparse_euclidean_distances_parallel,
     sparse_gather_rows,
     sparse_has_duplicates,
     sparse_lloyd_partial_sums,
-    sparse_lloyd_partial_sums_parallel,
     sparse_update_mindist_sample,
 )
 from tests import _reference as ref
@@ -35,7 +32,7 @@ from tests.kernels._util import (
     assert_top,
     blocks,
     make_weight,
-    sqnorm,
+    public,
 )
 
 # The frame's scale: a power of two, not 1, so that it is applied everywhere.
@@ -75,9 +72,8 @@ def test_lloyd_partial_sums_matches_reference(dtype, weighted):
         moments = np.full((2, N_FEATURES), np.nan)
         far_dist, far_idx, far_label = (np.full(m, 9.0), np.full(m, 9, np.int64),
                                         np.full(m, 9, np.int64))
-        inertia = sparse_lloyd_partial_sums(*csr(block), SCALE, centers, sqnorm(centers),
-                                            w, sums, weight, moments, far_dist, far_idx,
-                                            far_label)
+        inertia = sparse_lloyd_partial_sums(*csr(block), SCALE, centers, w, sums, weight,
+                                            moments, far_dist, far_idx, far_label)
         want = ref.lloyd_partial(dense, centers, w, m)
         assert_close(sums - base, want.sums, dtype)
         assert_close(weight - 1.0, want.weight, dtype)
@@ -95,7 +91,7 @@ def test_lloyd_partial_sums_skips_moments_and_far_rows():
     X, centers = make_sparse(np.float64)
     sums, weight = np.zeros((N_CLUSTERS, N_FEATURES)), np.zeros(N_CLUSTERS)
     empty = np.empty(0)
-    inertia = sparse_lloyd_partial_sums(*csr(X), 1.0, centers, sqnorm(centers), empty,
+    inertia = sparse_lloyd_partial_sums(*csr(X), 1.0, centers, empty,
                                         sums, weight, np.empty((0, N_FEATURES)), empty,
                                         np.empty(0, np.int64), np.empty(0, np.int64))
     want = ref.lloyd_partial(X.toarray(), centers)
@@ -111,12 +107,12 @@ def test_assign_and_distances_match_reference(dtype):
         dense = block.toarray().astype(np.float64) * SCALE
         n = stop - start
         labels, mindist = np.full(n, 7, np.int32), np.full(n, np.nan)
-        sparse_assign_labels(*csr(block), SCALE, centers, sqnorm(centers), labels, mindist)
+        sparse_assign_labels(*csr(block), SCALE, centers, labels, mindist)
         assert_nearest(dense, centers, labels, RTOL[dtype])
         d2 = ref.squared_distances(dense, centers)
         assert_close(mindist, d2[np.arange(n), labels], dtype)
         out = np.full((n, N_CLUSTERS), np.nan, dtype=dtype)
-        sparse_euclidean_distances(*csr(block), SCALE, centers, sqnorm(centers), out)
+        sparse_euclidean_distances(*csr(block), SCALE, centers, out)
         # In X's units: the frame's distances divided by the scale.
         assert_close(out, ref.euclidean_distances(dense, centers) / SCALE, dtype)
 
@@ -180,7 +176,7 @@ def _lloyd_outputs(kernel, X, centers, w, m):
     out = (np.zeros((N_CLUSTERS, N_FEATURES)), np.zeros(N_CLUSTERS),
            np.empty((2, N_FEATURES)), np.empty(m), np.empty(m, np.int64),
            np.empty(m, np.int64))
-    inertia = kernel(*csr(X), SCALE, centers, sqnorm(centers), w, *out)
+    inertia = kernel(*csr(X), SCALE, centers, w, *out)
     return (inertia, *out)
 
 
@@ -192,19 +188,19 @@ def test_parallel_variants_equal_the_serial_kernels(weighted):
     centers = np.random.default_rng(3).uniform(size=(N_CLUSTERS, N_FEATURES))
     w = make_weight(n) if weighted else np.empty(0)
     serial = _lloyd_outputs(sparse_lloyd_partial_sums, X, centers, w, 5)
-    parallel = _lloyd_outputs(sparse_lloyd_partial_sums_parallel, X, centers, w, 5)
+    parallel = _lloyd_outputs(public(sparse_lloyd_partial_sums, True), X, centers, w, 5)
     for a, b in zip(serial, parallel):
         np.testing.assert_array_equal(a, b)
     assert_close(serial[0], ref.lloyd_partial(X.toarray() * SCALE, centers, w).inertia,
                  np.float64)
     outs = []
     for assign, distances in [(sparse_assign_labels, sparse_euclidean_distances),
-                              (sparse_assign_labels_parallel,
-                               sparse_euclidean_distances_parallel)]:
+                              (public(sparse_assign_labels, True),
+                               public(sparse_euclidean_distances, True))]:
         labels, mindist = np.empty(n, np.int32), np.empty(n)
         dist = np.empty((n, N_CLUSTERS))
-        assign(*csr(X), SCALE, centers, sqnorm(centers), labels, mindist)
-        distances(*csr(X), SCALE, centers, sqnorm(centers), dist)
+        assign(*csr(X), SCALE, centers, labels, mindist)
+        distances(*csr(X), SCALE, centers, dist)
         outs.append((labels, mindist, dist))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)

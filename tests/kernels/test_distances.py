@@ -2,12 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from chunkml.kernels import (
-    assign_labels,
-    assign_labels_parallel,
-    euclidean_distances,
-    euclidean_distances_parallel,
-)
+from chunkml.kernels import assign_labels, euclidean_distances
 from chunkml.kernels._config import CHUNK_ROWS
 from tests import _reference as ref
 from tests.kernels._util import (
@@ -21,18 +16,18 @@ from tests.kernels._util import (
     identity,
     make_data,
     read_only,
-    sqnorm,
+    public,
 )
 
-ASSIGN = {"serial": assign_labels, "parallel": assign_labels_parallel}
-DISTANCES = {"serial": euclidean_distances, "parallel": euclidean_distances_parallel}
+ASSIGN = {"serial": assign_labels, "parallel": public(assign_labels, True)}
+DISTANCES = {"serial": euclidean_distances, "parallel": public(euclidean_distances, True)}
 
 
 def _assign(kernel, X, centers, label_dtype=np.int64):
     # Sentinels show that every output slot is overwritten.
     labels = np.full(X.shape[0], -7, dtype=label_dtype)
     mindist = np.full(X.shape[0], np.nan)
-    kernel(X, *identity(X.shape[1]), centers, sqnorm(centers), labels, mindist)
+    kernel(X, *identity(X.shape[1]), centers, labels, mindist)
     return labels, mindist
 
 
@@ -94,13 +89,12 @@ def test_assign_labels_nan_row():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_read_only_inputs_are_not_mutated(dtype, variant):
     X, centers = make_data("duplicates", dtype)
-    X_ro, centers_ro, sqnorm_ro = read_only(X, centers, sqnorm(centers))
+    X_ro, centers_ro = read_only(X, centers)
     labels, mindist = _assign(ASSIGN[variant], X_ro, centers_ro)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=dtype)
     DISTANCES[variant](X_ro, *identity(X.shape[1]), centers_ro, out)
     np.testing.assert_array_equal(X_ro, X)
     np.testing.assert_array_equal(centers_ro, centers)
-    np.testing.assert_array_equal(sqnorm_ro, sqnorm(centers))
     np.testing.assert_array_equal(labels, ref.nearest_centers(X, centers)[0])
     assert_close(out, ref.euclidean_distances(X, centers), dtype)
 
@@ -123,11 +117,11 @@ def test_parallel_over_many_chunks_equals_serial(dtype):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(2 * CHUNK_ROWS + 37, 3)).astype(dtype)
     centers = rng.normal(size=(4, 3))
-    labels, mindist = _assign(assign_labels_parallel, X, centers)
+    labels, mindist = _assign(ASSIGN["parallel"], X, centers)
     serial_labels, serial_mindist = _assign(assign_labels, X, centers)
     np.testing.assert_array_equal(labels, serial_labels)
     np.testing.assert_array_equal(mindist, serial_mindist)
-    np.testing.assert_array_equal(_distances(euclidean_distances_parallel, X, centers),
+    np.testing.assert_array_equal(_distances(DISTANCES["parallel"], X, centers),
                                   _distances(euclidean_distances, X, centers))
     assert_nearest(X, centers, labels, RTOL[dtype])
 
@@ -148,8 +142,8 @@ def test_labels_minimise_distance(data):
 @given(blocks_and_centers())
 def test_parallel_equals_serial(data):
     X, centers = data
-    for got, want in zip(_assign(assign_labels_parallel, X, centers),
+    for got, want in zip(_assign(ASSIGN["parallel"], X, centers),
                          _assign(assign_labels, X, centers)):
         np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(_distances(euclidean_distances_parallel, X, centers),
+    np.testing.assert_array_equal(_distances(DISTANCES["parallel"], X, centers),
                                   _distances(euclidean_distances, X, centers))

@@ -1,0 +1,186 @@
+"""Which loop runs for a block: the one choice, and the registry of compiled variants.
+
+A block's method depends on its shape only: transposed tiles (_tile.py) up to
+MAX_TILE_FEATURES features, matrix products (_gemm_tile.py) from GEMM_MIN_FEATURES
+features and GEMM_MIN_CLUSTERS clusters (`use_gemm`), else row by row (_rowwise.py). Each
+operation has one serial block kernel and one parallel driver taking the method as their
+last arguments (`Variant.method_args`): the shift as a tuple for tiles, so each width is
+a signature of its own; the rows per matrix-product tile, 0 for row by row. The public
+functions (_ops.py) ask `variant` for the kernel; `kernels.warm_up`, the tests and the
+bounds check walk `variants`.
+"""
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import typeof
+
+from . import distances, lloyd, sampling, sparse
+
+# Widest row the tiled kernels specialise for: with a run-time row length the same loops
+# are slower than the row-by-row kernels (measured at 5, 6 and 8 features).
+MAX_TILE_FEATURES = 4
+
+# The matrix-product kernels replace the row-by-row ones from this many features and
+# clusters. Their BLAS product costs less per center and feature, but each center adds a
+# fixed cost per row (transposing and scanning the scores), so the number of clusters,
+# not n_features * n_clusters, decides. Lloyd pass time, row-by-row / gemm, on 100k-row
+# blocks, one thread, 2-core AMD EPYC (AVX2), d=5..64, float64 (float32):
+# k=3: 0.41-0.79 (0.62-0.74); k=8: 0.63-1.36 (0.92-1.17); k=12: 0.98-1.18 (1.11-1.39);
+# k=16: 1.13-1.63 (1.09-1.44); k=64: 1.9-2.9 (1.9-2.3). Up to 4 features the tiled
+# kernels are faster.
+GEMM_MIN_FEATURES = 5
+GEMM_MIN_CLUSTERS = 12
+
+# Rows per tile of the matrix-product kernels, at most: the float32 tile and its
+# (rows, n_clusters) scores stay in L2.
+GEMM_TILE_ROWS = 256
+
+# Multiply-adds per matrix product (tile rows x n_features x n_clusters), at most: OpenBLAS
+# runs a product of m n k <= 65536 * 4 on the calling thread whatever its thread count
+# (interface/gemm.c: SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so the kernels never
+# start BLAS threads inside dask tasks, which already run one per core. Above it, two
+# threads each calling a 2-thread sgemm took 1.2x (quiet 2-core machine) to 10x (loaded
+# machine) as long as with 1-thread BLAS.
+GEMM_MAX_PRODUCT = 65536 * 4
+
+_EMPTY = np.empty(0)
+
+
+def use_gemm(n_features, n_clusters):
+    """Whether distances to n_clusters centers go through the matrix-product kernels."""
+    return n_features >= GEMM_MIN_FEATURES and n_clusters >= GEMM_MIN_CLUSTERS
+
+
+def tile_case(n_features):
+    """The width a tiled kernel is compiled for: n_features up to MAX_TILE_FEATURES, else
+    0 (not tiled)."""
+    return n_features if n_features <= MAX_TILE_FEATURES else 0
+
+
+def squared_norms(centers):
+    """(k,) float64 squared norms of the centers, for the kernels that rank them by
+    ||c||^2 - 2 x.c (numpy's, as the glue computed them before: the same bits)."""
+    return np.einsum("ij,ij->i", centers, centers)
+
+
+def gemm_rows(n_features, n_clusters):
+    """Rows per matrix-product tile: GEMM_TILE_ROWS, fewer where a product would exceed
+    GEMM_MAX_PRODUCT multiply-adds (but at least 8)."""
+    return max(8, min(GEMM_TILE_ROWS, GEMM_MAX_PRODUCT // max(n_features * n_clusters, 1)))
+
+
+@dataclass(frozen=True)
+class _Op:
+    serial: object  # numba dispatchers
+    parallel: object
+    methods: tuple  # ("tiles", "rows", "gemm"), or one method taking no method arguments
+    reads_sqnorm: bool  # whether the method arguments start with the centers' sq. norms
+
+
+_DENSE = ("tiles", "rows", "gemm")
+_OPS = {
+    "lloyd_partial_sums": _Op(lloyd.lloyd_block, lloyd.lloyd_parallel, _DENSE, True),
+    "assign_labels": _Op(distances.assign_block, distances.assign_parallel, _DENSE, True),
+    "euclidean_distances": _Op(distances.distances_block, distances.distances_parallel,
+                               ("rows",), False),
+    "update_mindist_sample": _Op(sampling.nearest_new_block, sampling.nearest_new_parallel,
+                                 _DENSE, False),
+    "sparse_lloyd_partial_sums": _Op(sparse.sparse_lloyd_block, sparse.sparse_lloyd_parallel,
+                                     ("csr",), False),
+    "sparse_assign_labels": _Op(sparse.sparse_assign_block, sparse.sparse_assign_parallel,
+                                ("csr",), False),
+    "sparse_euclidean_distances": _Op(sparse.sparse_distances_block,
+                                      sparse.sparse_distances_parallel, ("csr",), False),
+}
+DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+_recording = []  # sets of (variant, argument types), see `record`
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compiled loop: an operation, its method, the tile width (tiles only, else 0),
+    serial or parallel, and X's dtype (None: any)."""
+
+    op: str
+    method: str
+    width: int
+    parallel: bool
+    dtype: object = None
+    kernel: object = field(default=None, compare=False, repr=False)
+
+    def shape(self):
+        """(n_features, n_clusters) of the smallest block `variant` runs this on."""
+        if self.method == "tiles":
+            return self.width, 1
+        if self.method == "gemm":
+            return GEMM_MIN_FEATURES, GEMM_MIN_CLUSTERS
+        return MAX_TILE_FEATURES + 1, 1
+
+    def method_args(self, shift, centers):
+        """The arguments the kernel takes after its own: (centers' squared norms, for
+        the operations that read them,) the shift as a tuple for tiles, else None, and
+        the rows per matrix-product tile, 0 unless gemm."""
+        if len(_OPS[self.op].methods) == 1:
+            return ()
+        tiles = tuple(float(s) for s in shift) if self.method == "tiles" else None
+        rows = gemm_rows(*centers.shape[::-1]) if self.method == "gemm" else 0
+        if not _OPS[self.op].reads_sqnorm:
+            return tiles, rows
+        sqnorm = _EMPTY if self.method == "gemm" else squared_norms(centers)
+        return sqnorm, tiles, rows
+
+    def __call__(self, *args):
+        """Run the kernel on `args` (noting their types while `record` is active)."""
+        for seen in _recording:
+            seen.add((self, tuple(typeof(a) for a in args)))
+        return self.kernel(*args)
+
+
+def _method(op, n_features, n_clusters):
+    methods = _OPS[op].methods
+    if len(methods) == 1:
+        return methods[0], 0
+    if tile_case(n_features):
+        return "tiles", n_features
+    return ("gemm" if use_gemm(n_features, n_clusters) else "rows"), 0
+
+
+def variant(op, n_features, n_clusters, parallel=False, dtype=None):
+    """The variant that runs `op` on a block of n_features columns against n_clusters
+    centers (candidates, for update_mindist_sample); `parallel` for the in-memory
+    driver. The kernel's dtype is that of X (`dtype`, float32 or float64)."""
+    ops = _OPS[op]
+    method, width = _method(op, n_features, n_clusters)
+    return Variant(op, method, width, bool(parallel),
+                   None if dtype is None else np.dtype(dtype),
+                   ops.parallel if parallel else ops.serial)
+
+
+def variants(parallel=(False, True), dtypes=DTYPES):
+    """Every compiled variant: each operation, method, tile width, parallel or serial
+    (among `parallel`) and X dtype (among `dtypes`)."""
+    found = []
+    for op, ops in _OPS.items():
+        for method in ops.methods:
+            widths = range(1, MAX_TILE_FEATURES + 1) if method == "tiles" else [0]
+            for width in widths:
+                for par in parallel:
+                    for dtype in dtypes:
+                        found.append(Variant(op, method, width, par, np.dtype(dtype),
+                                             ops.parallel if par else ops.serial))
+    return found
+
+
+@contextlib.contextmanager
+def record():
+    """Collect the (variant, numba argument types) of every kernel call made meanwhile,
+    in this thread or any other, into the set this yields."""
+    seen = set()
+    _recording.append(seen)
+    try:
+        yield seen
+    finally:
+        _recording.remove(seen)

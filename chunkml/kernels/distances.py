@@ -1,0 +1,130 @@
+"""Assignment kernels: nearest center, its squared distance, distances to all centers.
+
+`assign_block` runs the method `_dispatch.py` chose (tiles, row by row, or matrix
+products), `assign_parallel` runs it over fixed row chunks; `distances_block` and
+`distances_parallel` compute every distance. The public entry points are
+`kernels.assign_labels` and `kernels.euclidean_distances` (_ops.py). Every kernel reads
+X in the caller's frame (see _rowwise.py).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._chunks import chunk_bounds
+from ._config import CACHE, FASTMATH, TILE_ROWS
+from ._gemm_tile import nearest_tile, shifted_centers, tile_work
+from ._rowwise import load_rows, nearest_center, squared_distance
+from ._tile import load_tile, nearest_in_tile
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist):
+    """`kernels.assign_labels` row by row (for many features, and for callers in numba
+    code, such as `minibatch.minibatch_step`)."""
+    rows = np.empty((TILE_ROWS, X.shape[1]))
+    for start in range(0, X.shape[0], TILE_ROWS):
+        stop = min(start + TILE_ROWS, X.shape[0])
+        load_rows(X, start, stop, shift, scale, rows)
+        for i in range(start, stop):
+            j = nearest_center(rows, i - start, centers, centers_sqnorm)
+            out_labels[i] = j
+            dist = 0.0
+            for f in range(X.shape[1]):
+                diff = rows[i - start, f] - centers[j, f]
+                dist += diff * diff
+            out_mindist[i] = dist
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist, tile_shift):
+    """`kernels.assign_labels` a transposed tile of rows at a time (see _tile.py); the
+    frame's shift as a tuple, whose length is a compile-time constant."""
+    n_features = len(tile_shift)
+    flat = X.ravel()
+    local_centers = centers.copy()
+    local_sqnorm = centers_sqnorm.copy()
+    tile = np.empty((n_features, TILE_ROWS))
+    best = np.empty(TILE_ROWS)
+    labels = np.empty(TILE_ROWS, dtype=np.int64)
+    spare_best = np.empty(TILE_ROWS)
+    spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
+    for start in range(0, X.shape[0], TILE_ROWS):
+        m = min(TILE_ROWS, X.shape[0] - start)
+        load_tile(flat, start, m, n_features, tile_shift, scale, tile)
+        for i in range(m):
+            best[i] = np.inf
+            labels[i] = 0
+        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
+                        labels, spare_best, spare_labels)
+        for i in range(m):
+            j = labels[i]
+            d2 = 0.0
+            for f in range(n_features):
+                diff = tile[f, i] - local_centers[j, f]
+                d2 += diff * diff
+            out_labels[start + i] = j
+            out_mindist[start + i] = d2
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows):
+    """`kernels.assign_labels` by matrix products on tiles of gemm_rows rows; exact
+    squared distances (see _gemm_tile.py)."""
+    n_samples, n_features = X.shape
+    local_centers = centers.copy()
+    gemm_centers = shifted_centers(local_centers)
+    work = tile_work(n_features, centers.shape[0], gemm_rows)
+    for start in range(0, n_samples, gemm_rows):
+        stop = min(start + gemm_rows, n_samples)
+        labels = nearest_tile(X, start, stop, shift, scale, local_centers, gemm_centers,
+                              work)
+        for i in range(start, stop):
+            out_labels[i] = labels[i - start]
+            out_mindist[i] = squared_distance(X, i, shift, scale, local_centers,
+                                              labels[i - start])
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,
+                 tile_shift, gemm_rows):
+    """`kernels.assign_labels` on one block by the method `_dispatch.py` chose: tiled
+    when tile_shift is given (one signature per width), by matrix products when
+    gemm_rows > 0, else row by row (see `lloyd.lloyd_block`)."""
+    if tile_shift is not None:
+        _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist,
+                      tile_shift)
+    elif gemm_rows > 0:
+        _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
+    else:
+        assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
+
+
+@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
+def assign_parallel(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,
+                    tile_shift, gemm_rows):
+    """In-memory variant of `assign_block`, parallel over fixed row chunks."""
+    n_chunks, rows = chunk_bounds(X.shape[0])
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, X.shape[0])
+        assign_block(X[start:stop], shift, scale, centers, out_labels[start:stop],
+                     out_mindist[start:stop], centers_sqnorm, tile_shift, gemm_rows)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def distances_block(X, shift, scale, centers, out):
+    """`kernels.euclidean_distances` on one block: the frame's distances divided by
+    scale, in X's units."""
+    for i in range(X.shape[0]):
+        for j in range(centers.shape[0]):
+            out[i, j] = np.sqrt(squared_distance(X, i, shift, scale, centers, j)) / scale
+
+
+@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
+def distances_parallel(X, shift, scale, centers, out):
+    """In-memory variant of `distances_block`, parallel over fixed row chunks."""
+    n_chunks, rows = chunk_bounds(X.shape[0])
+    for c in prange(n_chunks):
+        start = c * rows
+        stop = min(start + rows, X.shape[0])
+        distances_block(X[start:stop], shift, scale, centers, out[start:stop])
