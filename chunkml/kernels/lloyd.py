@@ -116,16 +116,15 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def _accumulate(X, start, stop, shift, scale, centers, labels, sample_weight, sums,
-                weight, out_far_dist, out_far_idx, far_size):
+                weight, out_far_dist, out_far_idx, inertia, far_size):
     """Add rows start:stop of X, read in the frame, into the sums and weights of their
     clusters (labels[i - start] for row i) and offer them to the far-row heap; returns
-    (their weighted inertia, the heap's new size). The one accumulate loop of the
-    row-by-row and matrix-product methods."""
+    (inertia plus their weighted inertia, added row by row, the heap's new size). The one
+    accumulate loop of the row-by-row and matrix-product methods."""
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
     unit_weight = sample_weight.shape[0] == 0
     n_far = out_far_dist.shape[0]
-    inertia = 0.0
     for i in range(start, stop):
         j = labels[i - start]
         w = 1.0 if unit_weight else sample_weight[i]
@@ -181,10 +180,9 @@ def _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight, out_sum
             for i in range(start, stop):
                 labels[i - start] = nearest_center(rows, i - start, local_centers,
                                                    local_sqnorm)
-        tile_inertia, far_size = _accumulate(X, start, stop, shift, scale, local_centers,
-                                             labels, sample_weight, sums, weight,
-                                             out_far_dist, out_far_idx, far_size)
-        inertia += tile_inertia
+        inertia, far_size = _accumulate(X, start, stop, shift, scale, local_centers, labels,
+                                        sample_weight, sums, weight, out_far_dist,
+                                        out_far_idx, inertia, far_size)
         if with_moments:
             accumulate_moments(X, start, stop, shift, scale, out_moments)
     out_sums += sums
