@@ -114,14 +114,20 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
     return inertia
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _accumulate(X, start, stop, shift, scale, centers, labels, sample_weight, sums,
-                weight, out_far_dist, out_far_idx, inertia, far_size):
-    """Add rows start:stop of X, read in the frame, into the sums and weights of their
-    clusters (labels[i - start] for row i) and offer them to the far-row heap; returns
-    (inertia plus their weighted inertia, added row by row, the heap's new size). The one
-    accumulate loop of the row-by-row and matrix-product methods."""
-    n_features = X.shape[1]
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
+def _accumulate(src, start, stop, frame, centers, labels, sample_weight, sums, weight,
+                out_far_dist, out_far_idx, inertia, far_size):
+    """Add block rows start:stop into the sums and weights of their clusters
+    (labels[i - start] for row i) and offer them to the far-row heap; returns (inertia
+    plus their weighted inertia, added row by row, the heap's new size). The one
+    accumulate loop of the row-by-row and matrix-product methods.
+
+    frame None: src holds the rows already in the frame, row i at src[i - start] (the
+    row-by-row method loaded them); else frame is (shift, scale) and src is X, row i read
+    as (X[i] - shift) * scale. numba compiles each case on its own (the None test is
+    pruned at compile time), so neither pays for the other's reads.
+    """
+    n_features = src.shape[1]
     n_clusters = centers.shape[0]
     unit_weight = sample_weight.shape[0] == 0
     n_far = out_far_dist.shape[0]
@@ -130,7 +136,10 @@ def _accumulate(X, start, stop, shift, scale, centers, labels, sample_weight, su
         w = 1.0 if unit_weight else sample_weight[i]
         dist = 0.0
         for f in range(n_features):
-            x = (X[i, f] - shift[f]) * scale
+            if frame is None:
+                x = src[i - start, f]
+            else:
+                x = (src[i, f] - frame[0][f]) * frame[1]
             diff = x - centers[j, f]
             dist += diff * diff
             sums[j, f] += w * x
@@ -144,10 +153,9 @@ def _accumulate(X, start, stop, shift, scale, centers, labels, sample_weight, su
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight, out_sums,
-                out_weight, out_moments, out_far_dist, out_far_idx, gemm_rows):
-    """Row by row (gemm_rows == 0: the feature loop vectorises), or by matrix products on
-    tiles of gemm_rows rows. Leaves the far-row heap unfinished and the moments as
-    shifted sums."""
+                out_weight, out_moments, out_far_dist, out_far_idx):
+    """Row by row, for many features (the feature loop vectorises). Leaves the far-row
+    heap unfinished and the moments as shifted sums."""
     n_samples, n_features = X.shape
     n_clusters = centers.shape[0]
     with_moments = out_moments.shape[0] == 2
@@ -157,31 +165,53 @@ def _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight, out_sum
     # into an output buffer can alias them (3x faster at small n_features).
     local_centers = centers.copy()
     local_sqnorm = centers_sqnorm.copy()
-    gemm = gemm_rows > 0
-    tile_rows = gemm_rows if gemm else TILE_ROWS
-    gemm_centers = shifted_centers(local_centers if gemm else local_centers[:0])
-    work = tile_work(n_features, n_clusters, tile_rows if gemm else 0)
     sums = np.zeros((n_clusters, n_features))
     weight = np.zeros(n_clusters)
-    labels = np.empty(tile_rows, dtype=np.int32)
-    # A tile's rows in the frame, read from X once for the row-by-row assignment.
-    rows = np.empty((0 if gemm else tile_rows, n_features))
+    labels = np.empty(TILE_ROWS, dtype=np.int64)
+    # The tile's rows in the frame, read from X once (in L1 while both loops use them).
+    rows = np.empty((TILE_ROWS, n_features))
     inertia = 0.0
     far_size = 0
-    for start in range(0, n_samples, tile_rows):
-        stop = min(start + tile_rows, n_samples)
+    for start in range(0, n_samples, TILE_ROWS):
+        stop = min(start + TILE_ROWS, n_samples)
+        load_rows(X, start, stop, shift, scale, rows)
         # Assign a tile first, then accumulate it: two short loops with no dependency
         # through memory schedule better than one long one.
-        if gemm:
-            labels[:stop - start] = nearest_tile(X, start, stop, shift, scale,
-                                                 local_centers, gemm_centers, work)
-        else:
-            load_rows(X, start, stop, shift, scale, rows)
-            for i in range(start, stop):
-                labels[i - start] = nearest_center(rows, i - start, local_centers,
-                                                   local_sqnorm)
-        inertia, far_size = _accumulate(X, start, stop, shift, scale, local_centers, labels,
+        for i in range(start, stop):
+            labels[i - start] = nearest_center(rows, i - start, local_centers, local_sqnorm)
+        inertia, far_size = _accumulate(rows, start, stop, None, local_centers, labels,
                                         sample_weight, sums, weight, out_far_dist,
+                                        out_far_idx, inertia, far_size)
+        if with_moments:
+            accumulate_moments(X, start, stop, shift, scale, out_moments)
+    out_sums += sums
+    out_weight += weight
+    return inertia
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums, out_weight, out_moments,
+                out_far_dist, out_far_idx, gemm_rows):
+    """By matrix products on tiles of gemm_rows rows (see _gemm_tile.py). Leaves the
+    far-row heap unfinished and the moments as shifted sums."""
+    n_samples, n_features = X.shape
+    n_clusters = centers.shape[0]
+    with_moments = out_moments.shape[0] == 2
+    if with_moments:
+        out_moments[:] = 0.0
+    local_centers = centers.copy()  # private: no output store can alias it
+    gemm_centers = shifted_centers(local_centers)
+    work = tile_work(n_features, n_clusters, gemm_rows)
+    sums = np.zeros((n_clusters, n_features))
+    weight = np.zeros(n_clusters)
+    inertia = 0.0
+    far_size = 0
+    for start in range(0, n_samples, gemm_rows):
+        stop = min(start + gemm_rows, n_samples)
+        labels = nearest_tile(X, start, stop, shift, scale, local_centers, gemm_centers,
+                              work)
+        inertia, far_size = _accumulate(X, start, stop, (shift, scale), local_centers,
+                                        labels, sample_weight, sums, weight, out_far_dist,
                                         out_far_idx, inertia, far_size)
         if with_moments:
             accumulate_moments(X, start, stop, shift, scale, out_moments)
@@ -204,10 +234,12 @@ def lloyd_block(X, shift, scale, centers, sample_weight, out_sums, out_weight, o
         inertia = _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight,
                                out_sums, out_weight, out_moments, out_far_dist,
                                out_far_idx, tile_shift)
+    elif gemm_rows > 0:
+        inertia = _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums,
+                              out_weight, out_moments, out_far_dist, out_far_idx, gemm_rows)
     else:
         inertia = _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight,
-                              out_sums, out_weight, out_moments, out_far_dist, out_far_idx,
-                              gemm_rows)
+                              out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
     _finish(X, shift, scale, centers.shape[0], out_moments, out_far_dist, out_far_idx,
             out_far_label)
     return inertia
