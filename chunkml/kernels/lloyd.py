@@ -16,7 +16,7 @@ from ._config import CACHE, FASTMATH, MASKED_MAX_CLUSTERS, TILE_ROWS
 from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._moments import accumulate_moments, finish_moments
 from ._rowwise import load_rows, nearest_center
-from ._tile import load_tile, nearest_in_tile
+from ._tile import label_tile, tile_scratch
 from ._topk import decode_far, topk_finish, topk_push
 
 
@@ -47,11 +47,8 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
     flat = X.ravel()
     local_centers = centers.copy()
     local_sqnorm = centers_sqnorm.copy()
-    tile = np.empty((n_features, TILE_ROWS))
-    best = np.empty(TILE_ROWS)
-    labels = np.empty(TILE_ROWS, dtype=np.int64)
-    spare_best = np.empty(TILE_ROWS)
-    spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
+    scratch = tile_scratch(n_features)
+    tile, labels = scratch[0], scratch[2]
     dist = np.empty(TILE_ROWS)
     w = np.ones(TILE_ROWS)
     sums = np.zeros((n_clusters, n_features))
@@ -63,16 +60,14 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
     n_far = out_far_dist.shape[0]
     for start in range(0, n_samples, TILE_ROWS):
         m = min(TILE_ROWS, n_samples - start)
-        load_tile(flat, start, m, n_features, tile_shift, scale, tile)
         if not unit_weight:
             for i in range(m):
                 w[i] = sample_weight[start + i]
-        for i in range(m):
-            best[i] = np.inf
-            labels[i] = 0
-        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
-                        labels, spare_best, spare_labels)
+        label_tile(flat, start, m, n_features, tile_shift, scale, local_centers,
+                   local_sqnorm, scratch)
         farthest = 0.0
+        # Distances as in distances._assign_tiled, fused with the inertia and the heap's
+        # bound: one loop here keeps the inertia's addition order (and so its bits).
         for i in range(m):
             j = labels[i]
             d2 = 0.0
@@ -206,6 +201,8 @@ def _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums, out_weight, o
     weight = np.zeros(n_clusters)
     inertia = 0.0
     far_size = 0
+    # The tail of the loop below and the outputs repeat _lloyd_rows's: in one driver,
+    # the row-by-row pass was slower (its tile size a run-time value).
     for start in range(0, n_samples, gemm_rows):
         stop = min(start + gemm_rows, n_samples)
         labels = nearest_tile(X, start, stop, shift, scale, local_centers, gemm_centers,
