@@ -27,7 +27,7 @@ from numba.core import event  # noqa: E402
 
 # The fits timed cold, each (dtype of X, n_features, n_clusters) with the seed's k-means||
 # settings: the seed workload (the tiled kernels), and float32 X of 64 features with k=16
-# (the matrix-product kernels, gemm.py: another dtype and another family of kernels).
+# (the matrix-product kernels, _gemm_tile.py: another dtype and another family of kernels).
 CASES = {"seed": ("float64", 2, 3), "wide32": ("float32", 64, 16)}
 
 
