@@ -1,6 +1,6 @@
 """The frame of a fit: the units every kernel measures distances in.
 
-The kernels read each row x as x' = (x - shift) * scale (kernels/assign.py). With shift
+The kernels read each row x as x' = (x - shift) * scale (kernels/_rowwise.py). With shift
 the middle of the data's range and scale the power of two that brings its half range
 into [0.5, 1), every distance, sum, inertia and the tol comparison are taken of values
 of about unit size: data far from the origin (x = 1e154 + small spread) neither
