@@ -6,8 +6,9 @@ compiler can use SIMD lanes. The kernels take the frame's shift as a tuple (``ti
 whose length numba knows at compile time: n_features = len(tile_shift) from 1 to 4 (see
 `_dispatch.tile_case`) is then a constant, each width an ordinary signature compiled (or
 loaded from the cache) the first time a block of that width comes, and the compiler
-unrolls the feature loop. With a run-time row length the same loops are slower than the row-by-row kernels
-(measured at 5, 6 and 8 features), so kernels use tiles only up to 4 features.
+unrolls the feature loop. With a run-time row length the same loops are slower than the
+row-by-row kernels (measured at 5, 6 and 8 features), so kernels use tiles only up to 4
+features.
 
 Two details keep the loops vectorised on x86 (measured on AVX2 EPYC, numba 0.68):
 

@@ -57,7 +57,7 @@ def make_weight(n_samples, seed=1):
 
 
 def identity(n_features):
-    """The identity frame (shift, scale) of the kernels (see chunkml/kernels/_rowwise.py)."""
+    """The identity frame (shift, scale) of the kernels (see kernels/_rowwise.py)."""
     return np.zeros(n_features), 1.0
 
 
