@@ -19,10 +19,9 @@ Two details keep the loops vectorised on x86 (measured on AVX2 EPYC, numba 0.68)
 - Both operands of every select are loaded before it, so no load is conditional.
 """
 
-import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH, TILE_ROWS
+from ._config import CACHE, FASTMATH
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -83,27 +82,3 @@ def nearest_in_tile(tile, m, n_features, centers, offset, exact, first_label, be
         for i in range(m):
             best[i] = spare_best[i]
             label[i] = spare_label[i]
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def tile_scratch(n_features):
-    """Scratch for `label_tile`: (tile, best, labels, spare_best, spare_labels), a
-    (n_features, TILE_ROWS) float64 tile and TILE_ROWS float64 / int64 buffers."""
-    return (np.empty((n_features, TILE_ROWS)), np.empty(TILE_ROWS),
-            np.empty(TILE_ROWS, dtype=np.int64), np.empty(TILE_ROWS),
-            np.empty(TILE_ROWS, dtype=np.int64))
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def label_tile(flat, start, m, n_features, tile_shift, scale, centers, centers_sqnorm,
-               scratch):
-    """Load rows start:start+m (see `load_tile`) into scratch's tile and label each with
-    its nearest center by ||c||^2 - 2 x.c (labels[:m], the earlier center on ties), the
-    tiled assignment of the Lloyd and assign kernels; scratch from `tile_scratch`."""
-    tile, best, labels, spare_best, spare_labels = scratch
-    load_tile(flat, start, m, n_features, tile_shift, scale, tile)
-    for i in range(m):
-        best[i] = np.inf
-        labels[i] = 0
-    nearest_in_tile(tile, m, n_features, centers, centers_sqnorm, False, 0, best, labels,
-                    spare_best, spare_labels)

@@ -14,7 +14,7 @@ from ._chunks import chunk_bounds
 from ._config import CACHE, FASTMATH, TILE_ROWS
 from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._rowwise import load_rows, nearest_center, squared_distance
-from ._tile import label_tile, tile_scratch
+from ._tile import load_tile, nearest_in_tile
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -43,12 +43,19 @@ def _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist, ti
     flat = X.ravel()
     local_centers = centers.copy()
     local_sqnorm = centers_sqnorm.copy()
-    scratch = tile_scratch(n_features)
-    tile, labels = scratch[0], scratch[2]
+    tile = np.empty((n_features, TILE_ROWS))
+    best = np.empty(TILE_ROWS)
+    labels = np.empty(TILE_ROWS, dtype=np.int64)
+    spare_best = np.empty(TILE_ROWS)
+    spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
     for start in range(0, X.shape[0], TILE_ROWS):
         m = min(TILE_ROWS, X.shape[0] - start)
-        label_tile(flat, start, m, n_features, tile_shift, scale, local_centers,
-                   local_sqnorm, scratch)
+        load_tile(flat, start, m, n_features, tile_shift, scale, tile)
+        for i in range(m):
+            best[i] = np.inf
+            labels[i] = 0
+        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
+                        labels, spare_best, spare_labels)
         for i in range(m):
             j = labels[i]
             d2 = 0.0
