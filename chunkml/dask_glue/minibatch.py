@@ -34,16 +34,10 @@ from ._rows import SPLIT_EVERY, _with_row_chunks
 from ._unit import check_metric, check_unit_input, unit_vectors
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers
-from .kmeans import (
-    _COST_FACTOR,
-    is_dask_collection,
-    make_rows,
-    prepare_input,
-    prepared_inertia,
-    prepared_labels,
-)
+from ._input import is_dask_collection, make_rows, prepare_input
 from .kmeanspp import kmeans_plusplus
 from .lloyd import check_first_pass
+from .predict import COST_FACTOR, prepared_inertia, prepared_labels
 from .minibatch_step import MiniBatchState, StepParams, minibatch_block
 
 logger = logging.getLogger("chunkml")
@@ -190,7 +184,7 @@ def _estimated_inertia(state, total_weight, metric="euclidean"):
     batch inertia."""
     mean = state.ewa_inertia if state.ewa_inertia is not None else state.last_inertia
     return state.frame.restore_squared(
-        (math.nan if mean is None else mean) * total_weight) * _COST_FACTOR[metric]
+        (math.nan if mean is None else mean) * total_weight) * COST_FACTOR[metric]
 
 
 def _seeds(random_state, n_init):

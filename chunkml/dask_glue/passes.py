@@ -1,7 +1,7 @@
 """The passes interface: what the drivers (init.py, lloyd.py, minibatch.py) ask of X.
 
 A fit never reads X itself. It makes one rows object for its X (`make_rows` in
-kmeans.py, the one place that chooses a rows class from X's type) and calls the methods
+_input.py, the one place that chooses a rows class from X's type) and calls the methods
 of `Passes` on it; each method that reads X reads it once, a "pass". Two families implement it (in
 _rows.py), with the same arguments and the same results up to floating-point summation
 order:

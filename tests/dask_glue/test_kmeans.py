@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 import chunkml
-from chunkml.dask_glue import kmeans
+from chunkml.dask_glue import _input, kmeans
 from chunkml.dask_glue.kmeans import KMeansResult, fit_kmeans_runs
 
 RUN_PARAMS = dict(oversampling_factor=2, init_max_iter=None, max_iter=50, tol=1e-4)
@@ -69,13 +69,13 @@ def test_seeds_are_drawn_up_front_and_a_callable_is_called_before_any_run(blobs,
 
 def _count_prepare(monkeypatch):
     counted = {"calls": 0}
-    real = kmeans.prepare_dask
+    real = _input.prepare_dask
 
     def prepare_dask(*args, **kwargs):
         counted["calls"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(kmeans, "prepare_dask", prepare_dask)
+    monkeypatch.setattr(_input, "prepare_dask", prepare_dask)
     return counted
 
 

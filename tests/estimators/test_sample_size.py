@@ -6,7 +6,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 import chunkml
-from chunkml.dask_glue.kmeans import sample_for_fit
+from chunkml.dask_glue.sample_fit import sample_for_fit
 
 RTOL = {np.float64: 1e-7, np.float32: 1e-4}
 CHUNKINGS = {
