@@ -22,7 +22,15 @@ and to the names of the cache files. So:
   temporary name and ``os.replace``-s it, so concurrent workers never read half a file;
 - the first process that compiles (saves) a kernel after a change deletes the index and
   data files of other salts, and numba's unsalted ones, from that directory (which holds
-  only this folder's kernels): stale entries do not pile up.
+  only this folder's kernels): stale entries do not pile up;
+- processes that save different signatures of one kernel at once (workers starting
+  together on a cold cache, ``warm_up(n_jobs=...)``) keep every one: numba's save reads
+  the index, picks the first free data file name and writes both back, so two savers
+  could each pick ``.1.nbc`` and the index keep only the last writer's entry (or point
+  at the other's machine code). Here each save of a salted file holds an exclusive lock
+  on one file per cache directory and salt (``fcntl.flock``; where there is no fcntl,
+  saves are not serialised) and reads the index inside it. Loads take no lock: numba
+  writes every file to a temporary name and renames it.
 
 numba's caching classes are private (``numba/core/caching.py``), so they are used here
 only; ``tests/kernels/test_cache.py`` checks that the locator is in use. If numba changes
@@ -30,10 +38,17 @@ them so that the locator cannot be installed, ``SALTED`` is False and ``_config.
 turns caching off (slower first calls, never stale code), with a warning.
 """
 
+import contextlib
+import functools
 import hashlib
 import os
 import re
 import warnings
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 import llvmlite
 import numba
@@ -49,6 +64,8 @@ _KERNELS_DIR = os.path.normcase(os.path.dirname(os.path.realpath(__file__)))
 # for the index, "...<abiflags>.<n>.nbc" for the data; the disambiguator is the first
 # line number, to which the salt is appended. Temporary files (".tmp.<uid>") never match.
 _CACHE_FILE = re.compile(r"-\d+(?:-([0-9a-f]{16}))?\.py\d+[a-z]*\.(?:nbi|\d+\.nbc)\Z")
+# The lock file of one salt's saves in a cache directory (see `_locked_save`).
+_LOCK_FILE = re.compile(r"\A\.chunkml-([0-9a-f]{16})\.lock\Z")
 
 
 def source_salt(directory=_KERNELS_DIR, versions=None):
@@ -80,7 +97,7 @@ def _prune(cache_path, salt):
     except OSError:
         return
     for name in names:
-        match = _CACHE_FILE.search(name)
+        match = _CACHE_FILE.search(name) or _LOCK_FILE.match(name)
         if match is not None and match.group(1) != salt:
             try:
                 os.unlink(os.path.join(cache_path, name))
@@ -132,6 +149,49 @@ class _SaltedLocator(_Locator):
         return f"{self._base.get_disambiguator()}-{SALT}"
 
 
+def lock_path(cache_path, salt):
+    """The file whose exclusive lock serialises the saves of `salt`'s files in
+    `cache_path`."""
+    return os.path.join(cache_path, f".chunkml-{salt}.lock")
+
+
+@contextlib.contextmanager
+def save_lock(cache_path, salt):
+    """Hold the exclusive lock of `salt`'s saves in `cache_path` (nothing where the
+    lock file cannot be opened, or without fcntl)."""
+    try:
+        fd = os.open(lock_path(cache_path, salt), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None and fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+_INDEX_FILE = getattr(_caching, "IndexDataCacheFile", None)
+
+
+def _locked_save(save):
+    """numba's IndexDataCacheFile.save, under `save_lock` for the files of this salt
+    (their names hold it); other numba caches in the process are left as they are."""
+
+    @functools.wraps(save)
+    def locked(self, key, data):
+        name = getattr(self, "_index_name", "")
+        cache_path = getattr(self, "_cache_path", None)
+        if SALT is None or cache_path is None or f"-{SALT}." not in name:
+            return save(self, key, data)
+        with save_lock(cache_path, SALT):
+            return save(self, key, data)
+
+    locked.chunkml_locked = True
+    return locked
+
+
 def _install():
     classes = getattr(_CACHE_IMPL, "_locator_classes", None)
     abstract = getattr(_Locator, "__abstractmethods__", None)
@@ -139,6 +199,11 @@ def _install():
         return False
     if not abstract <= set(vars(_SaltedLocator)):
         return False
+    save = getattr(_INDEX_FILE, "save", None)
+    if save is None:
+        return False
+    if not getattr(save, "chunkml_locked", False):
+        _INDEX_FILE.save = _locked_save(save)
     if _SaltedLocator not in classes:
         classes.insert(0, _SaltedLocator)
     return True

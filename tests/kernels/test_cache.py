@@ -213,10 +213,88 @@ def test_pruning_keeps_current_and_temporary_files(tmp_path):
     salt, old = _cache.SALT, "0123456789abcdef"
     assert salt != old
     keep = [f"lloyd.f-12-{salt}.py311.nbi", f"lloyd.f-12-{salt}.py311.3.nbc",
-            f"lloyd.f-12-{old}.py311.nbi.tmp.0123456789abcdef", "lloyd.cpython-311.pyc"]
+            f"lloyd.f-12-{old}.py311.nbi.tmp.0123456789abcdef", "lloyd.cpython-311.pyc",
+            f".chunkml-{salt}.lock"]
     drop = [f"lloyd.f-12-{old}.py311.nbi", f"lloyd.f-12-{old}.py311.1.nbc",
-            "lloyd.f-12.py311.nbi", "lloyd.f-12.py311.2.nbc", f"a.f-3-{old}.py313t.nbi"]
+            "lloyd.f-12.py311.nbi", "lloyd.f-12.py311.2.nbc", f"a.f-3-{old}.py313t.nbi",
+            f".chunkml-{old}.lock"]
     for name in keep + drop:
         (tmp_path / name).write_bytes(b"")
     _cache._prune(str(tmp_path), salt)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+# One process of the concurrent-save test: wait for the start time, then save `n` entries
+# of its own into one salted index, as numba saves a kernel's signatures.
+SAVE_ENTRIES = """\
+import sys, time
+from numba.core.caching import IndexDataCacheFile
+from chunkml.kernels import _cache
+
+path, proc, n, start, locked = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
+    float(sys.argv[4]), sys.argv[5] == "1"
+save = IndexDataCacheFile.save if locked else IndexDataCacheFile.save.__wrapped__
+index = IndexDataCacheFile(cache_path=path, filename_base=f"probe.f-1-{_cache.SALT}.py311",
+                           source_stamp=("chunkml", _cache.SALT))
+while time.time() < start:
+    pass
+for i in range(n):
+    save(index, (proc, i), f"machine code {proc}.{i}")
+"""
+
+
+def _save_concurrently(tmp_path, locked, n_procs=4, n_entries=25):
+    """Entries of `n_procs` processes saving `n_entries` each at once, read back."""
+    from numba.core.caching import IndexDataCacheFile
+
+    from chunkml.kernels import _cache
+
+    start = time.time() + 3.0  # every process imported and waiting
+    procs = [subprocess.Popen([sys.executable, "-c", SAVE_ENTRIES, str(tmp_path), str(p),
+                               str(n_entries), repr(start), "1" if locked else "0"],
+                              stderr=subprocess.PIPE, text=True)
+             for p in range(n_procs)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    index = IndexDataCacheFile(cache_path=str(tmp_path),
+                               filename_base=f"probe.f-1-{_cache.SALT}.py311",
+                               source_stamp=("chunkml", _cache.SALT))
+    return {(p, i): index.load((p, i)) for p in range(n_procs) for i in range(n_entries)}
+
+
+def test_concurrent_saves_of_different_signatures_keep_every_entry(tmp_path):
+    # numba's own save reads the index, picks the first free data file name and writes
+    # both back: processes saving at once lose each other's entries (or point them at
+    # each other's data). Under chunkml's lock every entry survives, with its own data.
+    loaded = _save_concurrently(tmp_path, locked=True)
+    assert loaded == {key: f"machine code {key[0]}.{key[1]}" for key in loaded}
+    from chunkml.kernels import _cache
+
+    assert (tmp_path / f".chunkml-{_cache.SALT}.lock").exists()
+
+
+def test_a_save_waits_for_the_lock_of_its_cache_directory(tmp_path):
+    import threading
+
+    from numba.core.caching import IndexDataCacheFile
+
+    from chunkml.kernels import _cache
+
+    assert IndexDataCacheFile.save.chunkml_locked
+    index = IndexDataCacheFile(cache_path=str(tmp_path),
+                               filename_base=f"probe.f-1-{_cache.SALT}.py311",
+                               source_stamp=("chunkml", _cache.SALT))
+    saver = threading.Thread(target=index.save, args=(("a",), "data"))
+    with _cache.save_lock(str(tmp_path), _cache.SALT):
+        saver.start()
+        saver.join(0.5)
+        assert saver.is_alive() and index.load(("a",)) is None
+    saver.join(10)
+    assert not saver.is_alive() and index.load(("a",)) == "data"
+    # Caches of other functions (names without the salt) are not locked.
+    other = IndexDataCacheFile(cache_path=str(tmp_path), filename_base="other.f-1.py311",
+                               source_stamp="stamp")
+    with _cache.save_lock(str(tmp_path), _cache.SALT):
+        other.save(("b",), "other data")
+    assert other.load(("b",)) == "other data"
