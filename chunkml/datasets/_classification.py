@@ -62,6 +62,9 @@ def _classification_y_block(entropy, model, flip_y, rows, block_id=None):
     return y
 
 
+# The docstring repeats make_blobs's text where the two agree (chunks,
+# Returns) on purpose: each public docstring stands alone, for numpydoc and help(),
+# as scikit-learn's generators' do.
 def make_classification(
     n_samples=100,
     n_features=20,
