@@ -1,9 +1,10 @@
-"""INPUT of a command (cluster, predict): its options checked, opened lazily, described,
-and the errors met while its blocks are read worded as one line with an exit status."""
+"""INPUT of a command (cluster, predict): the command's start (local paths, progress
+lines, INPUT's format and its options checked), INPUT opened lazily, described, and the
+errors met while its blocks are read worded as one line with an exit status."""
 
 import contextlib
 
-from . import _readers, _report
+from . import _readers, _report, _session
 from ._errors import CommandError, UsageError
 
 ARRAY_FORMATS = ("npy", "zarr")
@@ -15,6 +16,18 @@ _MIN_BLOCKSIZE, _MAX_BLOCKSIZE = 2**20, 64 * 2**20
 def default_blocksize(n_bytes, n_threads):
     """Bytes per .csv block that give every thread a block, within the bounds above."""
     return min(max(-(-n_bytes // max(n_threads, 1)), _MIN_BLOCKSIZE), _MAX_BLOCKSIZE)
+
+
+def start(args, **frame_options):
+    """What a command that reads INPUT does first: INPUT and --out made local paths on
+    ``args`` (file:// URLs are local paths, with every guarantee of one), its progress
+    lines and fit bar (`_session.progress`), then INPUT's format, with the options that
+    do not apply to it refused (`check_options`). Returns (say, fit_bar, format)."""
+    args.input, args.out = _readers.local(args.input), _readers.local(args.out)
+    say, fit_bar = _session.progress(args)
+    fmt = _readers.input_format(args.input)
+    check_options(fmt, args.chunks, args.blocksize, **frame_options)
+    return say, fit_bar, fmt
 
 
 def check_options(fmt, chunks, blocksize, **frame_options):

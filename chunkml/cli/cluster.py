@@ -75,14 +75,10 @@ def add_parser(commands):
 
 def run(args):
     t_start = time.perf_counter()
-    # file:// URLs are local paths, with every guarantee of one.
-    args.input, args.out = _readers.local(args.input), _readers.local(args.out)
-    say, iterations = _session.progress(args)
-    path = args.input
-    fmt = _readers.input_format(path)
-    _input.check_options(fmt, args.chunks, args.blocksize, **{
+    say, iterations, fmt = _input.start(args, **{
         "--columns": args.columns, "--exclude-columns": args.exclude_columns,
         "--sample-weight-column": args.sample_weight_column})
+    path = args.input
     # Labels in INPUT's family: .parquet/.csv in, parquet out (with each row's number);
     # .npy/.zarr in, zarr out (parquet without zarr).
     labels_name = (_readers.LABELS_ZARR if fmt in _input.ARRAY_FORMATS

@@ -57,12 +57,8 @@ def _outputs_names(fmt, distances):
 
 def run(args):
     t_start = time.perf_counter()
-    # file:// URLs are local paths, with every guarantee of one.
-    args.input, args.out = _readers.local(args.input), _readers.local(args.out)
-    say, _ = _session.progress(args)
+    say, _, fmt = _input.start(args)
     path = args.input
-    fmt = _readers.input_format(path)
-    _input.check_options(fmt, args.chunks, args.blocksize)
     args.model = _readers.local(args.model)
     centers, feature_names = _model.read(args.model)
     names, out_fmt = _outputs_names(fmt, args.distances)

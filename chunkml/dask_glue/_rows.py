@@ -63,16 +63,39 @@ def squared_norms(centers):
     return np.einsum("ij,ij->i", centers, centers)
 
 
+def set_rows(rows, X, sample_weight, frame):
+    """What every rows class (here and in _unit.py) holds from the start: X as the class
+    reads it, sample_weight, n_features, and frame (X's own units when None)."""
+    rows.X = X
+    rows.sample_weight = sample_weight
+    rows.n_features = X.shape[1]
+    rows.frame = Frame.identity(rows.n_features) if frame is None else frame
+
+
+def weights_or_ones(sample_weight, n_samples):
+    """sample_weight, or a weight of 1 for each of n_samples rows when it is None."""
+    return np.ones(n_samples) if sample_weight is None else sample_weight
+
+
+def weighted_total(mindist, sample_weight):
+    """The inertia of in-memory rows from their squared distances: their sum weighted by
+    sample_weight (None: unweighted), as a float."""
+    return float(mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist))
+
+
+def final_of(labels, mindist, sample_weight):
+    """`final`'s result from every row's label and squared distance (in-memory X):
+    (labels, inertia, number of non-empty clusters)."""
+    return labels, weighted_total(mindist, sample_weight), int(np.unique(labels).size)
+
+
 class NumpyRows:
     """Passes over an in-memory (n_samples, n_features) float array."""
 
     in_memory = True
 
     def __init__(self, X, sample_weight=None, frame=None):
-        self.X = np.ascontiguousarray(X)
-        self.sample_weight = sample_weight
-        self.n_features = X.shape[1]
-        self.frame = Frame.identity(self.n_features) if frame is None else frame
+        set_rows(self, np.ascontiguousarray(X), sample_weight, frame)
 
     def lloyd(self, centers, n_far, with_moments):
         return lloyd_block(self.X, self.sample_weight, 0, *self.frame.args, centers, n_far,
@@ -105,14 +128,11 @@ class NumpyRows:
         final centers."""
         labels, mindist = labels_block(self.X, *self.frame.args, centers,
                                        parallel=use_parallel(self.X))
-        w = self.sample_weight
-        inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
-        return labels, inertia, int(np.unique(labels).size)
+        return final_of(labels, mindist, self.sample_weight)
 
     def kmeanspp(self, part, n_clusters, *, seed, rng):
         """scikit-learn's greedy k-means++ on all of X, drawing from rng."""
-        weight = (np.ones(self.X.shape[0]) if self.sample_weight is None
-                  else self.sample_weight)
+        weight = weights_or_ones(self.sample_weight, self.X.shape[0])
         centers, _ = kmeans_plusplus(self.X, n_clusters, weight, rng, frame=self.frame)
         return centers
 
@@ -154,10 +174,7 @@ class DaskRows:
     in_memory = False
 
     def __init__(self, X, sample_weight=None, frame=None):
-        self.X = X
-        self.sample_weight = sample_weight
-        self.n_features = X.shape[1]
-        self.frame = Frame.identity(self.n_features) if frame is None else frame
+        set_rows(self, X, sample_weight, frame)
         self._set_offsets()
 
     @property
@@ -294,10 +311,7 @@ class SparseNumpyRows(UnshiftedFrame, NumpyRows):
     frame without shift (see _sparse.py)."""
 
     def __init__(self, X, sample_weight=None, frame=None):
-        self.X = as_csr(X)
-        self.sample_weight = sample_weight
-        self.n_features = X.shape[1]
-        self.frame = Frame.identity(self.n_features) if frame is None else frame
+        set_rows(self, as_csr(X), sample_weight, frame)
 
 
 class SparseDaskRows(UnshiftedFrame, DaskRows):

@@ -26,9 +26,8 @@ from ._blocks import (
     mindist_block,
     sample_block,
 )
-from ._frame import Frame
 from ._partials import merge_lloyd, merge_sample
-from ._rows import use_parallel
+from ._rows import final_of, set_rows, use_parallel, weights_or_ones
 from ._sparse import is_sparse, is_sparse_dask
 from .kmeanspp import kmeans_plusplus
 
@@ -169,10 +168,7 @@ class UnitNumpyRows:
     in_memory = True
 
     def __init__(self, X, sample_weight=None, frame=None):
-        self.X = np.ascontiguousarray(X)
-        self.sample_weight = sample_weight
-        self.n_features = X.shape[1]
-        self.frame = Frame.identity(self.n_features) if frame is None else frame
+        set_rows(self, np.ascontiguousarray(X), sample_weight, frame)
         # The whole of X decides, as for NumpyRows: slabs are an implementation detail.
         self._parallel = use_parallel(self.X)
         step = slab_rows(self.X)
@@ -221,15 +217,11 @@ class UnitNumpyRows:
                 np.concatenate([r[1] for r in results]))
 
     def final(self, centers, last_partial=None):
-        labels, mindist = self.labels_mindist(centers)
-        w = self.sample_weight
-        inertia = float(mindist.sum() if w is None else np.dot(w, mindist))
-        return labels, inertia, int(np.unique(labels).size)
+        return final_of(*self.labels_mindist(centers), self.sample_weight)
 
     def kmeanspp(self, part, n_clusters, *, seed, rng):
         """scikit-learn's greedy k-means++ on all of X's unit rows, drawing from rng."""
-        weight = (np.ones(self.X.shape[0]) if self.sample_weight is None
-                  else self.sample_weight)
+        weight = weights_or_ones(self.sample_weight, self.X.shape[0])
         centers, _ = kmeans_plusplus(_UnitSlabs(self.X), n_clusters, weight, rng,
                                      frame=self.frame)
         return centers

@@ -10,7 +10,7 @@ import numpy as np
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
 from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_dask, prepare_input
-from ._rows import LABELS_NAME, sum_rows, use_parallel
+from ._rows import LABELS_NAME, sum_rows, use_parallel, weighted_total
 from ._sparse import is_sparse, is_sparse_dask
 from ._unit import (
     UnitNumpyRows,
@@ -111,8 +111,7 @@ def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
         total = sum_rows(per_block, "chunkml-inertia", axis=None)
         return frame.restore_squared(float(total.compute())) * factor
     _, mindist = labels_block(X, shift, scale, centers, parallel=use_parallel(X))
-    total = mindist.sum() if sample_weight is None else np.dot(sample_weight, mindist)
-    return frame.restore_squared(float(total))
+    return frame.restore_squared(weighted_total(mindist, sample_weight))
 
 
 def labels_and_inertia(X, centers, sample_weight, metric="euclidean"):

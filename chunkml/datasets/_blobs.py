@@ -30,6 +30,9 @@ def _blobs_y_block(entropy, centers, cluster_std, rows, block_id=None):
     return _blobs_labels(entropy, centers.shape[0], rows, block_id)
 
 
+# The docstring repeats make_classification's text where the two agree (chunks,
+# Returns) on purpose: each public docstring stands alone, for numpydoc and help(),
+# as scikit-learn's generators' do.
 def make_blobs(
     n_samples=100,
     n_features=2,

@@ -62,6 +62,9 @@ def _classification_y_block(entropy, model, flip_y, rows, block_id=None):
     return y
 
 
+# The docstring repeats make_blobs's text where the two agree (chunks,
+# Returns) on purpose: each public docstring stands alone, for numpydoc and help(),
+# as scikit-learn's generators' do.
 def make_classification(
     n_samples=100,
     n_features=20,
@@ -255,19 +258,11 @@ def make_classification(
     row_chunks = _row_chunks(chunks, n_samples, n_features)
     entropy = _entropy(random_state)
     model = _classification_model(
-        entropy,
-        n_features,
-        n_informative,
-        n_redundant,
-        n_repeated,
-        n_classes,
-        n_clusters_per_class,
-        class_weights,
-        class_sep,
-        hypercube,
-        shift,
-        scale,
-        shuffle,
+        entropy, n_features=n_features, n_informative=n_informative,
+        n_redundant=n_redundant, n_repeated=n_repeated, n_classes=n_classes,
+        n_clusters_per_class=n_clusters_per_class, class_weights=class_weights,
+        class_sep=class_sep, hypercube=hypercube, shift=shift, scale=scale,
+        shuffle=shuffle,
     )
     return _lazy_pair(
         _classification_X_block,

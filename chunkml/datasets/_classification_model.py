@@ -22,24 +22,15 @@ def _hypercube_vertices(n_vertices, n_dims, rng):
 
 
 def _classification_model(
-    entropy,
-    n_features,
-    n_informative,
-    n_redundant,
-    n_repeated,
-    n_classes,
-    n_clusters_per_class,
-    class_weights,
-    class_sep,
-    hypercube,
-    shift,
-    scale,
-    shuffle,
+    entropy, *, n_features, n_informative, n_redundant, n_repeated, n_classes,
+    n_clusters_per_class, class_weights, class_sep, hypercube, shift, scale, shuffle,
 ):
     """Draw the small arrays that every block of make_classification shares.
 
     Follows the order of scikit-learn's construction; returns a dict of numpy
-    arrays whose column indices already point into the (permuted) output.
+    arrays whose column indices already point into the (permuted) output. The
+    parameters after ``entropy`` are make_classification's, validated, passed by
+    name (class_weights: ``_check_class_weights``'s).
     """
     rng = _model_rng(entropy)
     n_clusters = n_classes * n_clusters_per_class

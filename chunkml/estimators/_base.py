@@ -1,21 +1,34 @@
 """What every chunkml clustering estimator shares once it has cluster_centers_.
 
-Feature bookkeeping that also knows dask DataFrames, input checks at predict time, the
-center-based outputs (predict, transform, score) for numpy and dask input, and pickling
-of a lazy labels_.
+The parameters both k-means estimators take, their tags and the link of their HTML repr,
+the check of an explicit init array, feature bookkeeping that also knows dask
+DataFrames, input checks at predict time, the center-based outputs (predict, transform,
+score) for numpy and dask input, and pickling of a lazy labels_.
 """
+
+import warnings
+from numbers import Integral, Real
 
 import dask.array as da
 import numpy as np
 
 from .. import dask_glue
 from ._compat import (
+    RANDOM_STATE,
     ClassNamePrefixFeaturesOutMixin,
+    NumberInterval,
+    StrOptions,
     TransformerMixin,
     check_is_fitted,
     validate_data,
 )
-from ._validation import check_n_clusters, check_weight, check_X, dask_frame_feature_names
+from ._validation import (
+    check_init,
+    check_n_clusters,
+    check_weight,
+    check_X,
+    dask_frame_feature_names,
+)
 
 
 class _PickledLabels:
@@ -35,6 +48,43 @@ class CentersMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     TransformerMixin here, so that scikit-learn wraps this class's transform and
     fit_transform for ``set_output``).
     """
+
+    # The HTML repr links to the class's page in the API reference.
+    _doc_link_module = "chunkml"
+    _doc_link_template = ("https://chunkml.readthedocs.io/en/stable/api/"
+                          "chunkml.{estimator_name}.html")
+
+    # The constraints of the parameters every estimator here has, as scikit-learn's
+    # _BaseKMeans._parameter_constraints: each estimator's dict starts with these.
+    # NumberInterval: a bool is not a number of clusters, iterations, ...
+    _parameter_constraints: dict = {
+        "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"euclidean", "cosine"})],
+        "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
+        "tol": [NumberInterval(Real, 0, None, closed="left")],
+        "random_state": RANDOM_STATE,
+        "n_init": [StrOptions({"auto"}), NumberInterval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
+        return tags
+
+    def _check_init_array(self, init, n_init, n_features, stacklevel):
+        """(init, n_init) for an explicit init array: the array checked (`check_init`)
+        and one run, with scikit-learn's RuntimeWarning when n_init asks for more.
+        stacklevel counts from the caller, as warnings.warn's does."""
+        init = check_init(init, self.n_clusters, n_features, np.float64)
+        if n_init != 1:
+            warnings.warn(
+                "Explicit initial center position passed: performing only one init in "
+                f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
+                stacklevel=stacklevel + 1)
+            n_init = 1
+        return init, n_init
 
     @property
     def _n_features_out(self):

@@ -3,12 +3,9 @@
 import warnings
 from numbers import Integral, Real
 
-import numpy as np
-
 from .. import dask_glue
 from ._base import CentersMixin
 from ._compat import (
-    RANDOM_STATE,
     BaseEstimator,
     ClusterMixin,
     ConvergenceWarning,
@@ -20,7 +17,6 @@ from ._compat import (
 )
 from ._validation import (
     CheckedInitCallable,
-    check_init,
     check_oversampling,
     resolve_n_init,
 )
@@ -29,6 +25,9 @@ from ._validation import (
 _AUTO_N_INIT = 10
 
 
+# This class's docstring and fit's repeat MiniBatchKMeans's where the two agree
+# (parameters, Examples, Returns) on purpose: each public docstring stands alone, for
+# numpydoc and help(), as scikit-learn's KMeans and MiniBatchKMeans do.
 class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """K-Means clustering on numpy or dask arrays (Lloyd's algorithm, k-means|| init).
 
@@ -151,28 +150,17 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     (3, 2)
     """
 
-    # The HTML repr links to the class's page in the API reference.
-    _doc_link_module = "chunkml"
-    _doc_link_template = ("https://chunkml.readthedocs.io/en/stable/api/"
-                          "chunkml.{estimator_name}.html")
-
-    # NumberInterval: a bool is not a number of clusters, iterations, ...
+    # n_clusters, metric, max_iter, tol, random_state, n_init and verbose: CentersMixin's.
     _parameter_constraints: dict = {
-        "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
-        "metric": [StrOptions({"euclidean", "cosine"})],
+        **CentersMixin._parameter_constraints,
         "init": [StrOptions({"k-means||", "k-means++", "random"}), callable, "array-like"],
         "oversampling_factor": [NumberInterval(Real, 0, None, closed="neither")],
-        "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
-        "tol": [NumberInterval(Real, 0, None, closed="left")],
-        "random_state": RANDOM_STATE,
         "init_max_iter": [None, NumberInterval(Integral, 1, None, closed="left")],
-        "n_init": [StrOptions({"auto"}), NumberInterval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions({"lloyd", "elkan", "full"})],
-        "verbose": ["verbose"],
         "copy_x": ["boolean"],
-        # dask-ml's, without effect (a FutureWarning at fit unless None).
         "sample_size": [None, NumberInterval(Integral, 1, None, closed="left"),
                         NumberInterval(Real, 0, 1, closed="right")],
+        # dask-ml's, without effect (a FutureWarning at fit unless None).
         "n_jobs": [None, NumberInterval(Integral, None, None, closed="neither")],
         "precompute_distances": [None, "boolean", StrOptions({"auto"})],
     }
@@ -196,12 +184,6 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self.sample_size = sample_size
         self.n_jobs = n_jobs
         self.precompute_distances = precompute_distances
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.input_tags.sparse = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -236,13 +218,7 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             # result checked (scikit-learn also calls a callable init once per run).
             init = CheckedInitCallable(init)
         else:
-            init = check_init(init, self.n_clusters, X.shape[1], np.float64)
-            if n_init != 1:
-                warnings.warn(
-                    "Explicit initial center position passed: performing only one init in "
-                    f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
-                    stacklevel=2)
-                n_init = 1
+            init, n_init = self._check_init_array(init, n_init, X.shape[1], stacklevel=2)
         best = dask_glue.fit_kmeans_runs(
             X, sample_weight, self.n_clusters, init=init, n_init=n_init,
             oversampling_factor=self.oversampling_factor, init_max_iter=self.init_max_iter,

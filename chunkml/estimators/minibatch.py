@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import dask_glue
 from ._compat import (
-    RANDOM_STATE,
     BaseEstimator,
     ClusterMixin,
     NumberInterval,
@@ -19,7 +18,6 @@ from ._compat import (
 )
 from ._validation import (
     CheckedInitCallable,
-    check_init,
     check_n_clusters,
     check_weight,
     check_X,
@@ -32,6 +30,9 @@ from ._base import CentersMixin
 _AUTO_N_INIT = 3
 
 
+# This class's docstring and fit's repeat KMeans's where the two agree
+# (parameters, Examples, Returns) on purpose: each public docstring stands alone, for
+# numpydoc and help(), as scikit-learn's KMeans and MiniBatchKMeans do.
 class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Mini-batch K-Means on numpy arrays, dask arrays larger than memory, and streams.
 
@@ -137,25 +138,14 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
     (3, 2)
     """
 
-    # The HTML repr links to the class's page in the API reference.
-    _doc_link_module = "chunkml"
-    _doc_link_template = ("https://chunkml.readthedocs.io/en/stable/api/"
-                          "chunkml.{estimator_name}.html")
-
-    # NumberInterval: a bool is not a number of clusters, iterations, ...
+    # n_clusters, metric, max_iter, tol, random_state, n_init and verbose: CentersMixin's.
     _parameter_constraints: dict = {
-        "n_clusters": [NumberInterval(Integral, 1, None, closed="left")],
-        "metric": [StrOptions({"euclidean", "cosine"})],
+        **CentersMixin._parameter_constraints,
         "init": [StrOptions({"k-means++", "random"}), callable, "array-like"],
-        "max_iter": [NumberInterval(Integral, 1, None, closed="left")],
         "batch_size": [NumberInterval(Integral, 1, None, closed="left")],
-        "verbose": ["verbose"],
         "compute_labels": ["boolean"],
-        "random_state": RANDOM_STATE,
-        "tol": [NumberInterval(Real, 0, None, closed="left")],
         "max_no_improvement": [NumberInterval(Integral, 0, None, closed="left"), None],
         "init_size": [NumberInterval(Integral, 1, None, closed="left"), None],
-        "n_init": [StrOptions({"auto"}), NumberInterval(Integral, 1, None, closed="left")],
         "reassignment_ratio": [NumberInterval(Real, 0, None, closed="left")],
     }
 
@@ -177,28 +167,14 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
         self.n_init = n_init
         self.reassignment_ratio = reassignment_ratio
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.input_tags.sparse = True
-        return tags
-
     def _init_params(self, X):
         """(init, n_init, init_size) as scikit-learn resolves them for this X."""
         init = self.init
-        if isinstance(init, str) or callable(init):
-            n_init = resolve_n_init(self.n_init, init, default=_AUTO_N_INIT)
-            if callable(init):
-                init = CheckedInitCallable(init)
-        else:
-            init = check_init(init, self.n_clusters, X.shape[1], np.float64)
-            n_init = 1 if self.n_init == "auto" else self.n_init
-            if n_init != 1:
-                warnings.warn(
-                    "Explicit initial center position passed: performing only one init in "
-                    f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
-                    stacklevel=3)
-                n_init = 1
+        n_init = resolve_n_init(self.n_init, init, default=_AUTO_N_INIT)
+        if callable(init):
+            init = CheckedInitCallable(init)
+        elif not isinstance(init, str):
+            init, n_init = self._check_init_array(init, n_init, X.shape[1], stacklevel=3)
         # Unknown row counts (a dask DataFrame) count as larger than any batch.
         n_samples = X.shape[0] if not np.isnan(X.shape[0]) else np.inf
         batch_size = min(self.batch_size, n_samples)

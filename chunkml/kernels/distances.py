@@ -43,6 +43,7 @@ def _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist, ti
     flat = X.ravel()
     local_centers = centers.copy()
     local_sqnorm = centers_sqnorm.copy()
+    # This tile loop is lloyd._lloyd_tiled's on purpose, not shared: see the comments there.
     tile = np.empty((n_features, TILE_ROWS))
     best = np.empty(TILE_ROWS)
     labels = np.empty(TILE_ROWS, dtype=np.int64)

@@ -177,6 +177,7 @@ def _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight, out_sum
     rows = np.empty((TILE_ROWS, n_features))
     inertia = 0.0
     far_size = 0
+    # _lloyd_gemm repeats this loop's tail and the outputs on purpose (see its comment).
     for start in range(0, n_samples, TILE_ROWS):
         stop = min(start + TILE_ROWS, n_samples)
         load_rows(X, start, stop, shift, scale, rows)

@@ -87,6 +87,8 @@ def sparse_lloyd_block(data, indices, indptr, scale, centers, centers_sqnorm,
     local_sqnorm = centers_sqnorm.copy()
     dot = np.empty(n_clusters)
     weight = np.zeros(n_clusters)
+    # sparse_lloyd_parallel repeats this start and the row loop's accumulation on purpose
+    # (see there).
     if with_moments:
         out_moments[:] = 0.0
     n_far = out_far_dist.shape[0]
@@ -146,6 +148,10 @@ def sparse_lloyd_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
         stop = min(start + rows, n_samples)
         _assign(data, indices, indptr[start:stop + 1], scale, centers, centers_t,
                 centers_sqnorm, labels[start:stop], dist[start:stop])
+    # sparse_lloyd_block's start and accumulation again, on purpose: there fused with each
+    # row's assignment, here a serial sweep after the parallel one, in row order, so that
+    # both add the same values in the same order (results equal bit for bit). Written out
+    # in both kernels, as lloyd.py's are, rather than through a shared helper.
     unit_weight = sample_weight.shape[0] == 0
     with_moments = out_moments.shape[0] == 2
     if with_moments:
