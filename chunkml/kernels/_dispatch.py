@@ -77,22 +77,26 @@ class _Op:
     parallel: object
     methods: tuple  # ("tiles", "rows", "gemm"), or one method taking no method arguments
     reads_sqnorm: bool  # whether the method arguments start with the centers' sq. norms
+    outputs: range  # positions of the arrays the kernel writes; it only reads the others
 
 
 _DENSE = ("tiles", "rows", "gemm")
 _OPS = {
-    "lloyd_partial_sums": _Op(lloyd.lloyd_block, lloyd.lloyd_parallel, _DENSE, True),
-    "assign_labels": _Op(distances.assign_block, distances.assign_parallel, _DENSE, True),
+    "lloyd_partial_sums": _Op(lloyd.lloyd_block, lloyd.lloyd_parallel, _DENSE, True,
+                              range(5, 11)),
+    "assign_labels": _Op(distances.assign_block, distances.assign_parallel, _DENSE, True,
+                         range(4, 6)),
     "euclidean_distances": _Op(distances.distances_block, distances.distances_parallel,
-                               ("rows",), False),
+                               ("rows",), False, range(4, 5)),
     "update_mindist_sample": _Op(sampling.nearest_new_block, sampling.nearest_new_parallel,
-                                 _DENSE, False),
+                                 _DENSE, False, range(5, 7)),
     "sparse_lloyd_partial_sums": _Op(sparse.sparse_lloyd_block, sparse.sparse_lloyd_parallel,
-                                     ("csr",), False),
+                                     ("csr",), False, range(7, 13)),
     "sparse_assign_labels": _Op(sparse.sparse_assign_block, sparse.sparse_assign_parallel,
-                                ("csr",), False),
+                                ("csr",), False, range(6, 8)),
     "sparse_euclidean_distances": _Op(sparse.sparse_distances_block,
-                                      sparse.sparse_distances_parallel, ("csr",), False),
+                                      sparse.sparse_distances_parallel, ("csr",), False,
+                                      range(6, 7)),
 }
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -133,10 +137,26 @@ class Variant:
         return sqnorm, tiles, rows
 
     def __call__(self, *args):
-        """Run the kernel on `args` (noting their types while `record` is active)."""
+        """Run the kernel on `args`, every array it only reads as a read-only view
+        (noting their types while `record` is active).
+
+        numba compiles a signature per writeable flag: without the views, a read-only X
+        (a memory map, a broadcast array, zarr's or joblib's memmapped blocks) or weight
+        vector compiled every variant a second time (3-10 s each, cold)."""
+        outputs = _OPS[self.op].outputs
+        args = tuple(a if i in outputs else read_only(a) for i, a in enumerate(args))
         for seen in _recording:
             seen.add((self, tuple(typeof(a) for a in args)))
         return self.kernel(*args)
+
+
+def read_only(a):
+    """`a` itself unless it is a writeable ndarray, then a read-only view of it."""
+    if not isinstance(a, np.ndarray) or not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _method(op, n_features, n_clusters):

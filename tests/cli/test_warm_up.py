@@ -44,9 +44,10 @@ def test_compiles_once_then_loads_from_numbas_cache(tmp_path):
     assert process["process"] == "this process" and process["seconds"] > 0
     compiled = process["compiled"]
     assert compiled and all(name.startswith("chunkml.kernels.") for name in compiled)
-    # The variants for float32 X of 1 feature, one string per signature.
+    # The variants for float32 X of 1 feature, one string per signature (X read-only:
+    # every kernel reads it through a read-only view, kernels/_dispatch.py).
     assert any(name.startswith("chunkml.kernels.lloyd.") and
-               "(array(float32, 2d, C)" in name for name in compiled)
+               "(readonly array(float32, 2d, C)" in name for name in compiled)
     assert len(set(compiled)) == len(compiled)
     # chunkml's notice (chunkml/kernels/_notice.py), once, among the command's lines.
     assert (f"warming up chunkml's kernels in this process (float32 X, 1 feature) ...\n"

@@ -164,4 +164,4 @@ def test_record_notes_each_call_with_its_argument_types():
                               np.empty(3, np.int32), np.empty(3))
     ((v, types),) = seen
     assert (v.op, v.method, v.width, v.parallel) == ("assign_labels", "tiles", 2, False)
-    assert str(types[0]) == "array(float64, 2d, C)" and types[-2].count == 2
+    assert str(types[0]) == "readonly array(float64, 2d, C)" and types[-2].count == 2
