@@ -164,11 +164,16 @@ def test_readme_commands_install_what_they_run():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
     first, tests = [line.split("#")[0].strip() for line in block.strip().splitlines()]
-    assert first.endswith("&& chunkml demo") and tests.endswith("&& python -m pytest")
+    run_tests = tests.split("&&")[1].strip()
+    assert first.endswith("&& chunkml demo") and run_tests.startswith("python -m pytest")
     # chunkml demo writes clusters.png; chunkml cluster writes labels.zarr or .parquet.
     assert {"plot", "zarr", "parquet", "csv"} <= _extras(first)
     # CI runs the README's test command, with the extras that the docs tests need.
     install = tests.split("&&")[0].strip()
     assert {"test", "docs"} <= _extras(install)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    assert install in ci and "python -m pytest" in ci
+    assert install in ci and run_tests in ci
+    # The suite's workers come from the test extra.
+    if "-n" in run_tests.split():
+        assert any(req.startswith("pytest-xdist")
+                   for req in _project()["optional-dependencies"]["test"])

@@ -27,6 +27,7 @@ from chunkml.kernels import (
     sparse_update_mindist_sample,
     update_mindist_sample,
 )
+from chunkml.kernels._chunks import merge_chunk_partials
 from chunkml.kernels._dispatch import MAX_TILE_FEATURES
 from chunkml.kernels._topk import topk_finish, topk_push
 
@@ -49,7 +50,7 @@ def _variant_calls(v):
             return v(*args, *v.method_args(f[0], C))
 
         if v.op == "assign_labels":
-            yield tag, run, (X, *f, C, np.empty(n, np.int64), np.empty(n))
+            yield tag, run, (X, *f, C, np.empty(n, np.int32), np.empty(n))
         elif v.op == "euclidean_distances":
             yield tag, run, (X, *f, C, np.empty((n, k), v.dtype))
         elif v.op == "lloyd_partial_sums":
@@ -74,10 +75,13 @@ def _variant_calls(v):
 
 # The tile kernels are one source for every width (no branch on it: the width is only the
 # length of the shift tuple, a compile-time constant), so the smallest and the largest
-# width check their indexing; the parallel drivers only split rows and call the same block
-# kernel, so one width checks them. Each compile under NUMBA_BOUNDSCHECK is what this test
-# spends its time on (every width, serial and parallel: 117 s cold in the suite).
-CHECKED_WIDTHS = {False: (1, MAX_TILE_FEATURES), True: (MAX_TILE_FEATURES,)}
+# width check their indexing. The dense parallel drivers only slice rows (numba clamps a
+# slice, it cannot read past the buffer), index their per-chunk buffers by the prange
+# variable and call the serial block kernels checked here; what they add, the merge of
+# the chunks' partials (`_chunks.merge_chunk_partials`), is called on its own below.
+# Each compile under NUMBA_BOUNDSCHECK is what this test spends its time on (every width,
+# serial and parallel: 117 s cold in the suite; the parallel drivers at one width: 62 s).
+CHECKED_WIDTHS = {False: (1, MAX_TILE_FEATURES), True: ()}
 
 
 def _checked_width(v):
@@ -98,9 +102,28 @@ def _calls():
             yield (f"sample_rows {tag} weights={w.size} moments={mom}", sample_rows,
                    (X, w, 1, 2, 3, np.zeros((mom, d)), np.empty(m), np.empty(m, np.int64)))
         yield from _sparse_calls(X, C, (C * C).sum(axis=1), m, tag)
+    yield from _merge_calls()
     for n_a, n_b in [(0, 0), (0, 2), (2, 0), (2, 3)]:
         yield (f"merge_moments n_a={n_a} n_b={n_b}", merge_moments,
                (n_a, np.zeros((2, 3)), n_b, np.ones((2, 3))))
+
+
+def _merge_calls():
+    """The parallel drivers' merge of per-chunk partials: chunks of `rows` rows, the last
+    short or empty, far heaps of m slots (some unused) merged into heaps of m_out."""
+    d, k = 2, 3
+    for (n_chunks, rows, n), m, m_out, mom, key_k in itertools.product(
+            [(1, 4, 0), (1, 4, 3), (3, 4, 9), (3, 4, 8)], [0, 1, 3], [0, 1, 10], [2, 0],
+            [0, k]):
+        far_idx = np.tile(np.arange(m, dtype=np.int64), (n_chunks, 1))
+        far_idx[:, ::2] = -1
+        yield (f"merge_chunk_partials chunks={n_chunks} rows={rows} n={n} m={m} "
+               f"m_out={m_out} moments={mom} key_clusters={key_k}", merge_chunk_partials,
+               (np.ones((n_chunks, k, d)), np.ones((n_chunks, k)), np.ones((n_chunks, mom, d)),
+                np.ones(n_chunks), np.ones((n_chunks, m)), far_idx,
+                np.zeros((n_chunks, m), np.int64), rows, n, key_k, np.zeros((k, d)),
+                np.zeros(k), np.zeros((mom, d)), np.empty(m_out),
+                np.empty(m_out, np.int64)))
 
 
 def _sparse_calls(X, C, c2, m, tag):
