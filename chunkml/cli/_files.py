@@ -142,10 +142,10 @@ class Outputs:
     """
 
     def __init__(self, out, names, *, overwrite=False, inputs=(), earlier=()):
-        from . import _readers
+        from . import _urls
 
-        out = _readers.local(out)
-        if _readers.url_protocol(out) is not None:
+        out = _urls.local(out)
+        if _urls.url_protocol(out) is not None:
             raise UsageError(
                 f"--out {out!r}: chunkml writes only into a local folder (or a file:// "
                 "URL): it publishes its outputs by renaming them, which object stores "

@@ -4,7 +4,7 @@ errors met while its blocks are read worded as one line with an exit status."""
 
 import contextlib
 
-from . import _readers, _report, _session
+from . import _readers, _report, _session, _urls
 from ._errors import CommandError, UsageError
 
 ARRAY_FORMATS = ("npy", "zarr")
@@ -23,7 +23,7 @@ def start(args, **frame_options):
     ``args`` (file:// URLs are local paths, with every guarantee of one), its progress
     lines and fit bar (`_session.progress`), then INPUT's format, with the options that
     do not apply to it refused (`check_options`). Returns (say, fit_bar, format)."""
-    args.input, args.out = _readers.local(args.input), _readers.local(args.out)
+    args.input, args.out = _urls.local(args.input), _urls.local(args.out)
     say, fit_bar = _session.progress(args)
     fmt = _readers.input_format(args.input)
     check_options(fmt, args.chunks, args.blocksize, **frame_options)

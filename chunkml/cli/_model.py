@@ -57,14 +57,14 @@ def read(path):
     def bad(problem):
         return UsageError(f"MODEL {path!r} {problem}")
 
-    from . import _readers
+    from . import _urls
 
     try:
-        if _readers.url_protocol(path) is None:
+        if _urls.url_protocol(path) is None:
             with open(path, encoding="utf-8") as f:
                 model = json.load(f)
         else:
-            fs, name = _readers.url_filesystem(path, "MODEL")
+            fs, name = _urls.url_filesystem(path, "MODEL")
             with fs.open(name, "rb") as f:
                 model = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:

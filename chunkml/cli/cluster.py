@@ -11,7 +11,7 @@ import os
 import time
 
 from .. import __version__
-from . import _args, _files, _input, _model, _readers, _report, _session
+from . import _args, _files, _input, _model, _readers, _report, _session, _urls
 from ._errors import UsageError
 
 CENTERS = "centers.npy"
@@ -91,7 +91,7 @@ def run(args):
         earlier=[_readers.LABELS_ZARR, _readers.LABELS_PARQUET])
     outputs.check()
     args.scheduler = _session.scheduler_address(args.scheduler)
-    init = _readers.read_init(_readers.local(args.init), args.n_clusters)
+    init = _readers.read_init(_urls.local(args.init), args.n_clusters)
 
     from .. import KMeans
 

@@ -12,7 +12,7 @@ import os
 import time
 
 from .. import __version__
-from . import _args, _files, _input, _model, _readers, _report, _session
+from . import _args, _files, _input, _model, _readers, _report, _session, _urls
 from ._errors import UsageError
 
 DISTANCES_ZARR = "distances.zarr"
@@ -59,7 +59,7 @@ def run(args):
     t_start = time.perf_counter()
     say, _, fmt = _input.start(args)
     path = args.input
-    args.model = _readers.local(args.model)
+    args.model = _urls.local(args.model)
     centers, feature_names = _model.read(args.model)
     names, out_fmt = _outputs_names(fmt, args.distances)
     outputs = _files.Outputs(

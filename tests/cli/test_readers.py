@@ -6,7 +6,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from chunkml.cli._readers import _NpyFile, open_array
+from chunkml.cli._npy import NpyFile
+from chunkml.cli._readers import open_array
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def test_the_file_is_mapped_read_only(npy):
     file is larger than RAM + swap (ENOMEM): chunkml could not read such a file at all.
     The whole-file mapping is shared and read-only; only a block's rows are private."""
     path, _ = npy
-    source = _NpyFile(path)
+    source = NpyFile(path)
     assert source._array.mode == "r"
     assert not source._array.flags.writeable
 
@@ -33,7 +34,7 @@ def test_a_block_is_its_rows_writable_and_contiguous(npy, rows):
     """Writable: numba types a read-only array apart and would compile every kernel
     again for it. Writing to a block never reaches the file."""
     path, X = npy
-    block = _NpyFile(path)[rows, slice(0, 3)]
+    block = NpyFile(path)[rows, slice(0, 3)]
     np.testing.assert_array_equal(block, X[rows])
     assert type(block) is np.ndarray
     assert block.flags.writeable and block.flags.c_contiguous
@@ -44,7 +45,7 @@ def test_a_block_is_its_rows_writable_and_contiguous(npy, rows):
 
 def test_other_selections_and_pickling(npy):
     path, X = npy
-    source = pickle.loads(pickle.dumps(_NpyFile(path)))
+    source = pickle.loads(pickle.dumps(NpyFile(path)))
     np.testing.assert_array_equal(source[[3, 1]], X[[3, 1]])
     np.testing.assert_array_equal(source[10:20, 1:], X[10:20, 1:])
     assert source[10:20, 1:].flags.writeable
