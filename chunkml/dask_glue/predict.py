@@ -10,7 +10,7 @@ import numpy as np
 from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
 from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_dask, prepare_input
-from ._rows import LABELS_NAME, sum_rows, use_parallel, weighted_total
+from ._rows import LABELS_NAME, per_row_block, sum_rows, use_parallel, weighted_total
 from ._sparse import is_sparse, is_sparse_dask
 from ._unit import (
     UnitNumpyRows,
@@ -59,9 +59,9 @@ def prepared_labels(X, centers, metric="euclidean"):
             return UnitNumpyRows(X, frame=frame).labels_mindist(centers)[0]
         X = unit_view(X)
     if is_dask_collection(X):
-        return X.map_blocks(labels_only_block, shift=shift, scale=scale, centers=centers,
-                            drop_axis=1, dtype=np.int32, meta=np.empty(0, dtype=np.int32),
-                            token=LABELS_NAME)
+        return per_row_block(labels_only_block, X, shift=shift, scale=scale,
+                             centers=centers, dtype=np.int32,
+                             meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
     return labels_block(X, shift, scale, centers, parallel=use_parallel(X))[0]
 
 

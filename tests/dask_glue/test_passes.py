@@ -20,6 +20,7 @@ from chunkml.dask_glue._rows import (
     NumpyRows,
     SparseDaskRows,
     SparseNumpyRows,
+    per_row_block,
 )
 from chunkml.dask_glue.init import first_pass
 from chunkml.dask_glue.kmeans import initial_centers
@@ -268,3 +269,28 @@ def test_first_pass_learns_unknown_chunk_sizes():
     # The draws are keyed by global row index from then on, as with known sizes.
     np.testing.assert_array_equal(rows.sample(3, 0, 4).index,
                                   DaskRows(known, w).sample(3, 0, 4).index)
+
+
+
+def _address(block):
+    return np.array([block.__array_interface__["data"][0]])
+
+
+def test_every_pass_and_the_labels_read_each_block_itself_not_a_copy():
+    """Block functions get X's blocks as dask holds them: blockwise's concatenation of
+    the one column block (what map_blocks(drop_axis=1) does) copied each one, a read
+    and write of X per pass more than the kernels' own read."""
+    with dask.config.set(scheduler="sync"):
+        X = da.from_array(np.random.default_rng(0).normal(size=(120, 3)),
+                          chunks=(50, 3)).persist()
+        meta = {"dtype": np.int64, "meta": np.empty(0, dtype=np.int64)}
+        # Where each block lies (map_blocks keeping both axes hands it over as it is).
+        held = X.map_blocks(lambda b: _address(b)[:, None], chunks=(1, 1), **meta)
+        seen = per_row_block(_address, X, out_chunks=1, **meta)
+        held, seen = dask.compute(held, seen)
+    np.testing.assert_array_equal(seen, held.ravel())
+    labels = per_row_block(lambda b: np.full(b.shape[0], b.shape[1]), X, **meta)
+    assert labels.chunks == ((50, 50, 20),)
+    np.testing.assert_array_equal(labels.compute(scheduler="sync"), np.full(120, 3))
+    with pytest.raises(ValueError, match="one column chunk"):
+        per_row_block(_address, X.rechunk((50, 2)), out_chunks=1, **meta)
