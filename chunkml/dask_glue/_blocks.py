@@ -41,8 +41,10 @@ def as_block(X):
 
 
 def _first(row_offset):
-    """A block's first global row index, from a scalar or a broadcast offsets block."""
-    return int(np.ravel(row_offset)[0]) if np.size(row_offset) else 0
+    """A block's first global row index, from a scalar or a broadcast offsets block
+    (read by `flat`: np.ravel would copy the stride-0 block, 8 bytes a row)."""
+    offsets = np.asarray(row_offset)
+    return int(offsets.flat[0]) if offsets.size else 0
 
 
 def _kept(key, idx, m):
