@@ -165,3 +165,28 @@ def test_record_notes_each_call_with_its_argument_types():
     ((v, types),) = seen
     assert (v.op, v.method, v.width, v.parallel) == ("assign_labels", "tiles", 2, False)
     assert str(types[0]) == "readonly array(float64, 2d, C)" and types[-2].count == 2
+
+
+def test_read_only_and_writeable_inputs_run_one_compiled_signature():
+    """X, the weights and the centers reach the kernel as read-only views whatever their
+    flag (numba would compile every variant once more for a read-only memory map); the
+    outputs as they are."""
+    rng = np.random.default_rng(0)
+    X, w, centers = rng.normal(size=(30, 3)), rng.uniform(size=30), rng.normal(size=(2, 3))
+    frozen = [a.copy() for a in (X, w, centers)]
+    for a in frozen:
+        a.flags.writeable = False
+    types = []
+    for X_, w_, c_ in [(X, w, centers), frozen]:
+        out = (np.zeros((2, 3)), np.zeros(2), np.zeros((2, 3)), np.empty(2),
+               np.empty(2, np.int64), np.empty(2, np.int64))
+        with kernels._dispatch.record() as seen:
+            kernels.lloyd_partial_sums(X_, np.zeros(3), 1.0, c_, w_, *out)
+        ((_, sig),) = seen
+        types.append(sig)
+        assert all(a.flags.writeable for a in out)
+    assert types[0] == types[1]
+    sig = types[0]
+    assert [sig[i].mutable for i in (0, 1, 3, 4)] == [False] * 4  # X, shift, centers, w
+    assert all(sig[i].mutable for i in range(5, 11))  # the outputs
+    assert X.flags.writeable and w.flags.writeable  # the caller's arrays untouched
