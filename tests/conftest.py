@@ -58,3 +58,14 @@ def process_cluster():
         with distributed.Client(cluster, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
         yield cluster
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (the README's test command): one worker per CPU this process may run on,
+    logical ones included, at most 8. xdist's own "auto" counts physical cores, which is 1
+    on a VM whose 2 vCPUs are one core's hyperthreads; the suite is mostly numba compiles
+    and subprocesses, which use both. Above 8 workers, each importing dask, numba and
+    scikit-learn and compiling its share, memory grows faster than the suite shortens."""
+    usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else os.cpu_count() or 1)  # macOS and Windows: no affinity to read
+    return max(1, min(usable, 8))
