@@ -53,8 +53,9 @@ def add_parser(commands):
                              "float32 data (integer input is fitted as float64)")
     parser.add_argument("--n-features", type=n_features_list, default=None,
                         metavar="D[,D...]",
-                        help="compile only for X with these numbers of features, e.g. "
-                             "2 or 2,50 (default: every number of features)")
+                        help="compile only for dense X with these numbers of features, "
+                             "e.g. 2 or 2,50 (default: every number of features, and the "
+                             "kernels of sparse X)")
     parser.set_defaults(run=run, parser=parser)
     return parser
 
@@ -167,7 +168,7 @@ def _warm_up_process(dtypes=DTYPES, n_features=None):
 
     kwargs = {"dtypes": tuple(np.dtype(name).type for name in dtypes)}
     if n_features is not None:
-        kwargs["widths"] = tuple(n_features)
+        kwargs.update(widths=tuple(n_features), sparse=False)
     start = time.perf_counter()
     # numba announces each compilation (not a load from its cache) with this event.
     with event.install_recorder("numba:compile") as recorder:

@@ -3,10 +3,25 @@
 import numpy as np
 
 from ._dispatch import MAX_TILE_FEATURES, variant, variants
-from ._moments import N_STATS
-from ._ops import assign_labels, euclidean_distances, lloyd_partial_sums, update_mindist_sample
+from ._moments import N_STATS, merge_moments
+from ._ops import (
+    assign_labels,
+    euclidean_distances,
+    lloyd_partial_sums,
+    sparse_assign_labels,
+    sparse_euclidean_distances,
+    sparse_lloyd_partial_sums,
+    update_mindist_sample,
+)
 from .minibatch import minibatch_step
 from .sampling import sample_rows
+from .sparse import (
+    sparse_block_stats,
+    sparse_gather_rows,
+    sparse_has_duplicates,
+    sparse_minibatch_step,
+    sparse_update_mindist_sample,
+)
 
 
 def _used(v, widths):
@@ -16,13 +31,16 @@ def _used(v, widths):
     return any(w > MAX_TILE_FEATURES for w in widths)
 
 
-def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES + 2)):
+def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES + 2),
+            sparse=True):
     """Call every serial dense kernel variant (`kernels.variants`) once on a 1-row block
     of each dtype, for the blocks of `widths` features.
 
     Each tile width up to MAX_TILE_FEATURES is a variant of its own; wider blocks run the
-    row-by-row and matrix-product variants, so the default widths cover them all. The
-    ``sparse_*`` kernels are not warmed.
+    row-by-row and matrix-product variants, so the default widths cover them all. Then,
+    with `sparse`, the kernels of a fit on CSR blocks (``sparse_*``: one variant per
+    dtype, whatever the width), for scipy's int32 indices; and the merge of per-block
+    moments that the reductions run.
 
     With numba's on-disk cache this loads the machine code (about half a second per
     process); without it, it compiles. ``client.run(chunkml.kernels.warm_up)`` does it on
@@ -46,6 +64,31 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
                         np.empty(1, dtype=np.int64))
             minibatch_step(X, *frame, empty, centers, np.zeros(1), np.zeros(1),
                            np.empty((1, d)), np.empty(1, dtype=np.int32), np.empty(1))
+    for dtype in dtypes if sparse else ():
+        _sparse(dtype, empty)
+    merge_moments(np.int64(0), np.zeros((2, 1)), np.int64(1), np.zeros((2, 1)))
+
+
+def _sparse(dtype, empty, d=2, k=1):
+    """Every CSR kernel as dask_glue/_sparse.py and minibatch_step.py call it, on a
+    1-row block of `dtype` with int32 indices."""
+    csr = (np.ones(1, dtype=dtype), np.zeros(1, dtype=np.int32),
+           np.array([0, 1], dtype=np.int32))
+    centers = np.zeros((k, d))
+    sparse_has_duplicates(csr[1], csr[2], d)
+    sparse_block_stats(*csr, np.zeros((N_STATS, d)))
+    sparse_gather_rows(*csr, np.zeros(1, dtype=np.int64), 1.0, np.empty((1, d)))
+    sparse_lloyd_partial_sums(*csr, 1.0, centers, empty, np.zeros((k, d)), np.zeros(k),
+                              np.zeros((2, d)), np.empty(1), np.empty(1, dtype=np.int64),
+                              np.empty(1, dtype=np.int64))
+    sparse_assign_labels(*csr, 1.0, centers, np.empty(1, dtype=np.int32), np.empty(1))
+    sparse_euclidean_distances(*csr, 1.0, centers, np.empty((1, k), dtype=dtype))
+    sparse_update_mindist_sample(*csr, 1.0, centers, 0, empty, np.empty(0, dtype=np.int64),
+                                 empty, 0, 0, 0, False, np.empty(1),
+                                 np.empty(1, dtype=np.int64), np.empty(1),
+                                 np.empty(1, dtype=np.int64))
+    sparse_minibatch_step(*csr, 1.0, empty, centers, np.zeros(k), np.zeros(k),
+                          np.empty((k, d)), np.empty(1, dtype=np.int32), np.empty(1))
 
 
 def _lloyd(X, frame, centers, empty):

@@ -104,7 +104,9 @@ def test_dtypes_and_n_features_reach_warm_up(calls, capsys):
     assert calls.pop() == (True, {"dtypes": (np.float64, np.float32)})
     assert cli.main(["warm-up", "--dtype", "float32,float32", "--n-features", "50,2,50",
                      "--quiet"]) == 0
-    assert calls.pop() == (True, {"dtypes": (np.float32,), "widths": (2, 50)})
+    # --n-features: dense X of those widths only (the CSR kernels have no width).
+    assert calls.pop() == (True, {"dtypes": (np.float32,), "widths": (2, 50),
+                                  "sparse": False})
     out = capsys.readouterr().out
     # --quiet: the table alone.
     assert out.startswith("process ") and "\nthis process (" in out

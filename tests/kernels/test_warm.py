@@ -1,4 +1,5 @@
-"""warm_up calls every serial variant a dask fit calls, with the same argument types.
+"""warm_up calls every serial variant a dask fit calls (dense or CSR), with the same argument
+types.
 
 Both sides are recorded at the registry (`kernels._dispatch.record`), not read from the
 dispatchers' compiled signatures: so the test fails when warm_up misses a variant even
@@ -27,9 +28,8 @@ def warmed():
     return seen
 
 
-def test_warm_up_calls_every_serial_dense_variant_for_both_dtypes(warmed):
-    want = {v for v in kernels.variants(parallel=(False,)) if not v.op.startswith("sparse_")}
-    assert {v for v, _ in warmed} == want
+def test_warm_up_calls_every_serial_variant_for_both_dtypes(warmed):
+    assert {v for v, _ in warmed} == set(kernels.variants(parallel=(False,)))
     for dispatcher in (sample_rows, minibatch_step):
         assert {np.dtype(str(sig[0].dtype)) for sig in dispatcher.signatures} >= {
             np.dtype(np.float32), np.dtype(np.float64)}, dispatcher
@@ -49,4 +49,65 @@ def test_warm_up_covers_every_variant_a_dask_fit_calls(warmed, dtype):
     assert fitted
     assert all(not v.parallel for v, _ in fitted)
     missing = fitted - warmed
+    assert not missing, sorted(map(str, missing))
+
+
+# The CSR kernels and the moments' merge that a fit calls as plain numba functions (the
+# other CSR operations are registry variants, recorded as the dense ones are).
+DIRECT = ("sparse_has_duplicates", "sparse_block_stats", "sparse_gather_rows",
+          "sparse_update_mindist_sample", "sparse_minibatch_step", "merge_moments")
+
+
+def _record_direct(monkeypatch, module, calls):
+    """Replace module's DIRECT kernels by recorders of (name, numba argument types)."""
+    from numba import typeof
+
+    for name in DIRECT:
+        if hasattr(module, name):
+            def recorder(*args, _kernel=getattr(module, name), _name=name):
+                calls.add((_name, tuple(typeof(a) for a in args)))
+                return _kernel(*args)
+            monkeypatch.setattr(module, name, recorder)
+
+
+def _unsorted(block):
+    """The CSR block with each row's columns in reverse order (not canonical: the fit
+    checks it for duplicates)."""
+    block = block.copy()
+    for i in range(block.shape[0]):
+        row = slice(block.indptr[i], block.indptr[i + 1])
+        block.indices[row], block.data[row] = block.indices[row][::-1], block.data[row][::-1]
+    block.has_sorted_indices = False
+    return block
+
+
+def test_warm_up_covers_every_kernel_a_sparse_dask_fit_calls(monkeypatch):
+    import scipy.sparse as sp
+
+    from chunkml.dask_glue import _partials
+    from chunkml.kernels import _warm
+
+    warmed_direct, fitted_direct = set(), set()
+    _record_direct(monkeypatch, _warm, warmed_direct)
+    with record() as warmed:
+        kernels.warm_up(widths=(2,))
+    for module in (kernels, _partials):
+        _record_direct(monkeypatch, module, fitted_direct)
+    rng = np.random.default_rng(0)
+    with record() as fitted, dask.config.set(scheduler="sync"):
+        for dtype in (np.float32, np.float64):
+            dense = rng.uniform(size=(300, 6)) * (rng.uniform(size=(300, 6)) < 0.4)
+            X = da.from_array(sp.csr_matrix(dense.astype(dtype)), chunks=110,
+                              asarray=False).map_blocks(
+                _unsorted, dtype=dtype, meta=sp.csr_matrix((0, 0), dtype=dtype))
+            for init in ("k-means||", "k-means++", "random", dense[:3]):
+                km = chunkml.KMeans(3, init=init, n_init=1, max_iter=3,
+                                    random_state=0).fit(X)
+            km.predict(X).compute()
+            km.transform(X).compute()
+            km.score(X)
+            chunkml.MiniBatchKMeans(3, batch_size=50, max_iter=2, random_state=0).fit(X)
+    sparse_fitted = {(v, t) for v, t in fitted if v.op.startswith("sparse_")}
+    assert sparse_fitted and {n for n, _ in fitted_direct} == set(DIRECT)
+    missing = (sparse_fitted - warmed) | (fitted_direct - warmed_direct)
     assert not missing, sorted(map(str, missing))
