@@ -2,26 +2,13 @@
 
 import numpy as np
 
+from . import sparse as csr
 from ._dispatch import MAX_TILE_FEATURES, variant, variants
 from ._moments import N_STATS, merge_moments
-from ._ops import (
-    assign_labels,
-    euclidean_distances,
-    lloyd_partial_sums,
-    sparse_assign_labels,
-    sparse_euclidean_distances,
-    sparse_lloyd_partial_sums,
-    update_mindist_sample,
-)
+from ._ops import assign_labels, euclidean_distances, lloyd_partial_sums, update_mindist_sample
+from ._ops import sparse_assign_labels, sparse_euclidean_distances, sparse_lloyd_partial_sums
 from .minibatch import minibatch_step
 from .sampling import sample_rows
-from .sparse import (
-    sparse_block_stats,
-    sparse_gather_rows,
-    sparse_has_duplicates,
-    sparse_minibatch_step,
-    sparse_update_mindist_sample,
-)
 
 
 def _used(v, widths):
@@ -72,23 +59,23 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
 def _sparse(dtype, empty, d=2, k=1):
     """Every CSR kernel as dask_glue/_sparse.py and minibatch_step.py call it, on a
     1-row block of `dtype` with int32 indices."""
-    csr = (np.ones(1, dtype=dtype), np.zeros(1, dtype=np.int32),
-           np.array([0, 1], dtype=np.int32))
+    block = (np.ones(1, dtype=dtype), np.zeros(1, dtype=np.int32),
+             np.array([0, 1], dtype=np.int32))
     centers = np.zeros((k, d))
-    sparse_has_duplicates(csr[1], csr[2], d)
-    sparse_block_stats(*csr, np.zeros((N_STATS, d)))
-    sparse_gather_rows(*csr, np.zeros(1, dtype=np.int64), 1.0, np.empty((1, d)))
-    sparse_lloyd_partial_sums(*csr, 1.0, centers, empty, np.zeros((k, d)), np.zeros(k),
+    csr.sparse_has_duplicates(block[1], block[2], d)
+    csr.sparse_block_stats(*block, np.zeros((N_STATS, d)))
+    csr.sparse_gather_rows(*block, np.zeros(1, dtype=np.int64), 1.0, np.empty((1, d)))
+    sparse_lloyd_partial_sums(*block, 1.0, centers, empty, np.zeros((k, d)), np.zeros(k),
                               np.zeros((2, d)), np.empty(1), np.empty(1, dtype=np.int64),
                               np.empty(1, dtype=np.int64))
-    sparse_assign_labels(*csr, 1.0, centers, np.empty(1, dtype=np.int32), np.empty(1))
-    sparse_euclidean_distances(*csr, 1.0, centers, np.empty((1, k), dtype=dtype))
-    sparse_update_mindist_sample(*csr, 1.0, centers, 0, empty, np.empty(0, dtype=np.int64),
-                                 empty, 0, 0, 0, False, np.empty(1),
-                                 np.empty(1, dtype=np.int64), np.empty(1),
-                                 np.empty(1, dtype=np.int64))
-    sparse_minibatch_step(*csr, 1.0, empty, centers, np.zeros(k), np.zeros(k),
-                          np.empty((k, d)), np.empty(1, dtype=np.int32), np.empty(1))
+    sparse_assign_labels(*block, 1.0, centers, np.empty(1, dtype=np.int32), np.empty(1))
+    sparse_euclidean_distances(*block, 1.0, centers, np.empty((1, k), dtype=dtype))
+    csr.sparse_update_mindist_sample(*block, 1.0, centers, 0, empty,
+                                     np.empty(0, dtype=np.int64), empty, 0, 0, 0, False,
+                                     np.empty(1), np.empty(1, dtype=np.int64), np.empty(1),
+                                     np.empty(1, dtype=np.int64))
+    csr.sparse_minibatch_step(*block, 1.0, empty, centers, np.zeros(k), np.zeros(k),
+                              np.empty((k, d)), np.empty(1, dtype=np.int32), np.empty(1))
 
 
 def _lloyd(X, frame, centers, empty):

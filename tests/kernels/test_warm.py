@@ -88,7 +88,8 @@ def test_warm_up_covers_every_kernel_a_sparse_dask_fit_calls(monkeypatch):
     from chunkml.kernels import _warm
 
     warmed_direct, fitted_direct = set(), set()
-    _record_direct(monkeypatch, _warm, warmed_direct)
+    for module in (_warm, kernels.sparse):  # warm_up calls csr.sparse_*, merge_moments
+        _record_direct(monkeypatch, module, warmed_direct)
     with record() as warmed:
         kernels.warm_up(widths=(2,))
     for module in (kernels, _partials):
