@@ -60,6 +60,7 @@ def process_cluster():
         yield cluster
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: no error where xdist is off
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (the README's test command): one worker per CPU this process may run on,
     logical ones included, at most 8. xdist's own "auto" counts physical cores, which is 1
