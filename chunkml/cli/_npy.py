@@ -47,7 +47,8 @@ class NpyURL:
         with fsspec.open(self.url, "rb") as f:
             f.seek(self._offset + start * row_bytes)
             data = f.read((stop - start) * row_bytes)
-        # A writable copy (numba types a read-only array apart, see NpyFile).
+        # A writable copy: the first pass's and MiniBatch's kernels (sample_rows,
+        # minibatch_step) still compile apart for a read-only block, see NpyFile.
         block = np.frombuffer(data, dtype=self.dtype).reshape(
             (stop - start, *self.shape[1:])).copy()
         return block[(slice(None, None, step), *key[1:])]
@@ -65,8 +66,10 @@ class NpyFile:
     The whole file is mapped read-only (shared pages, no commit charge), because Linux
     refuses a private writable mapping larger than RAM + swap (ENOMEM: a file larger
     than memory could not be read at all). A block of rows is a copy-on-write mapping of
-    just its rows: writable, because numba types a read-only array apart and would
-    compile every kernel again for it, and still no copy (nothing writes to it).
+    just its rows: writable, and still no copy (nothing writes to it). The dispatched
+    kernels read any block through a read-only view (kernels/_dispatch.py), but
+    `sample_rows` and `minibatch_step` are called directly and would compile again for
+    a read-only one.
     """
 
     def __init__(self, path):

@@ -32,12 +32,12 @@ def url_filesystem(path, what="INPUT"):
         import fsspec
     except ImportError:
         raise CommandError(f"reading {what} {path!r} needs fsspec: "
-                            "pip install fsspec") from None
+                           "pip install fsspec") from None
     try:
         return fsspec.core.url_to_fs(path)
     except ImportError as exc:
         raise CommandError(f"reading {what} {path!r} needs another package: "
-                            f"{one_line(exc)}") from None
+                           f"{one_line(exc)}") from None
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{what} {path!r} is not a URL fsspec knows: "
-                          f"{one_line(exc)}") from None
+                         f"{one_line(exc)}") from None

@@ -47,6 +47,7 @@ SPLIT_EVERY = 8
 # compiles the parallel variants (tens of seconds with a cold numba cache).
 PARALLEL_MIN_ROWS = 65_536
 
+
 def _one_column_block(func, blocks, *args, **kwargs):
     """func on the one column block of a row block: `per_row_block` asks blockwise for
     the list of X's blocks along the columns (a single one) rather than their

@@ -271,7 +271,6 @@ def test_first_pass_learns_unknown_chunk_sizes():
                                   DaskRows(known, w).sample(3, 0, 4).index)
 
 
-
 def _address(block):
     return np.array([block.__array_interface__["data"][0]])
 
