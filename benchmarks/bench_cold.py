@@ -5,7 +5,8 @@ its own clock (medians over the rounds) in extra_info:
 
 - case=seed, case=wide32 (``fit``): the seed workload (``make_blobs``, k=3,
   init_max_iter=2, oversampling_factor=10, persisted; --bench-size's seed rows and
-  chunks) and float32 X of 64 features with k=16 (the highdim rows and chunks), each
+  chunks) and float32 X of 64 features with k=16 (the highdim rows and chunks), and
+  case=seed_numpy, the seed's X as one numpy array (the in-memory parallel kernels), each
   import_s (``import chunkml`` and its estimators), first_fit_s, warm_fit_s (the same
   fit again in the same process) and first_minus_warm_s;
 - case=warm_up (``warm-up``): import_s and warm_up_s, ``chunkml.kernels.warm_up()``
@@ -73,7 +74,7 @@ def _argv(case, bench):
         dtype, n_features, _ = CASES["seed"]
         return (["warm-up", "--case", "seed"],
                 f"warm_up(dtypes=({dtype},), widths=({n_features},)), the seed's")
-    rows, chunks = bench.sizes.seed if case == "seed" else bench.sizes.highdim
+    rows, chunks = bench.sizes.seed if case in ("seed", "seed_numpy") else bench.sizes.highdim
     return (["fit", case, "--n-samples", str(rows), "--chunks", str(chunks),
              "--threads", str(bench.threads)],
             f"fit of {rows:,} rows in chunks of {chunks:,}, {describe(case)}")
@@ -84,8 +85,8 @@ def _argv(case, bench):
 def test_cold_start(benchmark, bench, caches, tmp_path_factory, case, cache):
     if cache == "cold" and not bench.cold:
         pytest.skip("the cold compile runs at --bench-size small/full or with --bench-cold")
-    if case == "wide32" and not bench.cold:
-        pytest.skip("the smoke run (tiny) times the seed and warm_up; wide32 runs with "
+    if case in ("wide32", "seed_numpy") and not bench.cold:
+        pytest.skip(f"the smoke run (tiny) times the seed and warm_up; {case} runs with "
                     "the cold rounds")
     benchmark.group = "cold-start"
     argv, what = _argv(case, bench)

@@ -4,7 +4,7 @@
     python benchmarks/cold_start.py warm-up [--case CASE ...]
 
 ``fit``: ``import chunkml`` with its estimators, then the CASE's KMeans fit on its
-persisted dask array twice: the first loads every kernel from numba's on-disk cache or,
+persisted dask array (a numpy array for the ``*_numpy`` cases) twice: the first loads every kernel from numba's on-disk cache or,
 with an empty ``NUMBA_CACHE_DIR``, compiles it; the second runs warm. ``warm-up``:
 ``import chunkml.kernels``, then ``chunkml.kernels.warm_up()`` (every serial kernel for
 both dtypes and every width), or with ``--case`` only for those cases' dtype and width.
@@ -27,8 +27,11 @@ from numba.core import event  # noqa: E402
 
 # The fits timed cold, each (dtype of X, n_features, n_clusters) with the seed's k-means||
 # settings: the seed workload (the tiled kernels), and float32 X of 64 features with k=16
-# (the matrix-product kernels, _gemm_tile.py: another dtype and another family of kernels).
-CASES = {"seed": ("float64", 2, 3), "wide32": ("float32", 64, 16)}
+# (the matrix-product kernels, _gemm_tile.py: another dtype and another family of kernels);
+# seed_numpy: the seed's X as one numpy array, the scikit-learn drop-in's fit (from
+# 65,536 rows, the kernels' in-memory parallel variants).
+CASES = {"seed": ("float64", 2, 3), "wide32": ("float32", 64, 16),
+         "seed_numpy": ("float64", 2, 3)}
 
 
 def describe(case):
@@ -121,6 +124,8 @@ def _fit(args):
     with threaded_scheduler(args.threads):
         X = make_data(workload, args.n_samples, args.chunks)
         X = X.astype(CASES[args.case][0]).persist()
+        if args.case.endswith("_numpy"):
+            X = X.compute()
         with CompileTimes() as compiles:
             start = time.perf_counter()
             make_estimator("chunkml", workload).fit(X)

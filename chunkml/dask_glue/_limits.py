@@ -209,9 +209,9 @@ def one_blas_thread(func):
     its BLAS calls are either the gemm kernels' small products (OpenBLAS keeps them on
     the calling thread, MKL and BLIS need not) or in-memory k-means++'s products. Block
     functions (_blocks.py) always run under it, also when an in-memory pass calls them on
-    the caller's thread: they then run numba's parallel variants, whose threads must not
-    each start a BLAS pool, or small serial passes. Only in-memory work that runs on the
-    caller's thread outside any numba-parallel kernel (k-means++ and the driver of a
+    the caller's thread: they then run the kernels' parallel variants, whose threads
+    must not each start a BLAS pool, or small serial passes. Only in-memory work that runs
+    on the caller's thread outside any parallel kernel (k-means++ and the driver of a
     numpy fit made there: n_init=1 or joblib's sequential backend) keeps the caller's
     BLAS threads: see `OneBlasThreadOffCaller`.
 

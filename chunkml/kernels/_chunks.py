@@ -19,11 +19,7 @@ def chunk_bounds(n_samples):
 @njit(nogil=True, cache=CACHE)
 def chunk_partials(n_chunks, n_clusters, n_features, n_moment_rows, n_far):
     """Zeroed (sums, weight, moments, inertia) and empty (far_dist, far_idx, far_label)
-    buffers, one row per chunk, so that no two threads add into the same cluster sum.
-
-    Unpack the tuple before the prange loop and pass the arrays one by one: numba's
-    parfors lost the loop's writes into arrays reached through a tuple (measured: an
-    inertia of 0 from the merge)."""
+    buffers, one row per chunk, so that no two threads add into the same cluster sum."""
     return (np.zeros((n_chunks, n_clusters, n_features)), np.zeros((n_chunks, n_clusters)),
             np.zeros((n_chunks, n_moment_rows, n_features)), np.zeros(n_chunks),
             np.empty((n_chunks, n_far)), np.empty((n_chunks, n_far), dtype=np.int64),

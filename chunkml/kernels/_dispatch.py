@@ -3,8 +3,9 @@
 A block's method depends on its shape only: transposed tiles (_tile.py) up to
 MAX_TILE_FEATURES features, matrix products (_gemm_tile.py) from GEMM_MIN_FEATURES
 features and GEMM_MIN_CLUSTERS clusters (`use_gemm`), else row by row (_rowwise.py). Each
-operation has one serial block kernel and one parallel driver taking the method as their
-last arguments (`Variant.method_args`): the shift as a tuple for tiles, so each width is
+operation has one serial block kernel and one parallel driver (Python: the serial kernel
+on row ranges, on threads, _threads.py) taking the method as their last arguments
+(`Variant.method_args`): the shift as a tuple for tiles, so each width is
 a signature of its own; the rows per matrix-product tile, 0 for row by row. The public
 functions (_ops.py) ask `variant` for the kernel; `kernels.warm_up`, the tests and the
 bounds check walk `variants`.
@@ -73,8 +74,8 @@ def gemm_rows(n_features, n_clusters):
 
 @dataclass(frozen=True)
 class _Op:
-    serial: object  # numba dispatchers
-    parallel: object
+    serial: object  # a numba dispatcher
+    parallel: object  # its in-memory driver (a Python function, _threads.py)
     methods: tuple  # ("tiles", "rows", "gemm"), or one method taking no method arguments
     reads_sqnorm: bool  # whether the method arguments start with the centers' sq. norms
     outputs: range  # positions of the arrays the kernel writes; it only reads the others

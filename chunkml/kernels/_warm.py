@@ -1,4 +1,4 @@
-"""Load (or compile) the serial kernels in this process before the first real pass."""
+"""Load (or compile) the kernels in this process before the first real pass."""
 
 import numpy as np
 
@@ -15,13 +15,18 @@ def _used(v, widths):
     """Whether blocks of some width in `widths` run variant v."""
     if v.method == "tiles":
         return v.width in widths
+    if variant(v.op, 1, 1).method != "tiles":
+        return True  # one method for every width (euclidean_distances)
     return any(w > MAX_TILE_FEATURES for w in widths)
 
 
 def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES + 2),
-            sparse=True):
+            sparse=True, parallel=False):
     """Call every serial dense kernel variant (`kernels.variants`) once on a 1-row block
-    of each dtype, for the blocks of `widths` features.
+    of each dtype, for the blocks of `widths` features; with `parallel`, the in-memory
+    parallel variants too (what they compile beyond the serial kernels: the Lloyd steps'
+    loop over row chunks and merge of the chunks, about 1.5 s per tile width and dtype
+    cold; dask tasks never run them).
 
     Each tile width up to MAX_TILE_FEATURES is a variant of its own; wider blocks run the
     row-by-row and matrix-product variants, so the default widths cover them all. Then,
@@ -35,13 +40,13 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
     """
     widths = set(widths)
     empty = np.empty(0)
-    for v in variants(parallel=(False,), dtypes=dtypes):
+    for v in variants(parallel=(False, True) if parallel else (False,), dtypes=dtypes):
         if v.op not in _CALLS or not _used(v, widths):
             continue
         d, k = v.shape()
         assert variant(v.op, d, k, v.parallel, v.dtype) == v
         X = np.zeros((1, d), dtype=v.dtype)
-        _CALLS[v.op](X, (np.zeros(d), 1.0), np.zeros((k, d)), empty)
+        _CALLS[v.op](X, (np.zeros(d), 1.0), np.zeros((k, d)), empty, v.parallel)
     for dtype in dtypes:
         for d in sorted(widths):
             X = np.zeros((1, d), dtype=dtype)
@@ -52,13 +57,15 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
             minibatch_step(X, *frame, empty, centers, np.zeros(1), np.zeros(1),
                            np.empty((1, d)), np.empty(1, dtype=np.int32), np.empty(1))
     for dtype in dtypes if sparse else ():
-        _sparse(dtype, empty)
+        for par in (False, True) if parallel else (False,):
+            _sparse(dtype, empty, par)
     merge_moments(np.int64(0), np.zeros((2, 1)), np.int64(1), np.zeros((2, 1)))
 
 
-def _sparse(dtype, empty, d=2, k=1):
+def _sparse(dtype, empty, parallel, d=2, k=1):
     """Every CSR kernel as dask_glue/_sparse.py and minibatch_step.py call it, on a
-    1-row block of `dtype` with int32 indices."""
+    1-row block of `dtype` with int32 indices (the registry's variants, parallel or
+    not)."""
     block = (np.ones(1, dtype=dtype), np.zeros(1, dtype=np.int32),
              np.array([0, 1], dtype=np.int32))
     centers = np.zeros((k, d))
@@ -67,9 +74,11 @@ def _sparse(dtype, empty, d=2, k=1):
     csr.sparse_gather_rows(*block, np.zeros(1, dtype=np.int64), 1.0, np.empty((1, d)))
     sparse_lloyd_partial_sums(*block, 1.0, centers, empty, np.zeros((k, d)), np.zeros(k),
                               np.zeros((2, d)), np.empty(1), np.empty(1, dtype=np.int64),
-                              np.empty(1, dtype=np.int64))
-    sparse_assign_labels(*block, 1.0, centers, np.empty(1, dtype=np.int32), np.empty(1))
-    sparse_euclidean_distances(*block, 1.0, centers, np.empty((1, k), dtype=dtype))
+                              np.empty(1, dtype=np.int64), parallel=parallel)
+    sparse_assign_labels(*block, 1.0, centers, np.empty(1, dtype=np.int32), np.empty(1),
+                         parallel=parallel)
+    sparse_euclidean_distances(*block, 1.0, centers, np.empty((1, k), dtype=dtype),
+                               parallel=parallel)
     csr.sparse_update_mindist_sample(*block, 1.0, centers, 0, empty,
                                      np.empty(0, dtype=np.int64), empty, 0, 0, 0, False,
                                      np.empty(1), np.empty(1, dtype=np.int64), np.empty(1),
@@ -78,25 +87,27 @@ def _sparse(dtype, empty, d=2, k=1):
                               np.empty((k, d)), np.empty(1, dtype=np.int32), np.empty(1))
 
 
-def _lloyd(X, frame, centers, empty):
+def _lloyd(X, frame, centers, empty, parallel):
     k, d = centers.shape
     lloyd_partial_sums(X, *frame, centers, empty, np.zeros((k, d)), np.zeros(k),
                        np.zeros((2, d)), np.empty(1), np.empty(1, dtype=np.int64),
-                       np.empty(1, dtype=np.int64))
+                       np.empty(1, dtype=np.int64), parallel=parallel)
 
 
-def _assign(X, frame, centers, empty):
-    assign_labels(X, *frame, centers, np.empty(1, dtype=np.int32), np.empty(1))
+def _assign(X, frame, centers, empty, parallel):
+    assign_labels(X, *frame, centers, np.empty(1, dtype=np.int32), np.empty(1),
+                  parallel=parallel)
 
 
-def _distances(X, frame, centers, empty):
-    euclidean_distances(X, *frame, centers, np.empty((1, centers.shape[0]), dtype=X.dtype))
+def _distances(X, frame, centers, empty, parallel):
+    euclidean_distances(X, *frame, centers, np.empty((1, centers.shape[0]), dtype=X.dtype),
+                        parallel=parallel)
 
 
-def _round(X, frame, centers, empty):
+def _round(X, frame, centers, empty, parallel):
     update_mindist_sample(X, *frame, centers, 0, empty, np.empty(0, dtype=np.int64), empty,
                           0, 0, 0, False, np.empty(1), np.empty(1, dtype=np.int64),
-                          np.empty(1), np.empty(1, dtype=np.int64))
+                          np.empty(1), np.empty(1, dtype=np.int64), parallel=parallel)
 
 
 # The dense operations, each on a 1-row block as the glue calls it.

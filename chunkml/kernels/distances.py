@@ -1,19 +1,19 @@
 """Assignment kernels: nearest center, its squared distance, distances to all centers.
 
 `assign_block` runs the method `_dispatch.py` chose (tiles, row by row, or matrix
-products), `assign_parallel` runs it over fixed row chunks; `distances_block` and
-`distances_parallel` compute every distance. The public entry points are
+products), `assign_parallel` runs it over row ranges on threads (_threads.py);
+`distances_block` and `distances_parallel` compute every distance. The public entry points are
 `kernels.assign_labels` and `kernels.euclidean_distances` (_ops.py). Every kernel reads
 X in the caller's frame (see _rowwise.py).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._chunks import chunk_bounds
 from ._config import CACHE, FASTMATH, TILE_ROWS
 from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._rowwise import load_rows, nearest_center, squared_distance
+from ._threads import over_rows
 from ._tile import load_tile, nearest_in_tile
 
 
@@ -100,16 +100,14 @@ def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqno
         assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
 
 
-@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
 def assign_parallel(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,
                     tile_shift, gemm_rows):
-    """In-memory variant of `assign_block`, parallel over fixed row chunks."""
-    n_chunks, rows = chunk_bounds(X.shape[0])
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, X.shape[0])
-        assign_block(X[start:stop], shift, scale, centers, out_labels[start:stop],
-                     out_mindist[start:stop], centers_sqnorm, tile_shift, gemm_rows)
+    """In-memory variant of `assign_block` (the same results, bit for bit), parallel
+    over row ranges that start on its tiles (`_threads.over_rows`)."""
+    over_rows(lambda start, stop: assign_block(
+        X[start:stop], shift, scale, centers, out_labels[start:stop],
+        out_mindist[start:stop], centers_sqnorm, tile_shift, gemm_rows),
+        X.shape[0], gemm_rows or TILE_ROWS)
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -121,11 +119,8 @@ def distances_block(X, shift, scale, centers, out):
             out[i, j] = np.sqrt(squared_distance(X, i, shift, scale, centers, j)) / scale
 
 
-@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
 def distances_parallel(X, shift, scale, centers, out):
-    """In-memory variant of `distances_block`, parallel over fixed row chunks."""
-    n_chunks, rows = chunk_bounds(X.shape[0])
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, X.shape[0])
-        distances_block(X[start:stop], shift, scale, centers, out[start:stop])
+    """In-memory variant of `distances_block` (the same results), parallel over row
+    ranges."""
+    over_rows(lambda start, stop: distances_block(
+        X[start:stop], shift, scale, centers, out[start:stop]), X.shape[0], 1)

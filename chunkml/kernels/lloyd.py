@@ -3,19 +3,20 @@
 One block kernel, `lloyd_block`, runs the method `_dispatch.py` chose: transposed tiles
 for few features, row by row, or matrix products (the nearest centers of a tile by
 `_gemm_tile.nearest_tile`); the row-by-row and matrix-product methods share one
-accumulate loop. One parallel driver, `lloyd_parallel`, runs it over fixed row chunks.
-The public entry point is `kernels.lloyd_partial_sums` (_ops.py), which documents the
-arguments and outputs.
+accumulate loop. One parallel driver, `lloyd_parallel`, runs it over fixed row chunks on
+threads (_threads.py). The public entry point is `kernels.lloyd_partial_sums` (_ops.py),
+which documents the arguments and outputs.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._chunks import chunk_bounds, chunk_partials, merge_chunk_partials
 from ._config import CACHE, FASTMATH, MASKED_MAX_CLUSTERS, TILE_ROWS
 from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._moments import accumulate_moments, finish_moments
 from ._rowwise import load_rows, nearest_center
+from ._threads import run_parts
 from ._tile import load_tile, nearest_in_tile
 from ._topk import decode_far, topk_finish, topk_push
 
@@ -268,32 +269,56 @@ def _lloyd_block(X, shift, scale, centers, sample_weight, out_sums, out_weight, 
     return inertia
 
 
-@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
-def lloyd_parallel(X, shift, scale, centers, sample_weight, out_sums, out_weight,
-                   out_moments, out_far_dist, out_far_idx, out_far_label, centers_sqnorm,
-                   tile_shift, gemm_rows):
-    """In-memory variant of `lloyd_block` (same arguments and meaning), for every method.
-
-    Parallel over fixed row chunks, each writing its own partial buffers, then merged
-    serially, so no two threads ever add into the same cluster sum.
-    """
-    n_samples, n_features = X.shape
-    n_clusters = centers.shape[0]
-    n_chunks, rows = chunk_bounds(n_samples)
-    sums, weight, moments, inertia, far_dist, far_idx, far_label = chunk_partials(
-        n_chunks, n_clusters, n_features, out_moments.shape[0], out_far_dist.shape[0])
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def lloyd_chunks(X, shift, scale, centers, sample_weight, sums, weight, moments, inertia,
+                 far_dist, far_idx, far_label, centers_sqnorm, tile_shift, gemm_rows, rows,
+                 first, stop):
+    """`_lloyd_block` on chunks first..stop of `rows` rows each, chunk c into row c of
+    the partial buffers (`chunk_partials`): a part of `lloyd_parallel`."""
+    n_samples = X.shape[0]
     unit_weight = sample_weight.shape[0] == 0
-    out_moments[:] = 0.0
-    for c in prange(n_chunks):
+    for c in range(first, stop):
         start = c * rows
-        stop = min(start + rows, n_samples)
-        w = sample_weight if unit_weight else sample_weight[start:stop]
+        end = min(start + rows, n_samples)
+        w = sample_weight if unit_weight else sample_weight[start:end]
         inertia[c] = _lloyd_block(
-            X[start:stop], shift, scale, centers, w, sums[c], weight[c], moments[c],
+            X[start:end], shift, scale, centers, w, sums[c], weight[c], moments[c],
             far_dist[c], far_idx[c], far_label[c], centers_sqnorm, tile_shift, gemm_rows)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def lloyd_merge(sums, weight, moments, inertia, far_dist, far_idx, far_label, rows,
+                n_samples, out_sums, out_weight, out_moments, out_far_dist, out_far_idx,
+                out_far_label):
+    """Add the chunks' partials into the outputs and finish the far-row heap, as
+    `lloyd_block` leaves them; returns the total inertia."""
+    n_clusters = out_sums.shape[0]
+    out_moments[:] = 0.0
     total, far_size = merge_chunk_partials(
         sums, weight, moments, inertia, far_dist, far_idx, far_label, rows, n_samples,
         n_clusters, out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
     topk_finish(out_far_dist, out_far_idx, far_size)
     decode_far(out_far_idx, out_far_label, n_clusters)
     return total
+
+
+def lloyd_parallel(X, shift, scale, centers, sample_weight, out_sums, out_weight,
+                   out_moments, out_far_dist, out_far_idx, out_far_label, centers_sqnorm,
+                   tile_shift, gemm_rows):
+    """In-memory variant of `lloyd_block` (same arguments and meaning), for every method.
+
+    Fixed row chunks (`chunk_bounds`: by n_samples only), each into partial buffers of
+    its own, run in parallel (`_threads.run_parts`), then merged in chunk order: no two
+    threads ever add into the same cluster sum, and the result does not depend on the
+    number of threads.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centers.shape[0]
+    n_chunks, rows = chunk_bounds(n_samples)
+    partials = chunk_partials(n_chunks, n_clusters, n_features, out_moments.shape[0],
+                              out_far_dist.shape[0])
+    run_parts(lambda first, stop: lloyd_chunks(
+        X, shift, scale, centers, sample_weight, *partials, centers_sqnorm, tile_shift,
+        gemm_rows, rows, first, stop), n_chunks)
+    return lloyd_merge(*partials, rows, n_samples, out_sums, out_weight, out_moments,
+                       out_far_dist, out_far_idx, out_far_label)

@@ -2,21 +2,21 @@
 
 The k-means|| round (`kernels.update_mindist_sample`, _ops.py) measures each row against
 the new candidates with `nearest_new_block` (tiles, row by row, or matrix products, as
-`_dispatch.py` chose) or `nearest_new_parallel`, then keys the rows (`key_rows`).
+`_dispatch.py` chose) or `nearest_new_parallel` (on threads), then keys the rows (`key_rows`).
 Every row's random draw is `counter_uniform(seed, stream, global row index)`, so the rows
 drawn do not depend on how X is chunked. Each block keeps its rows with the largest
 sampling keys in a fixed-size heap; merging the heaps of all blocks gives the sample.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._chunks import chunk_bounds
 from ._config import CACHE, FASTMATH, TILE_ROWS
 from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._moments import N_STATS, block_stats
 from ._random import stream_key, uniform_at
 from ._rowwise import load_rows, squared_distance
+from ._threads import over_rows
 from ._tile import load_tile, nearest_in_tile
 from ._topk import topk_finish, topk_push
 
@@ -192,14 +192,11 @@ def nearest_new_block(X, shift, scale, candidates, first_id, inout_mindist, inou
                          inout_nearest)
 
 
-@njit(nogil=True, parallel=True, cache=CACHE, fastmath=FASTMATH)
 def nearest_new_parallel(X, shift, scale, candidates, first_id, inout_mindist,
                          inout_nearest, tile_shift, gemm_rows):
-    """In-memory variant of `nearest_new_block`, parallel over fixed row chunks."""
-    n_chunks, rows = chunk_bounds(X.shape[0])
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, X.shape[0])
-        nearest_new_block(X[start:stop], shift, scale, candidates, first_id,
-                          inout_mindist[start:stop], inout_nearest[start:stop],
-                          tile_shift, gemm_rows)
+    """In-memory variant of `nearest_new_block` (the same results, bit for bit),
+    parallel over row ranges that start on its tiles (`_threads.over_rows`)."""
+    over_rows(lambda start, stop: nearest_new_block(
+        X[start:stop], shift, scale, candidates, first_id, inout_mindist[start:stop],
+        inout_nearest[start:stop], tile_shift, gemm_rows), X.shape[0],
+        gemm_rows or TILE_ROWS)

@@ -10,9 +10,10 @@ Their frame (see _rowwise.py) has no shift: subtracting one would make every zer
 nonzero. Each stored value x is read as ``x * scale`` (scale a power of two, so exact),
 which keeps squared norms of very large or very small data within float64.
 
-The ``*_parallel`` variants, for in-memory X only, assign fixed row chunks in parallel
-(labels and distances only: no shared sums); the parallel Lloyd step then accumulates
-the sums serially, in row order, so its results equal the serial kernel's bit for bit.
+The ``*_parallel`` variants, for in-memory X only, assign row ranges in parallel on
+threads (_threads.py; labels and distances only: no shared sums); the parallel Lloyd
+step then accumulates the sums serially, in row order, so its results equal the serial
+kernel's bit for bit.
 The public entry points (`kernels.sparse_lloyd_partial_sums`, `sparse_assign_labels`,
 `sparse_euclidean_distances`, each with ``parallel=``, in _ops.py) pick the variant
 through `_dispatch.py` and compute the centers' squared norms.
@@ -23,11 +24,11 @@ not be sorted, but must not repeat (scipy's canonical format; `sum_duplicates`).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import CACHE, FASTMATH
-from ._chunks import chunk_bounds
 from ._moments import STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, stat_units
+from ._threads import over_rows
 from ._topk import decode_far, topk_finish, topk_push
 from .sampling import key_rows, start_round
 
@@ -87,8 +88,8 @@ def sparse_lloyd_block(data, indices, indptr, scale, centers, centers_sqnorm,
     local_sqnorm = centers_sqnorm.copy()
     dot = np.empty(n_clusters)
     weight = np.zeros(n_clusters)
-    # sparse_lloyd_parallel repeats this start and the row loop's accumulation on purpose
-    # (see there).
+    # sparse_lloyd_parallel's _accumulate repeats this start and the row loop's
+    # accumulation on purpose (see there).
     if with_moments:
         out_moments[:] = 0.0
     n_far = out_far_dist.shape[0]
@@ -129,29 +130,32 @@ def _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_f
             out_moments[1, f] = max(s2 - s1 * s1 / n_samples, 0.0)
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
 def sparse_lloyd_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
                           sample_weight, out_sums, out_weight, out_moments, out_far_dist,
                           out_far_idx, out_far_label):
     """In-memory variant of `sparse_lloyd_block` (same arguments, same results
-    bit for bit): rows assigned in parallel over fixed chunks, then accumulated serially
-    in row order (a second, cheaper sweep over the stored values: O(nnz), the
-    assignment O(nnz * k))."""
+    bit for bit): rows assigned in parallel (`sparse_assign_parallel`), then accumulated
+    serially in row order (`_accumulate`: a second, cheaper sweep over the stored values,
+    O(nnz), the assignment O(nnz * k))."""
     n_samples = indptr.shape[0] - 1
-    n_clusters = centers.shape[0]
-    labels = np.empty(n_samples, dtype=np.int64)
+    labels = np.empty(n_samples, dtype=np.int32)
     dist = np.empty(n_samples)
-    centers_t = np.ascontiguousarray(centers.T)
-    n_chunks, rows = chunk_bounds(n_samples)
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, n_samples)
-        _assign(data, indices, indptr[start:stop + 1], scale, centers, centers_t,
-                centers_sqnorm, labels[start:stop], dist[start:stop])
+    sparse_assign_parallel(data, indices, indptr, scale, centers, centers_sqnorm, labels,
+                           dist)
+    return _accumulate(data, indices, indptr, scale, labels, dist, sample_weight, out_sums,
+                       out_weight, out_moments, out_far_dist, out_far_idx, out_far_label)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _accumulate(data, indices, indptr, scale, labels, dist, sample_weight, out_sums,
+                out_weight, out_moments, out_far_dist, out_far_idx, out_far_label):
+    """The rest of `sparse_lloyd_parallel`, given each row's label and distance."""
     # sparse_lloyd_block's start and accumulation again, on purpose: there fused with each
     # row's assignment, here a serial sweep after the parallel one, in row order, so that
     # both add the same values in the same order (results equal bit for bit). Written out
     # in both kernels, as lloyd.py's are, rather than through a shared helper.
+    n_samples = indptr.shape[0] - 1
+    n_clusters = out_sums.shape[0]
     unit_weight = sample_weight.shape[0] == 0
     with_moments = out_moments.shape[0] == 2
     if with_moments:
@@ -229,30 +233,22 @@ def _distances(data, indices, indptr, scale, centers_t, centers_sqnorm, out):
             out[i, j] = np.sqrt(max(xx - 2.0 * dot[j] + centers_sqnorm[j], 0.0)) / scale
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
 def sparse_assign_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
                            out_labels, out_mindist):
-    """In-memory variant of `sparse_assign_block`, parallel over fixed row chunks."""
-    centers_t = np.ascontiguousarray(centers.T)
-    n_chunks, rows = chunk_bounds(indptr.shape[0] - 1)
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, indptr.shape[0] - 1)
-        _assign(data, indices, indptr[start:stop + 1], scale, centers, centers_t,
-                centers_sqnorm, out_labels[start:stop], out_mindist[start:stop])
+    """In-memory variant of `sparse_assign_block` (the same results), parallel over row
+    ranges (`_threads.over_rows`)."""
+    over_rows(lambda start, stop: sparse_assign_block(
+        data, indices, indptr[start:stop + 1], scale, centers, centers_sqnorm,
+        out_labels[start:stop], out_mindist[start:stop]), indptr.shape[0] - 1, 1)
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, parallel=True)
 def sparse_distances_parallel(data, indices, indptr, scale, centers, centers_sqnorm,
                               out):
-    """In-memory variant of `sparse_distances_block`, parallel over row chunks."""
-    centers_t = np.ascontiguousarray(centers.T)
-    n_chunks, rows = chunk_bounds(indptr.shape[0] - 1)
-    for c in prange(n_chunks):
-        start = c * rows
-        stop = min(start + rows, indptr.shape[0] - 1)
-        _distances(data, indices, indptr[start:stop + 1], scale, centers_t,
-                   centers_sqnorm, out[start:stop])
+    """In-memory variant of `sparse_distances_block` (the same results), parallel over
+    row ranges."""
+    over_rows(lambda start, stop: sparse_distances_block(
+        data, indices, indptr[start:stop + 1], scale, centers, centers_sqnorm,
+        out[start:stop]), indptr.shape[0] - 1, 1)
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)

@@ -122,8 +122,9 @@ def _worker_state(dask_worker):
 def _warm_numba_cache():
     # The worker loads the compiled kernels from numba's on-disk cache instead of
     # compiling them (which would cost it ~100 MiB on top of its memory), and imports no
-    # estimator (scikit-learn would cost ~110 MiB more).
-    chunkml.kernels.warm_up()
+    # estimator (scikit-learn would cost ~110 MiB more). Only the fits' kernels: dense
+    # float64 X of N_FEATURES features.
+    chunkml.kernels.warm_up(dtypes=(np.float64,), widths=(N_FEATURES,), sparse=False)
 
 
 @contextlib.contextmanager

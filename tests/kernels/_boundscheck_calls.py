@@ -75,12 +75,12 @@ def _variant_calls(v):
 
 # The tile kernels are one source for every width (no branch on it: the width is only the
 # length of the shift tuple, a compile-time constant), so the smallest and the largest
-# width check their indexing. The dense parallel drivers only slice rows (numba clamps a
-# slice, it cannot read past the buffer), index their per-chunk buffers by the prange
-# variable and call the serial block kernels checked here; what they add, the merge of
-# the chunks' partials (`_chunks.merge_chunk_partials`), is called on its own below.
-# Each compile under NUMBA_BOUNDSCHECK is what this test spends its time on (every width,
-# serial and parallel: 117 s cold in the suite; the parallel drivers at one width: 62 s).
+# width check their indexing. The dense parallel variants (_threads.py) are Python: they
+# slice rows and call the serial block kernels checked here, or, for Lloyd,
+# `lloyd.lloyd_chunks` (the same block kernel per chunk, into per-chunk buffers) and
+# `lloyd.lloyd_merge`, checked here for rows and matrix products (one source for every
+# method); the merge's own loop, `_chunks.merge_chunk_partials`, is called on its own
+# below. Each compile under NUMBA_BOUNDSCHECK is what this test spends its time on.
 CHECKED_WIDTHS = {False: (1, MAX_TILE_FEATURES), True: ()}
 
 

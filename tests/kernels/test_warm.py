@@ -112,3 +112,30 @@ def test_warm_up_covers_every_kernel_a_sparse_dask_fit_calls(monkeypatch):
     assert sparse_fitted and {n for n, _ in fitted_direct} == set(DIRECT)
     missing = (sparse_fitted - warmed) | (fitted_direct - warmed_direct)
     assert not missing, sorted(map(str, missing))
+
+
+def test_warm_up_parallel_compiles_what_an_in_memory_fit_adds():
+    """With parallel=True, warm_up runs the parallel variants (Python drivers over the
+    serial kernels), which compiles the Lloyd steps' chunk loop and merge too; an
+    in-memory fit of as many rows as the parallel variants take then records no variant
+    that warm_up did not."""
+    from chunkml.dask_glue._rows import PARALLEL_MIN_ROWS
+    from chunkml.kernels.lloyd import lloyd_chunks, lloyd_merge
+    from chunkml.kernels.sparse import _accumulate
+
+    with record() as warmed:
+        kernels.warm_up(dtypes=(np.float64,), widths=(2,), parallel=True)
+    # Tiles of 2 features, the one method of euclidean_distances, the CSR kernels.
+    assert {(v.op, v.method, v.width) for v, _ in warmed if v.parallel} == {
+        (v.op, v.method, v.width) for v in kernels.variants(parallel=(True,))
+        if v.width == 2 or v.op.startswith("sparse_") or v.op == "euclidean_distances"}
+    for dispatcher in (lloyd_chunks, lloyd_merge, _accumulate):
+        assert dispatcher.signatures, dispatcher
+    X = np.random.default_rng(0).normal(size=(PARALLEL_MIN_ROWS, 2))
+    with record() as fitted:
+        km = chunkml.KMeans(3, n_init=1, max_iter=2, random_state=0).fit(X)
+        km.predict(X)
+        km.transform(X)
+    assert any(v.parallel for v, _ in fitted)
+    missing = fitted - warmed
+    assert not missing, sorted(map(str, missing))
