@@ -3,6 +3,7 @@ license and py.typed with the SPDX license expression, and the installed metadat
 version's."""
 
 import ast
+import functools
 import importlib.metadata
 import json
 import re
@@ -56,8 +57,13 @@ def _imports():
             if name != "chunkml" and name not in sys.stdlib_module_names}
 
 
+@functools.cache
+def _packages_distributions():
+    return importlib.metadata.packages_distributions()  # reads every installed package
+
+
 def _distribution(module):
-    dists = importlib.metadata.packages_distributions().get(module)
+    dists = _packages_distributions().get(module)
     assert dists, f"{module!r} is imported by chunkml but not installed here"
     return _normalize(dists[0])
 

@@ -117,6 +117,9 @@ class _SaltedLocator(_Locator):
 
     def __init__(self, base):
         self._base = base
+        # numba's warning for a function it cannot cache ("uses dynamic globals") names
+        # the locator's file: without it, that warning raised AttributeError instead.
+        self._py_file = getattr(base, "_py_file", None)
 
     @classmethod
     def from_function(cls, py_func, py_file):

@@ -198,6 +198,9 @@ def test_kernels_use_the_salted_locator_in_numbas_usual_directory():
             break
     locator = dispatchers["_random.splitmix64"]._cache._impl.locator
     assert locator.get_cache_path() == numbas.get_cache_path()
+    # numba's warning for a function it cannot cache reads the locator's file (as the
+    # bounds check compiled at NUMBA_OPT=0 hits: "uses dynamic globals").
+    assert locator._py_file == numbas._py_file == py_func.__code__.co_filename
 
     # Functions outside chunkml/kernels keep numba's own locator.
     @numba.njit(cache=True)
