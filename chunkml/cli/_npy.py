@@ -47,10 +47,10 @@ class NpyURL:
         with fsspec.open(self.url, "rb") as f:
             f.seek(self._offset + start * row_bytes)
             data = f.read((stop - start) * row_bytes)
-        # A writable copy: the first pass's and MiniBatch's kernels (sample_rows,
-        # minibatch_step) still compile apart for a read-only block, see NpyFile.
+        # Read-only (the bytes read), not copied: every kernel reads its blocks through
+        # read-only views (one compiled signature either way, kernels/_ops.py).
         block = np.frombuffer(data, dtype=self.dtype).reshape(
-            (stop - start, *self.shape[1:])).copy()
+            (stop - start, *self.shape[1:]))
         return block[(slice(None, None, step), *key[1:])]
 
     def __dask_tokenize__(self):
@@ -66,10 +66,9 @@ class NpyFile:
     The whole file is mapped read-only (shared pages, no commit charge), because Linux
     refuses a private writable mapping larger than RAM + swap (ENOMEM: a file larger
     than memory could not be read at all). A block of rows is a copy-on-write mapping of
-    just its rows: writable, and still no copy (nothing writes to it). The dispatched
-    kernels read any block through a read-only view (kernels/_dispatch.py), but
-    `sample_rows` and `minibatch_step` are called directly and would compile again for
-    a read-only one.
+    just its rows: no copy (nothing writes to it), and writable as any numpy block dask
+    hands out. (The kernels read every block through a read-only view, so a read-only
+    block would compile nothing more: kernels/_dispatch.py, kernels/_ops.py.)
     """
 
     def __init__(self, path):

@@ -35,6 +35,8 @@ from ._ops import (
     assign_labels,
     euclidean_distances,
     lloyd_partial_sums,
+    minibatch_step,
+    sample_rows,
     sparse_assign_labels,
     sparse_euclidean_distances,
     sparse_lloyd_partial_sums,
@@ -42,8 +44,7 @@ from ._ops import (
 )
 from ._random import counter_uniform, splitmix64
 from ._warm import warm_up
-from .minibatch import minibatch_step, minibatch_update
-from .sampling import sample_rows
+from .minibatch import minibatch_update
 from .sparse import (
     sparse_block_stats,
     sparse_gather_rows,

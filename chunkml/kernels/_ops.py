@@ -7,7 +7,9 @@ runs it. Every dense one reads X in the frame (shift, scale), see _rowwise.py.
 
 import numpy as np
 
-from ._dispatch import squared_norms, variant
+from . import minibatch as _minibatch
+from . import sampling as _sampling
+from ._dispatch import read_only, squared_norms, variant
 from .sampling import key_rows, start_round
 
 
@@ -159,3 +161,22 @@ def sparse_euclidean_distances(data, indices, indptr, scale, centers, out, paral
     euclidean_distances computes it for sparse X."""
     variant("sparse_euclidean_distances", centers.shape[1], centers.shape[0], parallel,
             data.dtype)(data, indices, indptr, scale, centers, squared_norms(centers), out)
+
+
+def sample_rows(X, sample_weight, seed, stream, row_offset, out_stats, out_top_key,
+                out_top_idx):
+    """`sampling.sample_rows` (its arguments and outputs are documented there), with X
+    and sample_weight read through read-only views: one compiled signature whether a
+    block is writeable or not (a memory map, zarr's blocks), as `Variant.__call__`."""
+    return _sampling.sample_rows(read_only(X), read_only(sample_weight), seed, stream,
+                                 row_offset, out_stats, out_top_key, out_top_idx)
+
+
+def minibatch_step(X, shift, scale, sample_weight, centers, centers_sqnorm, weight_sums,
+                   out_centers, out_labels, out_mindist):
+    """`minibatch.minibatch_step` (documented there), every input read through a
+    read-only view (see `sample_rows`)."""
+    return _minibatch.minibatch_step(
+        read_only(X), read_only(shift), scale, read_only(sample_weight),
+        read_only(centers), read_only(centers_sqnorm), weight_sums, out_centers,
+        out_labels, out_mindist)

@@ -6,9 +6,8 @@ from . import sparse as csr
 from ._dispatch import MAX_TILE_FEATURES, variant, variants
 from ._moments import N_STATS, merge_moments
 from ._ops import assign_labels, euclidean_distances, lloyd_partial_sums, update_mindist_sample
+from ._ops import minibatch_step, sample_rows
 from ._ops import sparse_assign_labels, sparse_euclidean_distances, sparse_lloyd_partial_sums
-from .minibatch import minibatch_step
-from .sampling import sample_rows
 
 
 def _used(v, widths):

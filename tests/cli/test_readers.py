@@ -31,8 +31,8 @@ def test_the_file_is_mapped_read_only(npy):
 @pytest.mark.parametrize("rows", [slice(0, 1000), slice(100, 350), slice(990, 2000),
                                   slice(5, 5), slice(None)])
 def test_a_block_is_its_rows_writable_and_contiguous(npy, rows):
-    """Writable: numba types a read-only array apart and would compile every kernel
-    again for it. Writing to a block never reaches the file."""
+    """Writable, as any numpy block dask hands out, and no copy of the file: writing to
+    a block never reaches the file."""
     path, X = npy
     block = NpyFile(path)[rows, slice(0, 3)]
     np.testing.assert_array_equal(block, X[rows])

@@ -139,3 +139,36 @@ def test_warm_up_parallel_compiles_what_an_in_memory_fit_adds():
     assert any(v.parallel for v, _ in fitted)
     missing = fitted - warmed
     assert not missing, sorted(map(str, missing))
+
+
+def _read_only(block):
+    block = block.view()
+    block.flags.writeable = False
+    return block
+
+
+def test_warm_up_covers_the_first_pass_and_minibatch_on_read_only_blocks(monkeypatch):
+    """The kernels a fit calls outside the registry (the first pass, the mini-batch
+    step) read their inputs through read-only views too: a fit on read-only blocks (a
+    memory-mapped file's) runs the signatures warm_up compiled, not new ones."""
+    from numba import typeof
+
+    from chunkml.kernels import minibatch, sampling
+
+    calls = {"warm_up": set(), "fit": set()}
+    phase = ["warm_up"]
+    for module, name in ((sampling, "sample_rows"), (minibatch, "minibatch_step")):
+        def recorder(*args, _kernel=getattr(module, name), _name=name):
+            calls[phase[0]].add((_name, tuple(typeof(a) for a in args)))
+            return _kernel(*args)
+        monkeypatch.setattr(module, name, recorder)
+    kernels.warm_up(dtypes=(np.float64,), widths=(3,), sparse=False)
+    phase[0] = "fit"
+    X = da.from_array(np.random.default_rng(0).normal(size=(300, 3)),
+                      chunks=110).map_blocks(_read_only, dtype=np.float64)
+    with dask.config.set(scheduler="sync"):
+        chunkml.KMeans(3, n_init=1, max_iter=2, random_state=0).fit(X)
+        chunkml.MiniBatchKMeans(3, batch_size=50, max_iter=2, random_state=0).fit(X)
+    assert {name for name, _ in calls["fit"]} == {"sample_rows", "minibatch_step"}
+    missing = calls["fit"] - calls["warm_up"]
+    assert not missing, sorted(map(str, missing))
