@@ -2,9 +2,9 @@
 
 `assign_block` runs the method `_dispatch.py` chose (tiles, row by row, or matrix
 products), `assign_parallel` runs it over row ranges on threads (_threads.py);
-`distances_block` and `distances_parallel` compute every distance. The public entry points are
-`kernels.assign_labels` and `kernels.euclidean_distances` (_ops.py). Every kernel reads
-X in the caller's frame (see _rowwise.py).
+`distances_block` and `distances_parallel` compute every distance. The public entry
+points are `kernels.assign_labels` and `kernels.euclidean_distances` (_ops.py). Every
+kernel reads X in the caller's frame (see _rowwise.py).
 """
 
 import numpy as np

@@ -2,10 +2,11 @@
 
 The k-means|| round (`kernels.update_mindist_sample`, _ops.py) measures each row against
 the new candidates with `nearest_new_block` (tiles, row by row, or matrix products, as
-`_dispatch.py` chose) or `nearest_new_parallel` (on threads), then keys the rows (`key_rows`).
-Every row's random draw is `counter_uniform(seed, stream, global row index)`, so the rows
-drawn do not depend on how X is chunked. Each block keeps its rows with the largest
-sampling keys in a fixed-size heap; merging the heaps of all blocks gives the sample.
+`_dispatch.py` chose) or `nearest_new_parallel` (on threads), then keys the rows
+(`key_rows`). Every row's random draw is `counter_uniform(seed, stream, global row
+index)`, so the rows drawn do not depend on how X is chunked. Each block keeps its rows
+with the largest sampling keys in a fixed-size heap; merging the heaps of all blocks
+gives the sample.
 """
 
 import numpy as np
