@@ -1,5 +1,5 @@
-"""Row chunks of the in-memory parallel drivers, the Lloyd kernels' per-chunk partial
-buffers, and their merge."""
+"""Row chunks of the parallel Lloyd steps, their per-chunk partial buffers, and their
+merge (a numba kernel, called by `lloyd.lloyd_merge`)."""
 
 import numpy as np
 from numba import njit
@@ -9,14 +9,14 @@ from ._moments import merge_moments
 from ._topk import topk_push
 
 
-@njit(nogil=True, cache=CACHE)
 def chunk_bounds(n_samples):
-    """Rows per chunk for the in-memory parallel variants; depends on n_samples only."""
+    """(number of chunks, rows per chunk) of the parallel Lloyd steps; depends on
+    n_samples only. Plain Python, as `chunk_partials`: both run once per call, on the
+    calling thread (_threads.py), where a numba kernel would only add a compile."""
     n_chunks = min(max((n_samples + CHUNK_ROWS - 1) // CHUNK_ROWS, 1), MAX_CHUNKS)
     return n_chunks, (n_samples + n_chunks - 1) // n_chunks
 
 
-@njit(nogil=True, cache=CACHE)
 def chunk_partials(n_chunks, n_clusters, n_features, n_moment_rows, n_far):
     """Zeroed (sums, weight, moments, inertia) and empty (far_dist, far_idx, far_label)
     buffers, one row per chunk, so that no two threads add into the same cluster sum."""
