@@ -11,8 +11,8 @@ Groups:
 - ``embed-iter NxD k=K``: one Lloyd iteration from those rows: chunkml on the dask array
   (``chunkml``) and on numpy (``chunkml_numpy``), scikit-learn's chunked Lloyd,
   scikit-learn-intelex (oneDAL), faiss (all rows), and the float32 GEMM-rate floor
-  ``floor_gemm``: numpy's sgemm of X (n x d) by the centers (d x k), in row tiles of
-  GEMM_TILE_ROWS rows into one preallocated output, in the same run. Each result records
+  ``floor_gemm``: numpy's sgemm of X by the centers, the fastest of a few row tilings
+  and both orientations (GEMM_FLOOR_TILES), into one preallocated output, in the same run. Each result records
   ``flops`` = 2 n d k (the distance product) and how far its centers are from an exact
   float64 pass; report.py prints GFLOP/s and the share of the GEMM rate.
 - ``embed-fit NxD k=K``: a default fit (chunkml: k-means||; scikit-learn and -intelex:
@@ -26,6 +26,8 @@ Groups:
 Run: ``python -m pytest benchmarks/bench_embed.py --benchmark-only --bench-size=full
 --benchmark-json=embed.json`` then ``python benchmarks/report.py embed.json``.
 """
+
+import time
 
 import numpy as np
 import pytest
@@ -43,8 +45,9 @@ import chunkml
 
 ITER_IMPLS = ["chunkml", "chunkml_numpy", "sklearn", "sklearnex", "faiss", "floor_gemm"]
 FIT_IMPLS = ["chunkml", "chunkml_numpy", "chunkml_sample", "sklearn", "sklearnex", "faiss"]
-# Rows of X per sgemm of the GEMM floor: (tile x k) float32 outputs of at most 64 MiB.
-GEMM_TILE_ROWS = 16_384
+# Rows of X per sgemm of the GEMM floor, tried in turn (the fastest is timed): chunkml's
+# and scikit-learn's tile (256), and outputs of up to 64 MiB (16,384 rows at k=1024).
+GEMM_FLOOR_TILES = (256, 2048, 16_384)
 # faiss's default max_points_per_centroid: the sample_size of chunkml_sample, per center.
 SAMPLE_ROWS_PER_CENTER = 256
 N_BLOBS = 64
@@ -91,19 +94,49 @@ def _workload_or_skip(bench, embed_workloads, i):
     return embed_workloads(i)
 
 
-def _gemm_floor(workload):
-    X = workload.Xnp32
-    centers_t = np.ascontiguousarray(workload.start_centers.T, dtype=np.float32)
-    out = np.empty((min(GEMM_TILE_ROWS, X.shape[0]), centers_t.shape[1]), dtype=np.float32)
+def _gemm_products(X, centers, tile_rows, transposed):
+    """A run of float32 products of X, `tile_rows` rows at a time, with the centers: tile @
+    centers.T into (rows, k), or centers @ tile.T into (k, rows) when `transposed`."""
+    centers = np.ascontiguousarray(centers, dtype=np.float32)
+    rows = min(tile_rows, X.shape[0])
+    if transposed:
+        out = np.empty((centers.shape[0], rows), dtype=np.float32)
+    else:
+        out = np.empty((rows, centers.shape[0]), dtype=np.float32)
+        centers = np.ascontiguousarray(centers.T)
 
     def run():
-        for start in range(0, X.shape[0], GEMM_TILE_ROWS):
-            tile = X[start:start + GEMM_TILE_ROWS]
-            np.matmul(tile, centers_t, out=out[:tile.shape[0]])
+        for start in range(0, X.shape[0], tile_rows):
+            tile = X[start:start + tile_rows]
+            m = tile.shape[0]
+            if transposed:
+                np.matmul(centers, tile.T, out=out[:, :m])
+            else:
+                np.matmul(tile, centers, out=out[:m])
         return out
 
-    return run, (f"numpy sgemm X (n x d) @ centers.T (d x k), float32, in tiles of "
-                 f"{GEMM_TILE_ROWS} rows")
+    return run
+
+
+def _gemm_floor(workload, limits):
+    """The fastest of a few ways numpy's sgemm computes every row's product with every
+    center (tiles of GEMM_FLOOR_TILES rows, either orientation), each tried once under
+    ``limits()`` (the threads the timed run gets)."""
+    X = workload.Xnp32
+    timed = []
+    for tile_rows in GEMM_FLOOR_TILES:
+        for transposed in (False, True):
+            run = _gemm_products(X, workload.start_centers, tile_rows, transposed)
+            with limits():
+                run()  # first touch of the output
+                start = time.perf_counter()
+                run()
+                elapsed = time.perf_counter() - start
+            timed.append((elapsed, tile_rows, transposed, run))
+    _, tile_rows, transposed, run = min(timed, key=lambda t: t[0])
+    product = "centers (k x d) @ X.T (d x n)" if transposed else "X (n x d) @ centers.T"
+    return run, (f"numpy sgemm {product}, float32, in tiles of {tile_rows} rows (the "
+                 f"fastest of {len(timed)} tilings)")
 
 
 @pytest.mark.parametrize("impl", ITER_IMPLS)
@@ -111,7 +144,7 @@ def _gemm_floor(workload):
 def test_embed_iter(benchmark, bench, embed_workloads, case, impl):
     workload = _workload_or_skip(bench, embed_workloads, case)
     if impl == "floor_gemm":
-        one_pass, what = _gemm_floor(workload)
+        one_pass, what = _gemm_floor(workload, lambda: bench.limits(impl))
     else:
         make_estimator(impl.removesuffix("_numpy"), workload.spec)  # skip if missing
         one_pass, what = lloyd_pass(impl, workload, bench.threads)

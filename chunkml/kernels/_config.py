@@ -27,3 +27,11 @@ TILE_ROWS = 128
 # Up to this many clusters, the tiled Lloyd kernel sums each cluster's rows of a tile with
 # a masked, vectorised loop per cluster; above it, it adds each row to its cluster's sums.
 MASKED_MAX_CLUSTERS = 4
+
+# From this many clusters the matrix-product kernels (_gemm_tile.py) have BLAS write the
+# scores centers x rows (centers @ tile.T); below it, tile @ centers.T and a transpose.
+# Microseconds per tile of 256 rows, one thread, 2-core AMD EPYC, transposed product vs
+# product + transpose: d=32: k=16 11.0 vs 9.6, k=32 14.0 vs 12.1, k=48 17.9 vs 20.8;
+# d=16: k=32 8.0 vs 8.6, k=48 10.7 vs 12.8, k=64 13.4 vs 20.6; d=128: k=256 241 vs 279,
+# k=1024 792 vs 1052; d=768, k=1024: 5960 vs 6781.
+GEMM_TRANSPOSED_MIN_CLUSTERS = 48

@@ -34,17 +34,18 @@ MAX_TILE_FEATURES = 4
 GEMM_MIN_FEATURES = 5
 GEMM_MIN_CLUSTERS = 12
 
-# Rows per tile of the matrix-product kernels, at most: the float32 tile and its
-# (rows, n_clusters) scores stay in L2.
+# Rows per tile of the matrix-product kernels, at most, and the scores per tile
+# (n_clusters x rows float32) they aim at: the tile and its scores stay in L2 and BLAS
+# runs near its rate. One Lloyd pass, 2 threads, float32, 2-core AMD EPYC, tiles of
+# 64 / 128 / 256 / 512 rows: 200k x 128, k=256: - / 174 / 155 / 149 ms; k=1024:
+# 713 / 584 / 549 / 651 ms; 100k x 128, k=4096: 1124 / 1182 / 1372 / - ms; 100k x 768,
+# k=1024: - / 1562 / 1489 / - ms. (Products were capped at 262,144 multiply-adds
+# before, 8 rows at d=128 and k=1024, so that OpenBLAS stayed on the calling thread: 2.2 s
+# and 6.2 s for two of these passes. Every kernel call of the glue now runs under a
+# one-thread BLAS limit, dask_glue/_limits.py.)
 GEMM_TILE_ROWS = 256
-
-# Multiply-adds per matrix product (tile rows x n_features x n_clusters), at most: OpenBLAS
-# runs a product of m n k <= 65536 * 4 on the calling thread whatever its thread count
-# (interface/gemm.c: SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so the kernels never
-# start BLAS threads inside dask tasks, which already run one per core. Above it, two
-# threads each calling a 2-thread sgemm took 1.2x (quiet 2-core machine) to 10x (loaded
-# machine) as long as with 1-thread BLAS.
-GEMM_MAX_PRODUCT = 65536 * 4
+GEMM_MIN_TILE_ROWS = 16
+GEMM_TILE_SCORES = 1 << 18
 
 _EMPTY = np.empty(0)
 
@@ -66,10 +67,11 @@ def squared_norms(centers):
     return np.einsum("ij,ij->i", centers, centers)
 
 
-def gemm_rows(n_features, n_clusters):
-    """Rows per matrix-product tile: GEMM_TILE_ROWS, fewer where a product would exceed
-    GEMM_MAX_PRODUCT multiply-adds (but at least 8)."""
-    return max(8, min(GEMM_TILE_ROWS, GEMM_MAX_PRODUCT // max(n_features * n_clusters, 1)))
+def gemm_rows(n_clusters):
+    """Rows per matrix-product tile: GEMM_TILE_ROWS, fewer (a multiple of 8, at least
+    GEMM_MIN_TILE_ROWS) where the tile would hold more than GEMM_TILE_SCORES scores."""
+    fit = GEMM_TILE_SCORES // max(n_clusters, 1) // 8 * 8
+    return max(GEMM_MIN_TILE_ROWS, min(GEMM_TILE_ROWS, fit))
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class Variant:
         if len(_OPS[self.op].methods) == 1:
             return ()
         tiles = tuple(float(s) for s in shift) if self.method == "tiles" else None
-        rows = gemm_rows(*centers.shape[::-1]) if self.method == "gemm" else 0
+        rows = gemm_rows(centers.shape[0]) if self.method == "gemm" else 0
         if not _OPS[self.op].reads_sqnorm:
             return tiles, rows
         sqnorm = _EMPTY if self.method == "gemm" else squared_norms(centers)

@@ -9,8 +9,13 @@ import pytest
 from hypothesis import given
 
 from chunkml.kernels import assign_labels, lloyd_partial_sums
-from chunkml.kernels._config import CHUNK_ROWS
-from chunkml.kernels._dispatch import GEMM_MAX_PRODUCT, GEMM_TILE_ROWS, gemm_rows
+from chunkml.kernels._config import CHUNK_ROWS, GEMM_TRANSPOSED_MIN_CLUSTERS
+from chunkml.kernels._dispatch import (
+    GEMM_MIN_TILE_ROWS,
+    GEMM_TILE_ROWS,
+    GEMM_TILE_SCORES,
+    gemm_rows,
+)
 from chunkml.kernels.sampling import nearest_new_rows
 from tests import _reference as ref
 from tests.kernels._util import (
@@ -38,11 +43,11 @@ nearest_new_gemm = forced("update_mindist_sample", "gemm")
 
 # name: (n_samples, n_features, n_clusters, offset of the data from the origin). "wide"
 # spans three tiles, the last one ragged (not a multiple of 8 rows either); "many" has
-# tiles of fewer rows (gemm_rows), none a multiple of 8.
+# so many clusters that its tiles hold fewer rows (gemm_rows), the last one ragged.
 WIDE = {
     "wide": (2 * GEMM_TILE_ROWS + 13, 40, 24, 0.0),
     "offset": (300, 32, 16, 1e4),
-    "many": (150, 48, 200, 0.0),
+    "many": (301, 12, 2100, 0.0),
 }
 ALL_CASES = list(CASES) + list(WIDE)
 
@@ -93,13 +98,14 @@ def _assign(kernel, X, centers, label_dtype=np.int32):
     return labels, mindist
 
 
-@pytest.mark.parametrize("n_features, n_clusters",
-                         [(1, 1), (5, 12), (32, 16), (64, 64), (48, 200), (1000, 1000)])
-def test_products_stay_small_enough_for_one_blas_thread(n_features, n_clusters):
-    rows = gemm_rows(n_features, n_clusters)
-    assert 8 <= rows <= GEMM_TILE_ROWS
-    assert rows * n_features * n_clusters <= GEMM_MAX_PRODUCT or rows == 8
-    assert WIDE["many"][1] * WIDE["many"][2] * GEMM_TILE_ROWS > GEMM_MAX_PRODUCT
+@pytest.mark.parametrize("n_clusters", [1, 12, 200, 1024, 1100, 2100, 4096, 10**6])
+def test_tiles_hold_at_most_the_scores_budget(n_clusters):
+    rows = gemm_rows(n_clusters)
+    assert rows % 8 == 0 and GEMM_MIN_TILE_ROWS <= rows <= GEMM_TILE_ROWS
+    assert rows * n_clusters <= GEMM_TILE_SCORES or rows == GEMM_MIN_TILE_ROWS
+    # As many rows as fit (to a multiple of 8).
+    assert rows == GEMM_TILE_ROWS or (rows + 8) * n_clusters > GEMM_TILE_SCORES
+    assert gemm_rows(WIDE["many"][2]) < WIDE["many"][0] - gemm_rows(WIDE["many"][2])
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
@@ -255,9 +261,12 @@ def _near_ties(offset, n_features=32, n_clusters=16, gap=1e-8, seed=3):
     return np.ascontiguousarray(X), centers
 
 
+@pytest.mark.parametrize("n_clusters", [16, 64], ids=["product-transposed", "product"])
 @pytest.mark.parametrize("offset", [0.0, 1e4])
-def test_near_ties_get_the_exact_argmin(offset):
-    X, centers = _near_ties(offset)
+def test_near_ties_get_the_exact_argmin(offset, n_clusters):
+    # Both ways the scores come out.
+    assert (n_clusters >= GEMM_TRANSPOSED_MIN_CLUSTERS) == (n_clusters == 64)
+    X, centers = _near_ties(offset, n_clusters=n_clusters)
     expected, expected_dist = ref.nearest_centers(X, centers)
     # The ties are real: many rows change sides in an uncertified float32 product.
     X32, centers32 = X.astype(np.float32), centers.astype(np.float32)
@@ -272,6 +281,32 @@ def test_near_ties_get_the_exact_argmin(offset):
     np.testing.assert_allclose(out.weight - out.base_weight, partial.weight)
     np.testing.assert_allclose(out.sums - out.base_sums, partial.sums, rtol=1e-9)
     np.testing.assert_allclose(inertia, partial.inertia, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_far", [0, 40], ids=["24-clusters", "64-clusters"])
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_exact_ties_go_to_the_first_center(offset, n_far):
+    # Rows e_a + e_b are at squared distance 2 from the centers 2 e_a and 2 e_b and farther
+    # from the others: a float32 score cannot tell the two apart, nor can float64, so the
+    # exact comparison must keep the first of them, as the row-by-row kernels do. n_far
+    # centers far from every row come first (both ways the scores come out).
+    n_features = 8
+    eye = np.eye(n_features)
+    far = 50.0 + np.arange(n_far * n_features, dtype=float).reshape(n_far, n_features)
+    centers = np.concatenate([far, 2 * eye, -2 * eye, eye + eye[::-1]]) + offset
+    assert (len(centers) >= GEMM_TRANSPOSED_MIN_CLUSTERS) == (n_far > 0)
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, n_features, (2, 400))
+    X = np.ascontiguousarray(eye[a] + eye[b] + offset)
+    expected, expected_dist = ref.nearest_centers(X, centers)
+    d2 = ref.squared_distances(X, centers)
+    assert ((d2 == expected_dist[:, None]).sum(axis=1) > 1).mean() > 0.5  # real ties
+    for kernel in ASSIGN.values():
+        labels, mindist = _assign(kernel, X, centers)
+        np.testing.assert_array_equal(labels, expected)
+        np.testing.assert_array_equal(mindist, expected_dist)
+    row_labels, _ = _assign(assign_labels, X, centers)
+    np.testing.assert_array_equal(row_labels, expected)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
