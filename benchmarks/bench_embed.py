@@ -11,8 +11,9 @@ Groups:
 - ``embed-iter NxD k=K``: one Lloyd iteration from those rows: chunkml on the dask array
   (``chunkml``) and on numpy (``chunkml_numpy``), scikit-learn's chunked Lloyd,
   scikit-learn-intelex (oneDAL), faiss (all rows), and the float32 GEMM-rate floor
-  ``floor_gemm``: numpy's sgemm of X by the centers, the fastest of a few row tilings
-  and both orientations (GEMM_FLOOR_TILES), into one preallocated output, in the same run. Each result records
+  ``floor_gemm``: the sgemm of X by the centers, the fastest of numpy's and scipy's
+  BLAS, a few row tilings (GEMM_FLOOR_TILES) and both orientations, into preallocated
+  outputs, in the same run. Each result records
   ``flops`` = 2 n d k (the distance product) and how far its centers are from an exact
   float64 pass; report.py prints GFLOP/s and the share of the GEMM rate.
 - ``embed-fit NxD k=K``: a default fit (chunkml: k-means||; scikit-learn and -intelex:
@@ -94,49 +95,67 @@ def _workload_or_skip(bench, embed_workloads, i):
     return embed_workloads(i)
 
 
-def _gemm_products(X, centers, tile_rows, transposed):
+def _gemm_products(X, centers, tile_rows, transposed, lib):
     """A run of float32 products of X, `tile_rows` rows at a time, with the centers: tile @
-    centers.T into (rows, k), or centers @ tile.T into (k, rows) when `transposed`."""
+    centers.T, or centers @ tile.T when `transposed`; by numpy's matmul or by scipy's
+    sgemm (`lib`: the BLAS that numba's np.dot and scikit-learn call), into preallocated
+    outputs."""
     centers = np.ascontiguousarray(centers, dtype=np.float32)
     rows = min(tile_rows, X.shape[0])
-    if transposed:
+    if lib == "scipy":
+        from scipy.linalg.blas import sgemm
+
+        # Fortran-ordered operands and outputs: f2py passes them without a copy.
+        shape = (centers.shape[0], rows) if transposed else (rows, centers.shape[0])
+        out = np.empty(shape, dtype=np.float32, order="F")
+        ragged = np.empty(shape[:1] + (X.shape[0] % tile_rows,) if transposed
+                          else (X.shape[0] % tile_rows,) + shape[1:], np.float32, order="F")
+
+        def product(tile):
+            c = out if tile.shape[0] == rows else ragged
+            if transposed:  # (centers.T).T @ tile.T
+                return sgemm(1.0, centers.T, tile.T, c=c, trans_a=True, overwrite_c=True)
+            return sgemm(1.0, tile.T, centers.T, c=c, trans_a=True, overwrite_c=True)
+    elif transposed:
         out = np.empty((centers.shape[0], rows), dtype=np.float32)
+
+        def product(tile):
+            return np.matmul(centers, tile.T, out=out[:, :tile.shape[0]])
     else:
         out = np.empty((rows, centers.shape[0]), dtype=np.float32)
-        centers = np.ascontiguousarray(centers.T)
+        centers_t = np.ascontiguousarray(centers.T)
+
+        def product(tile):
+            return np.matmul(tile, centers_t, out=out[:tile.shape[0]])
 
     def run():
         for start in range(0, X.shape[0], tile_rows):
-            tile = X[start:start + tile_rows]
-            m = tile.shape[0]
-            if transposed:
-                np.matmul(centers, tile.T, out=out[:, :m])
-            else:
-                np.matmul(tile, centers, out=out[:m])
+            product(X[start:start + tile_rows])
         return out
 
     return run
 
 
 def _gemm_floor(workload, limits):
-    """The fastest of a few ways numpy's sgemm computes every row's product with every
-    center (tiles of GEMM_FLOOR_TILES rows, either orientation), each tried once under
-    ``limits()`` (the threads the timed run gets)."""
+    """The fastest of a few ways BLAS computes every row's product with every center
+    (numpy's or scipy's sgemm, tiles of GEMM_FLOOR_TILES rows, either orientation), each
+    tried once under ``limits()`` (the threads the timed run gets)."""
     X = workload.Xnp32
     timed = []
-    for tile_rows in GEMM_FLOOR_TILES:
-        for transposed in (False, True):
-            run = _gemm_products(X, workload.start_centers, tile_rows, transposed)
-            with limits():
-                run()  # first touch of the output
-                start = time.perf_counter()
-                run()
-                elapsed = time.perf_counter() - start
-            timed.append((elapsed, tile_rows, transposed, run))
-    _, tile_rows, transposed, run = min(timed, key=lambda t: t[0])
+    for lib in ("numpy", "scipy"):
+        for tile_rows in GEMM_FLOOR_TILES:
+            for transposed in (False, True):
+                run = _gemm_products(X, workload.start_centers, tile_rows, transposed, lib)
+                with limits():
+                    run()  # first touch of the outputs
+                    start = time.perf_counter()
+                    run()
+                    elapsed = time.perf_counter() - start
+                timed.append((elapsed, lib, tile_rows, transposed, run))
+    _, lib, tile_rows, transposed, run = min(timed, key=lambda t: t[0])
     product = "centers (k x d) @ X.T (d x n)" if transposed else "X (n x d) @ centers.T"
-    return run, (f"numpy sgemm {product}, float32, in tiles of {tile_rows} rows (the "
-                 f"fastest of {len(timed)} tilings)")
+    return run, (f"{lib} sgemm {product}, float32, in tiles of {tile_rows} rows (the "
+                 f"fastest of {len(timed)} ways)")
 
 
 @pytest.mark.parametrize("impl", ITER_IMPLS)
