@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import sklearn.cluster  # also loads its OpenMP runtime before any pool starts
 from _workloads import reference_inertia, runs_on_numpy
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 import chunkml
 from chunkml.dask_glue._rows import DaskRows, NumpyRows
@@ -37,11 +37,20 @@ FAISS_NITER = 20
 # -- threads ---------------------------------------------------------------------------------
 
 def _one_inner_thread():
-    threadpool_limits(limits=1)
+    # Per-thread pools only (OpenMP, and BLAS built on it). A process-wide pool (OpenBLAS
+    # on pthreads) is not this thread's to set: threadpoolctl would make it that pool's
+    # controlling thread for as long as it lives, and every later threadpool_limits of
+    # the main thread would be silently ignored (the numpy-side peers, the GEMM floor,
+    # then ran 1-thread BLAS). `limits` sets it around every timed call instead.
+    threadpool_limits(limits=1, user_api="openmp")
+    for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+        if getattr(lib, "threading_layer", None) == "openmp":
+            lib.set_num_threads(1)
 
 
 def inner_limited_pool(threads):
-    """A pool of `threads` threads, each limited to one BLAS/OpenMP thread."""
+    """A pool of `threads` threads, each limited to one OpenMP thread (the process-wide
+    BLAS pools are set by `limits`, on the calling thread)."""
     return ThreadPoolExecutor(threads, initializer=_one_inner_thread)
 
 
@@ -183,11 +192,16 @@ def _sklearn_pass(workload, threads):
     center_shift = np.zeros(k, dtype=X.dtype)
 
     def one_pass():
-        lloyd.lloyd_iter_chunked_dense(X, sample_weight, centers, centers_new,
-                                       weight_in_clusters, labels, center_shift, threads)
+        # With one BLAS thread per OpenMP thread, as KMeans.fit runs it
+        # (`_kmeans_single_lloyd` is decorated so); more would oversubscribe.
+        with threadpool_limits(limits=1, user_api="blas"):
+            lloyd.lloyd_iter_chunked_dense(X, sample_weight, centers, centers_new,
+                                           weight_in_clusters, labels, center_shift,
+                                           threads)
         return centers_new
 
-    return one_pass, "sklearn.cluster._k_means_lloyd.lloyd_iter_chunked_dense"
+    return one_pass, ("sklearn.cluster._k_means_lloyd.lloyd_iter_chunked_dense, with one "
+                      "BLAS thread as in KMeans.fit")
 
 
 def _sklearnex_pass(workload, threads):
