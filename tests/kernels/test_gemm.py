@@ -105,7 +105,12 @@ def test_tiles_hold_at_most_the_scores_budget(n_clusters):
     assert rows * n_clusters <= GEMM_TILE_SCORES or rows == GEMM_MIN_TILE_ROWS
     # As many rows as fit (to a multiple of 8).
     assert rows == GEMM_TILE_ROWS or (rows + 8) * n_clusters > GEMM_TILE_SCORES
-    assert gemm_rows(WIDE["many"][2]) < WIDE["many"][0] - gemm_rows(WIDE["many"][2])
+
+
+def test_the_many_case_spans_smaller_tiles_the_last_one_ragged():
+    n_samples, _, n_clusters, _ = WIDE["many"]
+    rows = gemm_rows(n_clusters)
+    assert rows < GEMM_TILE_ROWS and rows < n_samples - rows and n_samples % rows
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
