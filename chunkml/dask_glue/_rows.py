@@ -43,9 +43,9 @@ SPLIT_EVERY = 8
 
 
 # Below this many rows the in-memory passes run the serial kernels: threads would not pay
-# for themselves, and the k-means|| recluster on a few hundred candidates then never
-# compiles what the parallel variants add (the Lloyd steps' chunk loop and merge, about
-# 1.5 s per tile width and dtype with a cold numba cache).
+# for themselves, and a small numpy fit then never compiles what the parallel variants
+# add (the Lloyd steps' chunk loop and merge, about 1.5 s per tile width and dtype with a
+# cold numba cache).
 PARALLEL_MIN_ROWS = 65_536
 
 

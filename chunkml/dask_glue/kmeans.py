@@ -41,7 +41,7 @@ class KMeansResult:
 
 
 def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
-                    init_max_iter, tol, metric="euclidean"):
+                    init_max_iter, tol):
     """Centers from an init name, after the first pass over X, which sets the rows'
     frame; returns (centers in the frame, tol in the frame's units)."""
     if init not in ("k-means||", "k-means++", "random"):
@@ -55,8 +55,7 @@ def initial_centers(rows, init, n_clusters, *, seed, rng, oversampling_factor,
     if init == "k-means||":
         centers = kmeans_parallel_init(rows, part, n_clusters, seed, rng,
                                        oversampling_factor=oversampling_factor,
-                                       n_rounds=n_rounds, tol=tol,
-                                       project=_projection(rows, metric))
+                                       n_rounds=n_rounds)
     elif init == "k-means++":
         centers = kmeanspp_init(rows, part, n_clusters, seed, rng)
     else:
@@ -203,8 +202,7 @@ def fit_kmeans(X, sample_weight, n_clusters, *, init, oversampling_factor, init_
     if isinstance(init, str):
         centers, tol_abs = initial_centers(
             rows, init, n_clusters, seed=seed, rng=random_state,
-            oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol,
-            metric=metric)
+            oversampling_factor=oversampling_factor, init_max_iter=init_max_iter, tol=tol)
         if verbose:
             print("Initialization complete")
         return _run_lloyd(rows, centers, metric, max_iter=max_iter, tol=tol,

@@ -73,7 +73,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         Seeds the initialisation. The rows drawn depend on (seed, row index) only, so
         the same seed gives the same centers whatever the chunking of X.
     init_max_iter : int or None, default=None
-        Number of k-means|| rounds; None means 5, whatever the scale of the data.
+        Number of k-means|| rounds; None means 2 (Spark MLlib's default), whatever the
+        scale of the data.
     n_init : "auto" or int, default=1
         Number of complete runs with different seeds; the lowest inertia wins (the
         first run on ties). "auto" is scikit-learn's rule: 1 run for "k-means++" and

@@ -78,13 +78,27 @@ def test_converged_fit_needs_no_extra_pass(counted_X):
     assert passes() == km.n_iter_
 
 
-@pytest.mark.parametrize("n_rounds", [1, 2, 5])
+@pytest.mark.parametrize("n_rounds", [1, 2, 5, None])
 def test_kmeans_parallel_reads_x_at_most_rounds_plus_two(counted_X, n_rounds):
     _, Xd, passes = counted_X
     centers, tol_abs = _init(Xd, "k-means||", n_rounds)
     assert centers.shape == (5, 3)
     assert tol_abs > 0
-    assert passes() <= n_rounds + 2
+    # init_max_iter=None: 2 rounds, Spark MLlib's default (init.DEFAULT_INIT_ROUNDS).
+    assert passes() <= (2 if n_rounds is None else n_rounds) + 2
+
+
+def test_kmeans_parallel_centers_are_candidates(counted_X):
+    # The recluster is greedy k-means++ on the weighted candidates, with no Lloyd on
+    # them: each center is one of the rows drawn (in the frame's units, bit for bit).
+    X, Xd, _ = counted_X
+    rows = DaskRows(Xd)
+    centers, _ = initial_centers(rows, "k-means||", 5, seed=3,
+                                 rng=np.random.RandomState(0), oversampling_factor=2,
+                                 init_max_iter=2, tol=1e-4)
+    framed = rows.frame.apply(X)
+    for center in centers:
+        assert (framed == center).all(axis=1).any(), center
 
 
 def _init(Xd, init, n_rounds=None):
