@@ -3,7 +3,9 @@
 `kmeans_plusplus` is scikit-learn's ``_kmeans_plusplus`` on in-memory data: the first
 center is drawn with probability proportional to sample_weight; each next one is the
 best of ``2 + log(n_clusters)`` candidates drawn proportionally to weight * squared
-distance. It is `NumpyRows.kmeanspp`, and the recluster of k-means|| candidates.
+distance. It is `NumpyRows.kmeanspp`, and the recluster of k-means|| candidates. On
+dense rows the kernels skip the distances that the triangle inequality rules out
+(kernels/kmeanspp.py), with the same choices.
 
 `sampled_kmeanspp` is `DaskRows.kmeanspp`: plain D^2 sampling, one center per pass over
 X, with the passes of the `Passes` interface (passes.py).
@@ -11,28 +13,27 @@ X, with the passes of the `Passes` interface (passes.py).
 
 import numpy as np
 
+from ..kernels import KmeansppState
 from . import progress
 from ._sparse import is_sparse, take_rows
 
-# Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
+# Rows of CSR X per slab when computing candidate-to-row distances, to bound the
+# temporary memory.
 _SLAB_ROWS = 1 << 16
 
 
 def _slab(X, sl, frame):
-    if frame is None:
-        return X[sl]
     # Sparse X stays sparse: its frame has no shift (see _sparse.py).
-    return X[sl] * frame.scale if is_sparse(X) else frame.apply(X[sl])
+    return X[sl] if frame is None else X[sl] * frame.scale
 
 
 def _sqnorms(slab):
-    if is_sparse(slab):
-        return np.asarray(slab.multiply(slab).sum(axis=1), dtype=np.float64).ravel()
-    return np.einsum("ij,ij->i", slab, slab)
+    return np.asarray(slab.multiply(slab).sum(axis=1), dtype=np.float64).ravel()
 
 
 def _sq_distances(points, X, X_sqnorm, frame):
-    """(len(points), n_samples) squared distances, clamped at 0, in the frame's units."""
+    """(len(points), n_samples) squared distances from dense points to the rows of CSR X,
+    clamped at 0, in the frame's units."""
     out = np.empty((points.shape[0], X.shape[0]))
     p_sqnorm = np.einsum("ij,ij->i", points, points)
     for start in range(0, X.shape[0], _SLAB_ROWS):
@@ -47,43 +48,70 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, fram
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray of shape (n_samples, n_features), or scipy.sparse
     n_clusters : int
     sample_weight : ndarray of shape (n_samples,), float64, non-negative, positive sum
     rng : numpy.random.RandomState
     n_local_trials : int, default=2 + int(log(n_clusters))
     frame : Frame or None
-        Measure distances in this frame (see _frame.py), a slab of X at a time, and
-        return the centers in it; None: X is in the units to measure in.
+        Measure distances in this frame (see _frame.py) and return the centers in it;
+        None: X is in the units to measure in.
 
     Returns
     -------
     centers : ndarray of shape (n_clusters, n_features), float64
     indices : ndarray of shape (n_clusters,)
     """
-    if frame is None and not is_sparse(X):
-        X = np.asarray(X, dtype=np.float64)
-    n_samples = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
+    if is_sparse(X):
+        return _sparse_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials,
+                                       frame)
+    X = np.asarray(X)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    X = np.ascontiguousarray(X)
+    n_samples = X.shape[0]
+    shift, scale = (np.zeros(X.shape[1]), 1.0) if frame is None else frame.args
+    # The kernel's state: each row's nearest chosen center, compared with a trial only
+    # where the triangle inequality does not rule it out (kernels/kmeanspp.py).
+    state = KmeansppState(X, shift, scale, sample_weight, n_clusters)
+    indices = np.empty(n_clusters, dtype=np.int64)
+    indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
+    state.start(indices[0])
+    for c in range(1, n_clusters):
+        candidates = _draw(sample_weight * state.closest, n_local_trials, rng)
+        # The lowest potential sum(w * min(closest, d)) is the largest reduction of it;
+        # the first on ties, as scikit-learn's argmin.
+        indices[c] = candidates[int(np.argmax(state.gains(candidates)))]
+        state.add(indices[c])
+    return state.centers, indices
+
+
+def _draw(weighted_closest, n_local_trials, rng):
+    """n_local_trials rows drawn with probability proportional to w * closest."""
+    cumulative = np.cumsum(weighted_closest)
+    draws = rng.uniform(size=n_local_trials) * cumulative[-1]
+    return np.minimum(np.searchsorted(cumulative, draws), weighted_closest.shape[0] - 1)
+
+
+def _sparse_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, frame):
+    """`kmeans_plusplus` on CSR X: the trials' distances to every row, a slab of rows at a
+    time (numpy and scipy products)."""
+    n_samples = X.shape[0]
     X_sqnorm = np.empty(n_samples)
     for start in range(0, n_samples, _SLAB_ROWS):
         sl = slice(start, start + _SLAB_ROWS)
-        slab = _slab(X, sl, frame)
-        X_sqnorm[sl] = _sqnorms(slab)
+        X_sqnorm[sl] = _sqnorms(_slab(X, sl, frame))
 
     def rows(idx):
-        if is_sparse(X):
-            return take_rows(X, idx, 1.0 if frame is None else frame.scale)
-        return X[idx] if frame is None else frame.apply(X[idx])
+        return take_rows(X, idx, 1.0 if frame is None else frame.scale)
 
     indices = np.empty(n_clusters, dtype=np.int64)
     indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
     closest = _sq_distances(rows(indices[:1]), X, X_sqnorm, frame)[0]
     for c in range(1, n_clusters):
-        cumulative = np.cumsum(sample_weight * closest)
-        draws = rng.uniform(size=n_local_trials) * cumulative[-1]
-        candidates = np.minimum(np.searchsorted(cumulative, draws), n_samples - 1)
+        candidates = _draw(sample_weight * closest, n_local_trials, rng)
         dist = np.minimum(closest, _sq_distances(rows(candidates), X, X_sqnorm, frame))
         potentials = dist @ sample_weight
         best = int(np.argmin(potentials))

@@ -16,7 +16,8 @@ Every kernel that measures distances takes a frame, ``shift`` (d,) float64 and `
 works in those units (see _rowwise.py). ``sample_rows``, the first pass, measures X's
 per-feature min, max, mean and scaled M2 (``block_stats``) from which callers choose it.
 The ``sparse_*`` kernels (sparse.py) take the (data, indices, indptr) arrays of a CSR
-block and a frame without shift.
+block and a frame without shift. `KmeansppState` (kmeanspp.py) runs greedy k-means++ on
+in-memory rows, skipping the distances the triangle inequality rules out.
 """
 
 from . import _notice  # noqa: F401  (says so, once, when a kernel compiles)
@@ -44,6 +45,7 @@ from ._ops import (
 )
 from ._random import counter_uniform, splitmix64
 from ._warm import warm_up
+from .kmeanspp import KmeansppState
 from .minibatch import minibatch_update
 from .sparse import (
     sparse_block_stats,
@@ -55,6 +57,7 @@ from .sparse import (
 )
 
 __all__ = [
+    "KmeansppState",
     "N_STATS",
     "STAT_EXP",
     "STAT_M2",

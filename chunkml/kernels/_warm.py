@@ -8,6 +8,7 @@ from ._moments import N_STATS, merge_moments
 from ._ops import assign_labels, euclidean_distances, lloyd_partial_sums, update_mindist_sample
 from ._ops import minibatch_step, sample_rows
 from ._ops import sparse_assign_labels, sparse_euclidean_distances, sparse_lloyd_partial_sums
+from .kmeanspp import KmeansppState
 
 
 def _used(v, widths):
@@ -30,8 +31,9 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
     Each tile width up to MAX_TILE_FEATURES is a variant of its own; wider blocks run the
     row-by-row and matrix-product variants, so the default widths cover them all. Then,
     with `sparse`, the kernels of a fit on CSR blocks (``sparse_*``: one variant per
-    dtype, whatever the width), for scipy's int32 indices; and the merge of per-block
-    moments that the reductions run.
+    dtype, whatever the width), for scipy's int32 indices; the merge of per-block
+    moments that the reductions run; and greedy k-means++ (kmeanspp.py), for float64
+    (k-means||'s candidates) and each dtype.
 
     With numba's on-disk cache this loads the machine code (about half a second per
     process); without it, it compiles. ``client.run(chunkml.kernels.warm_up)`` does it on
@@ -59,6 +61,14 @@ def warm_up(dtypes=(np.float64, np.float32), widths=range(1, MAX_TILE_FEATURES +
         for par in (False, True) if parallel else (False,):
             _sparse(dtype, empty, par)
     merge_moments(np.int64(0), np.zeros((2, 1)), np.int64(1), np.zeros((2, 1)))
+    # Greedy k-means++ (one compiled loop for every width): on numpy X of each dtype, and
+    # on k-means||'s candidates, float64 whatever X's dtype.
+    for dtype in {np.dtype(np.float64), *map(np.dtype, dtypes)}:
+        state = KmeansppState(np.zeros((2, 1), dtype=dtype), np.zeros(1), 1.0, np.ones(2),
+                              2)
+        state.start(0)
+        state.gains(np.zeros(1, dtype=np.int64))
+        state.add(1)
 
 
 def _sparse(dtype, empty, parallel, d=2, k=1):

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from chunkml import kernels
 from chunkml.kernels import (
+    KmeansppState,
     N_STATS,
     merge_moments,
     sample_rows,
@@ -163,6 +164,16 @@ def _sparse_calls(X, C, c2, m, tag):
                 np.empty(m, np.int64)))
 
 
+def _kmeanspp(n, d, k):
+    """Greedy k-means++ to k centers on n rows (duplicates among them), every trial."""
+    X = (np.arange(n * d, dtype=np.float64).reshape(n, d) % 3)
+    state = KmeansppState(X, np.full(d, 0.5), 0.25, np.ones(n), k)
+    state.start(n - 1)
+    for c in range(1, k):
+        state.gains(np.arange(n, dtype=np.int64))
+        state.add(c % n)
+
+
 def _topk(m, n):
     key, idx = np.empty(m), np.empty(m, np.int64)
     size = 0
@@ -174,6 +185,8 @@ def _topk(m, n):
 def main():
     calls = list(_calls())
     calls += [(f"topk m={m} n={n}", _topk, (m, n)) for m in [0, 1, 4] for n in [0, 1, 9]]
+    calls += [(f"kmeanspp n={n} d={d} k={k}", _kmeanspp, (n, d, k))
+              for n, d, k in [(1, 1, 1), (1, 3, 2), (4, 2, 4), (9, 1, 3)]]
     for name, kernel, args in calls:
         try:
             kernel(*args)

@@ -172,3 +172,27 @@ def test_warm_up_covers_the_first_pass_and_minibatch_on_read_only_blocks(monkeyp
     assert {name for name, _ in calls["fit"]} == {"sample_rows", "minibatch_step"}
     missing = calls["fit"] - calls["warm_up"]
     assert not missing, sorted(map(str, missing))
+
+
+def test_warm_up_compiles_greedy_kmeanspp_as_fits_call_it(monkeypatch):
+    # The k-means|| recluster runs it on float64 candidates whatever X's dtype; k-means++
+    # on numpy X on X itself.
+    from numba import typeof
+
+    from chunkml.kernels import kmeanspp
+
+    calls = set()
+    for name in ("_start", "_gains", "_add"):
+        def recorder(*args, _kernel=getattr(kmeanspp, name), _name=name):
+            calls.add((_name, tuple(typeof(a) for a in args)))
+            return _kernel(*args)
+        monkeypatch.setattr(kmeanspp, name, recorder)
+    kernels.warm_up(dtypes=(np.float32,), widths=(2,), sparse=False)
+    warmed = set(calls)
+    assert {name for name, _ in warmed} == {"_start", "_gains", "_add"}
+    calls.clear()
+    X = np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32)
+    with dask.config.set(scheduler="sync"):
+        chunkml.KMeans(3, max_iter=2, random_state=0).fit(da.from_array(X, chunks=110))
+    chunkml.KMeans(3, init="k-means++", max_iter=2, random_state=0).fit(X)
+    assert calls and not calls - warmed, sorted(map(str, calls - warmed))
