@@ -198,12 +198,15 @@ def test_embed_fit(benchmark, bench, embed_workloads, case, impl):
     km, X = _fit_estimator(impl, workload)
     benchmark.group = f"embed-fit {workload.name}"
     _warm_up(bench, impl, km, X[:4 * workload.spec.n_clusters])
-    fitted = benchmark.pedantic(lambda: _timed_fit(bench, impl, km, X), rounds=1,
+    events = []
+    fitted = benchmark.pedantic(lambda: _timed_fit(bench, impl, km, X, events), rounds=1,
                                 iterations=1, warmup_rounds=0)
     benchmark.extra_info.update(
         n_iter=int(fitted.n_iter_), inertia=float(fitted.inertia_),
         inertia_check=reference_inertia(workload.Xnp, fitted.cluster_centers_),
         n_clusters=workload.spec.n_clusters, dtype="float32")
+    if impl in ("chunkml", "chunkml_numpy"):
+        benchmark.extra_info.update(_init_and_iteration_seconds(events))
     if impl == "chunkml_sample":
         benchmark.extra_info["sample_size"] = int(km.sample_size)
     if impl == "faiss":
@@ -223,6 +226,30 @@ def _warm_up(bench, impl, km, X):
         clone(km).set_params(**params).fit(X)
 
 
-def _timed_fit(bench, impl, km, X):
+def _timed_fit(bench, impl, km, X, events):
+    """The fit; for chunkml, (seconds since the fit began, event) of its progress events
+    are appended to `events`."""
     with bench.limits(impl):
-        return km.fit(X)
+        if not impl.startswith("chunkml"):
+            return km.fit(X)
+        start = time.perf_counter()
+        with chunkml.on_progress(lambda e: events.append((time.perf_counter() - start, e))):
+            return km.fit(X)
+
+
+def _init_and_iteration_seconds(events):
+    """The init's seconds and one Lloyd iteration's, from a fit's progress events.
+
+    A Lloyd step is reported when its pass is done: the iterations after the first give
+    the seconds per iteration, and the init ends one iteration before the first step.
+    """
+    steps = {}
+    for seconds, event in events:
+        if event.kind == "step" and event.phase == "lloyd":
+            steps.setdefault(event.step, seconds)
+    if len(steps) < 2:
+        return {}
+    last = max(steps)
+    iteration = (steps[last] - steps[1]) / (last - 1)
+    init = steps[1] - iteration
+    return {"init_s": init, "iteration_s": iteration, "init_iterations": init / iteration}
