@@ -12,8 +12,8 @@ distances (differences, not the ||x||^2 - 2 x.c + ||c||^2 expansion).
 
 The caller draws the trials (`dask_glue/kmeanspp.py`, in scikit-learn's order);
 `KmeansppState` holds the arrays, and a step is `gains` (each trial's reduction of the
-weighted potential) then `add` (the best trial becomes a center). Rows are read in the frame (shift,
-scale) as every kernel reads them (_rowwise.py); centers are in that frame.
+weighted potential) then `add` (the best trial becomes a center). Rows are read in the
+frame (shift, scale) as every kernel reads them (_rowwise.py); centers are in that frame.
 """
 
 import numpy as np
