@@ -16,12 +16,12 @@ from .lloyd import check_first_pass
 
 logger = logging.getLogger("chunkml")
 
-# Spark MLlib's default since 2.1 (SPARK-17389: 2 rounds of l = 2k candidates match 5 in
-# quality). Measured here after Lloyd, inertia against scikit-learn's k-means++ (medians
-# of 3 seeds): 200k x 128 float32 blobs, k=1024: 2 rounds -0.02%, 5 rounds +0.00%;
-# 50k x 128, k=256: both +0.00%; 5 rounds cost 11-20 Lloyd iterations there, 2 rounds
-# 5-7 (BENCHMARKS.md, "Embeddings"). The count does not depend on the scale of the data
-# (dask-ml's log(cost) does).
+# Spark MLlib's default since 2.1 (SPARK-17389, apache/spark#14956: 2 rounds instead of
+# 5, for speed). Measured here, final inertia against scikit-learn's k-means++ fit:
+# 200k x 128 float32 blobs, k=1024 (one seed): 2 rounds -0.02%, 5 rounds +0.01%;
+# 50k x 128, k=256 (medians of 3 seeds): both -0.00%. The init took 11-20 Lloyd
+# iterations' time with 5 rounds there, 5-7 with 2 (BENCHMARKS.md, "Embeddings"). The
+# count does not depend on the scale of the data (dask-ml's log(cost) does).
 DEFAULT_INIT_ROUNDS = 2
 # Extra rounds allowed when fewer than n_clusters candidates were drawn.
 _MAX_EXTRA_ROUNDS = 100
