@@ -415,7 +415,8 @@ def _embed_fit_table(group, benches):
                 f"{_fmt_time(extra['init_s'])} / {_fmt_time(extra['iteration_s'])} = "
                 f"{extra['init_iterations']:.1f}")
         lines.append(
-            f"| {label} | {_fmt_time(_median(bench))} | {extra.get('n_iter', '')} | {init} | "
+            f"| {label} | {_fmt_time(_median(bench))} | {extra.get('n_iter', '')} | "
+            f"{init} | "
             f"{_fmt_float(extra['inertia_check']) if 'inertia_check' in extra else ''} | "
             f"{'' if inertia_ratio is None else f'{inertia_ratio:.5f}'} | "
             f"{'' if chunkml_ratio is None else f'{chunkml_ratio:.5f}'} | "
