@@ -3,9 +3,10 @@
 `kmeans_plusplus` is scikit-learn's ``_kmeans_plusplus`` on in-memory data: the first
 center is drawn with probability proportional to sample_weight; each next one is the
 best of ``2 + log(n_clusters)`` candidates drawn proportionally to weight * squared
-distance. It is `NumpyRows.kmeanspp`, and the recluster of k-means|| candidates. On
-dense rows the kernels skip the distances that the triangle inequality rules out
-(kernels/kmeanspp.py), with the same choices.
+distance. It is `NumpyRows.kmeanspp`, and the recluster of k-means|| candidates. On a
+dense ndarray the kernels skip the distances that the triangle inequality rules out
+(kernels/kmeanspp.py), with the same choices; CSR X and cosine's unit rows (read a slab
+at a time, never copied whole) are compared with every trial by products.
 
 `sampled_kmeanspp` is `DaskRows.kmeanspp`: plain D^2 sampling, one center per pass over
 X, with the passes of the `Passes` interface (passes.py).
@@ -17,23 +18,25 @@ from ..kernels import KmeansppState
 from . import progress
 from ._sparse import is_sparse, take_rows
 
-# Rows of CSR X per slab when computing candidate-to-row distances, to bound the
-# temporary memory.
+# Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
 _SLAB_ROWS = 1 << 16
 
 
 def _slab(X, sl, frame):
+    if frame is None:
+        return X[sl]
     # Sparse X stays sparse: its frame has no shift (see _sparse.py).
-    return X[sl] if frame is None else X[sl] * frame.scale
+    return X[sl] * frame.scale if is_sparse(X) else frame.apply(X[sl])
 
 
 def _sqnorms(slab):
-    return np.asarray(slab.multiply(slab).sum(axis=1), dtype=np.float64).ravel()
+    if is_sparse(slab):
+        return np.asarray(slab.multiply(slab).sum(axis=1), dtype=np.float64).ravel()
+    return np.einsum("ij,ij->i", slab, slab)
 
 
 def _sq_distances(points, X, X_sqnorm, frame):
-    """(len(points), n_samples) squared distances from dense points to the rows of CSR X,
-    clamped at 0, in the frame's units."""
+    """(len(points), n_samples) squared distances, clamped at 0, in the frame's units."""
     out = np.empty((points.shape[0], X.shape[0]))
     p_sqnorm = np.einsum("ij,ij->i", points, points)
     for start in range(0, X.shape[0], _SLAB_ROWS):
@@ -64,10 +67,9 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, fram
     """
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    if is_sparse(X):
-        return _sparse_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials,
-                                       frame)
-    X = np.asarray(X)
+    if not isinstance(X, np.ndarray):
+        return _slab_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials,
+                                     frame)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     X = np.ascontiguousarray(X)
@@ -95,9 +97,10 @@ def _draw(weighted_closest, n_local_trials, rng):
     return np.minimum(np.searchsorted(cumulative, draws), weighted_closest.shape[0] - 1)
 
 
-def _sparse_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, frame):
-    """`kmeans_plusplus` on CSR X: the trials' distances to every row, a slab of rows at a
-    time (numpy and scipy products)."""
+def _slab_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, frame):
+    """`kmeans_plusplus` on rows read a slab at a time: CSR X, or dense rows made on
+    demand (cosine's unit rows, _unit.py): the trials' distances to every row by numpy
+    and scipy products, one slab at a time."""
     n_samples = X.shape[0]
     X_sqnorm = np.empty(n_samples)
     for start in range(0, n_samples, _SLAB_ROWS):
@@ -105,7 +108,9 @@ def _sparse_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, f
         X_sqnorm[sl] = _sqnorms(_slab(X, sl, frame))
 
     def rows(idx):
-        return take_rows(X, idx, 1.0 if frame is None else frame.scale)
+        if is_sparse(X):
+            return take_rows(X, idx, 1.0 if frame is None else frame.scale)
+        return X[idx] if frame is None else frame.apply(X[idx])
 
     indices = np.empty(n_clusters, dtype=np.int64)
     indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
