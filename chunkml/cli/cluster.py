@@ -61,7 +61,7 @@ def add_parser(commands):
                         metavar="TOL", help="relative tolerance, as scikit-learn "
                                             "(default: 1e-4)")
     parser.add_argument("--init-max-iter", type=_args.positive_int, default=None,
-                        metavar="R", help="k-means|| rounds (default: chunkml.KMeans's, 5)")
+                        metavar="R", help="k-means|| rounds (default: chunkml.KMeans's, 2)")
     parser.add_argument("--oversampling-factor", type=_args.positive_float, default=2.0,
                         metavar="L", help="k-means|| candidates per round, as a multiple "
                                           "of K (default: 2)")

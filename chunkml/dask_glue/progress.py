@@ -288,7 +288,7 @@ def progress(file=None):
     ...                                    random_state=0)
     >>> with chunkml.progress():                             # doctest: +SKIP
     ...     chunkml.KMeans(n_clusters=3, random_state=0).fit(X)
-    KMeans [########################]  init k-means||: 7 passes  Lloyd: 2 iterations ...
+    KMeans [########################]  init k-means||: 4 passes  Lloyd: 2 iterations ...
     """
     bar = TextBar(file)
     try:
