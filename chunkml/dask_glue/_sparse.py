@@ -35,14 +35,17 @@ def as_csr(X):
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     if not X.has_canonical_format and kernels.sparse_has_duplicates(
-            X.indices, X.indptr, X.shape[1]):
+            *csr_args(X)[1:], X.shape[1]):
         X = X.copy()
         X.sum_duplicates()
     return X
 
 
 def csr_args(X):
-    return X.data, X.indices, X.indptr
+    """(data, indices, indptr) of a CSR block, as read-only views: numba compiles one
+    signature per writeable flag, and a block may be either (a memory map, joblib's
+    shared arrays), so every kernel reads them through read-only views."""
+    return tuple(kernels.read_only(a) for a in (X.data, X.indices, X.indptr))
 
 
 def check_unshifted(shift):

@@ -21,7 +21,7 @@ in-memory rows, skipping the distances the triangle inequality rules out.
 """
 
 from . import _notice  # noqa: F401  (says so, once, when a kernel compiles)
-from ._dispatch import Variant, variant, variants
+from ._dispatch import Variant, read_only, variant, variants
 from ._moments import (
     N_STATS,
     STAT_EXP,
@@ -73,6 +73,7 @@ __all__ = [
     "merge_moments",
     "minibatch_step",
     "minibatch_update",
+    "read_only",
     "sample_rows",
     "sparse_assign_labels",
     "sparse_block_stats",

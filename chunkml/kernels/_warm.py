@@ -3,7 +3,7 @@
 import numpy as np
 
 from . import sparse as csr
-from ._dispatch import MAX_TILE_FEATURES, variant, variants
+from ._dispatch import MAX_TILE_FEATURES, read_only, variant, variants
 from ._moments import N_STATS, merge_moments
 from ._ops import assign_labels, euclidean_distances, lloyd_partial_sums, update_mindist_sample
 from ._ops import minibatch_step, sample_rows
@@ -75,8 +75,10 @@ def _sparse(dtype, empty, parallel, d=2, k=1):
     """Every CSR kernel as dask_glue/_sparse.py and minibatch_step.py call it, on a
     1-row block of `dtype` with int32 indices (the registry's variants, parallel or
     not)."""
-    block = (np.ones(1, dtype=dtype), np.zeros(1, dtype=np.int32),
-             np.array([0, 1], dtype=np.int32))
+    # Read-only, as dask_glue/_sparse.py's csr_args hands them over.
+    block = tuple(read_only(a) for a in (np.ones(1, dtype=dtype),
+                                         np.zeros(1, dtype=np.int32),
+                                         np.array([0, 1], dtype=np.int32)))
     centers = np.zeros((k, d))
     csr.sparse_has_duplicates(block[1], block[2], d)
     csr.sparse_block_stats(*block, np.zeros((N_STATS, d)))

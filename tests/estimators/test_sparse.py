@@ -247,3 +247,31 @@ def test_unsorted_and_duplicate_entries():
     for Xin in (messy, da.from_array(messy, chunks=(250, N_FEATURES))):
         _assert_same(chunkml.KMeans(N_CLUSTERS, init=init, n_init=1).fit(Xin), ref,
                      np.float64)
+
+
+def test_read_only_csr_arrays_compile_no_second_signature():
+    # A memory-mapped or joblib-shared CSR block is read-only: every kernel reads the
+    # (data, indices, indptr) arrays through read-only views (dask_glue/_sparse.py).
+    from chunkml import kernels
+
+    X = sp.random(400, 6, density=0.4, format="csr", random_state=0, dtype=np.float64)
+    X.data += 1.0
+    X.has_sorted_indices = False  # checked for duplicates (as_csr)
+    direct = [kernels.sparse.sparse_block_stats, kernels.sparse.sparse_gather_rows,
+              kernels.sparse.sparse_nearest_new, kernels.sparse.sparse_minibatch_step,
+              kernels.sparse.sparse_has_duplicates]
+
+    def fit(X):
+        Xd = da.from_array(X, chunks=100, asarray=False)
+        km = chunkml.KMeans(3, n_init=1, max_iter=3, random_state=0).fit(Xd)
+        chunkml.MiniBatchKMeans(3, batch_size=50, max_iter=2, random_state=0).fit(X)
+        return km
+
+    writeable = fit(X)
+    before = [len(kernel.signatures) for kernel in direct]
+    frozen = X.copy()
+    for a in (frozen.data, frozen.indices, frozen.indptr):
+        a.flags.writeable = False
+    read_only = fit(frozen)
+    assert [len(kernel.signatures) for kernel in direct] == before
+    np.testing.assert_array_equal(read_only.cluster_centers_, writeable.cluster_centers_)
