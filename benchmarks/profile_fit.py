@@ -7,8 +7,10 @@ init_max_iter=2, oversampling_factor=10, random_state=0)) on dask's threaded sch
 times every pass over X by wrapping the `DaskRows` / `NumpyRows` methods of this process
 (chunkml itself is not changed): k-means|| sampling passes, the pass that weights the
 candidates, Lloyd passes, and the in-memory reclustering of the candidates. Prints one
-table per fit next to the time of one plain read of X (`X.sum().compute()`), the floor of
-any pass.
+table per fit next to the time of one dask pass that only reads X (`X.sum().compute()`):
+what any dask pass costs at least, dask's per-pass overhead included. It is not the
+physical floor (one read of X's bytes by a numba prange flat sum, which bench_kmeans.py
+measures as `floor_numpy`/`floor_dask`).
 """
 
 import argparse
@@ -18,15 +20,12 @@ import pstats
 import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dask  # noqa: E402
-import numba  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+from _impls import threaded_scheduler  # noqa: E402
 
 import chunkml  # noqa: E402
 from chunkml.dask_glue import _rows, init  # noqa: E402
@@ -82,17 +81,9 @@ def _instrument():
     kmeans.kmeans_parallel_init = kmeans_parallel_init
 
 
-@contextmanager
-def _scheduler(threads):
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    with ThreadPoolExecutor(threads, initializer=lambda: threadpool_limits(limits=1)) as pool:
-        with dask.config.set(scheduler="threads", pool=pool, num_workers=threads):
-            yield
-
-
 def _table(total, floor):
     """Wall time, and CPU time of all threads, which a busy machine inflates less."""
-    print(f"{'phase':52s} {'calls':>5s} {'wall s':>7s} {'/ floor':>7s} {'% wall':>6s} "
+    print(f"{'phase':52s} {'calls':>5s} {'wall s':>7s} {'/ X.sum':>7s} {'% wall':>6s} "
           f"{'CPU s':>7s}")
     for name, values in sorted(TIMES.items()):
         wall = sum(v[0] for v in values)
@@ -102,7 +93,7 @@ def _table(total, floor):
     passes = sum(len(v) for k, v in TIMES.items() if k.split(": ")[1].startswith("dask ")
                  and "final" not in k)
     print(f"passes over X (dask calls other than final): {passes}; fit {total[0]:.3f} s wall "
-          f"= {total[0] / floor:.1f} floors, {total[1]:.3f} s CPU")
+          f"= {total[0] / floor:.1f} X.sum passes, {total[1]:.3f} s CPU")
 
 
 def main():
@@ -115,7 +106,10 @@ def main():
     args = parser.parse_args()
 
     _instrument()
-    with _scheduler(args.threads):
+    # The benchmarks' threaded scheduler: each pool thread limits its per-thread pools
+    # only (a pool thread that set OpenBLAS's process-wide pool would become its
+    # controlling thread, see _impls.py).
+    with threaded_scheduler(args.threads):
         X, _ = chunkml.datasets.make_blobs(n_samples=args.n_samples,
                                            chunks=args.n_samples // 10, centers=3,
                                            n_features=2, random_state=0)
