@@ -21,7 +21,7 @@ from numba import njit
 
 from ._config import CACHE, FASTMATH
 from ._dispatch import read_only
-from ._rowwise import squared_distance
+from ._rowwise import load_rows, squared_distance
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -34,13 +34,7 @@ def _center_distance(centers, j, point):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _load_row(X, i, shift, scale, out):
-    for f in range(X.shape[1]):
-        out[f] = (X[i, f] - shift[f]) * scale
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _start(X, shift, scale, first, centers, closest, nearest, head, nxt, prv, radius):
+def _start(X, shift, scale, first, centers, closest, head, nxt, prv, radius):
     """Row `first` of X becomes center 0, nearest to every row.
 
     Parameters
@@ -52,18 +46,17 @@ def _start(X, shift, scale, first, centers, closest, nearest, head, nxt, prv, ra
         Row of X that is the first center.
     centers : (k, d) float64, OUT: row 0 set.
     closest : (n,) float64, OUT: squared distance of each row to its nearest center.
-    nearest : (n,) int64, OUT: that center (0).
-    head : (k,) int64, OUT: first row of each center's list (-1: empty).
+    head : (k,) int64, OUT: first row of each center's list (-1: empty); a row's list is
+        its nearest center (the first chosen on ties).
     nxt, prv : (n,) int64, OUT: the next and previous row in the list (-1: none).
     radius : (k,) float64, OUT: radius[0], the largest of closest.
     """
     n = X.shape[0]
-    _load_row(X, first, shift, scale, centers[0])
+    load_rows(X, first, first + 1, shift, scale, centers)
     head[:] = -1
     biggest = 0.0
     for i in range(n):
         closest[i] = squared_distance(X, i, shift, scale, centers, 0)
-        nearest[i] = 0
         nxt[i] = i + 1 if i + 1 < n else -1
         prv[i] = i - 1
         biggest = max(biggest, closest[i])
@@ -89,7 +82,7 @@ def _gains(X, shift, scale, sample_weight, trials, n_centers, centers, closest, 
     """
     n_trials = trials.shape[0]
     for q in range(n_trials):
-        _load_row(X, trials[q], shift, scale, out_trials[q])
+        load_rows(X, trials[q], trials[q] + 1, shift, scale, out_trials[q:])
         out_gain[q] = 0.0
     bound = np.empty(n_trials)
     for j in range(n_centers):
@@ -111,15 +104,14 @@ def _gains(X, shift, scale, sample_weight, trials, n_centers, centers, closest, 
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _add(X, shift, scale, row, n_centers, centers, closest, nearest, head, nxt, prv,
-         radius):
+def _add(X, shift, scale, row, n_centers, centers, closest, head, nxt, prv, radius):
     """Row `row` of X becomes center n_centers: the rows now nearest to it move to its
     list, and the radius of every list it took rows from is measured again.
 
     Parameters are those of `_start`, IN/OUT, for the centers 0..n_centers-1
     chosen so far.
     """
-    _load_row(X, row, shift, scale, centers[n_centers])
+    load_rows(X, row, row + 1, shift, scale, centers[n_centers:])
     head[n_centers] = -1
     new_radius = 0.0
     for j in range(n_centers):
@@ -135,7 +127,6 @@ def _add(X, shift, scale, row, n_centers, centers, closest, nearest, head, nxt, 
                     if bound < 4.0 * c else c)
             if dist < c:
                 closest[i] = dist
-                nearest[i] = n_centers
                 # Unlink from j, push onto the new center's list.
                 if prv[i] >= 0:
                     nxt[prv[i]] = following
@@ -158,7 +149,8 @@ def _add(X, shift, scale, row, n_centers, centers, closest, nearest, head, nxt, 
 
 class KmeansppState:
     """The chosen centers of a greedy k-means++ on the rows X (in the frame), and each
-    row's nearest one; `start`, then `gains` and `add` for each further center.
+    row's distance to its nearest one, whose list (`head`, `nxt`, `prv`) holds it;
+    `start`, then `gains` and `add` for each further center.
 
     X (n, d) float32|float64 and sample_weight (n,) float64 are read only (through
     read-only views: one compiled signature whatever the caller's flags).
@@ -171,7 +163,6 @@ class KmeansppState:
         self.sample_weight = read_only(np.ascontiguousarray(sample_weight, np.float64))
         self.centers = np.zeros((n_clusters, d))
         self.closest = np.empty(n)
-        self.nearest = np.empty(n, dtype=np.int64)
         self.head = np.empty(n_clusters, dtype=np.int64)
         self.nxt = np.empty(n, dtype=np.int64)
         self.prv = np.empty(n, dtype=np.int64)
@@ -180,8 +171,8 @@ class KmeansppState:
 
     def start(self, row):
         """Row `row` of X is the first center."""
-        _start(*self.args, row, self.centers, self.closest, self.nearest, self.head,
-               self.nxt, self.prv, self.radius)
+        _start(*self.args, row, self.centers, self.closest, self.head, self.nxt,
+               self.prv, self.radius)
         self.n_centers = 1
 
     def gains(self, trials):
@@ -196,6 +187,6 @@ class KmeansppState:
 
     def add(self, row):
         """Row `row` of X is the next center."""
-        _add(*self.args, row, self.n_centers, self.centers, self.closest, self.nearest,
-             self.head, self.nxt, self.prv, self.radius)
+        _add(*self.args, row, self.n_centers, self.centers, self.closest, self.head,
+             self.nxt, self.prv, self.radius)
         self.n_centers += 1
