@@ -58,11 +58,11 @@ DIRECT = ("sparse_has_duplicates", "sparse_block_stats", "sparse_gather_rows",
           "sparse_update_mindist_sample", "sparse_minibatch_step", "merge_moments")
 
 
-def _record_direct(monkeypatch, module, calls):
-    """Replace module's DIRECT kernels by recorders of (name, numba argument types)."""
+def _record_direct(monkeypatch, module, calls, names=DIRECT):
+    """Replace module's kernels `names` by recorders of (name, numba argument types)."""
     from numba import typeof
 
-    for name in DIRECT:
+    for name in names:
         if hasattr(module, name):
             def recorder(*args, _kernel=getattr(module, name), _name=name):
                 calls.add((_name, tuple(typeof(a) for a in args)))
@@ -177,16 +177,8 @@ def test_warm_up_covers_the_first_pass_and_minibatch_on_read_only_blocks(monkeyp
 def test_warm_up_compiles_greedy_kmeanspp_as_fits_call_it(monkeypatch):
     # The k-means|| recluster runs it on float64 candidates whatever X's dtype; k-means++
     # on numpy X on X itself.
-    from numba import typeof
-
-    from chunkml.kernels import kmeanspp
-
     calls = set()
-    for name in ("_start", "_gains", "_add"):
-        def recorder(*args, _kernel=getattr(kmeanspp, name), _name=name):
-            calls.add((_name, tuple(typeof(a) for a in args)))
-            return _kernel(*args)
-        monkeypatch.setattr(kmeanspp, name, recorder)
+    _record_direct(monkeypatch, kernels.kmeanspp, calls, names=("_start", "_gains", "_add"))
     kernels.warm_up(dtypes=(np.float32,), widths=(2,), sparse=False)
     warmed = set(calls)
     assert {name for name, _ in warmed} == {"_start", "_gains", "_add"}
