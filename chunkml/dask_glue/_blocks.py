@@ -54,24 +54,20 @@ def _kept(key, idx, m):
     return real[best_rows(key[real], idx[real], m)]
 
 
-@one_blas_thread
-def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, n_far, with_moments,
-                parallel=False):
-    """Fused Lloyd pass over one block -> its LloydPartial, in the frame (shift, scale)
-    (see _frame.py), far rows included; row_offset: the global id of its first row."""
-    X = as_block(X)
-    w = as_weight(sample_weight)
+def _lloyd_outputs(centers, n_far, with_moments):
+    """The zeroed and empty output buffers of a Lloyd kernel: (sums, weight, moments,
+    far_dist, far_idx, far_label)."""
     n_clusters, n_features = centers.shape
-    sums = np.zeros((n_clusters, n_features))
-    weight = np.zeros(n_clusters)
-    moments = np.zeros((2 if with_moments else 0, n_features))
-    far_dist = np.empty(n_far)
-    far_idx = np.empty(n_far, dtype=np.int64)
-    far_label = np.empty(n_far, dtype=np.int64)
+    return (np.zeros((n_clusters, n_features)), np.zeros(n_clusters),
+            np.zeros((2 if with_moments else 0, n_features)), np.empty(n_far),
+            np.empty(n_far, dtype=np.int64), np.empty(n_far, dtype=np.int64))
+
+
+def _lloyd_partial(X, w, row_offset, shift, scale, inertia, outputs, n_far, with_moments,
+                   n_compared=-1):
+    """A block's LloydPartial from its kernel's inertia and `_lloyd_outputs`."""
+    sums, weight, moments, far_dist, far_idx, far_label = outputs
     sparse = _sparse.is_sparse(X)
-    lloyd = _sparse.lloyd_partial_sums if sparse else kernels.lloyd_partial_sums
-    inertia = lloyd(X, shift, scale, centers, w, sums, weight, moments, far_dist, far_idx,
-                    far_label, parallel=parallel)
     keep = _kept(far_dist, far_idx, n_far)
     rows = far_idx[keep]
     far_X = (_sparse.take_rows(X, rows, scale) if sparse
@@ -83,7 +79,58 @@ def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, n_far, with
         far_label=far_label[keep],
         far_weight=np.ones(rows.shape[0]) if w.shape[0] == 0 else w[rows],
         far_X=far_X,
-        min_weight=min_weight(w, X.shape[0]))
+        min_weight=min_weight(w, X.shape[0]), n_compared=n_compared)
+
+
+@one_blas_thread
+def lloyd_block(X, sample_weight, row_offset, shift, scale, centers, n_far, with_moments,
+                parallel=False):
+    """Fused Lloyd pass over one block -> its LloydPartial, in the frame (shift, scale)
+    (see _frame.py), far rows included; row_offset: the global id of its first row."""
+    X = as_block(X)
+    w = as_weight(sample_weight)
+    outputs = _lloyd_outputs(centers, n_far, with_moments)
+    lloyd = (_sparse.lloyd_partial_sums if _sparse.is_sparse(X)
+             else kernels.lloyd_partial_sums)
+    inertia = lloyd(X, shift, scale, centers, w, *outputs, parallel=parallel)
+    return _lloyd_partial(X, w, row_offset, shift, scale, inertia, outputs, n_far,
+                          with_moments)
+
+
+def new_bounds(n_samples, n_clusters):
+    """The bounds state of rows that have none yet: (candidates (n, m) int32, lower (n,)
+    float64 -inf), m from `kernels.bounds_shape`."""
+    m, _ = kernels.bounds_shape(n_clusters)
+    return np.zeros((n_samples, m), dtype=np.int32), np.full(n_samples, -np.inf)
+
+
+@one_blas_thread
+def bounded_lloyd_block(X, state, sample_weight, row_offset, shift, scale, centers, drift,
+                        n_far, with_moments, parallel=False, in_place=False):
+    """`lloyd_block` carrying per-row bounds (`kernels.bounded_lloyd_partial_sums`) ->
+    (state, partial): the block's new state and its LloydPartial.
+
+    state: (candidates, lower) as the previous pass left them, or None for none (the
+    first pass). drift: (movers, mover_drift, rest_drift), how far the centers moved
+    since (lloyd.center_drift). The state is updated in a copy unless `in_place`
+    (in-memory X, whose state no one else reads; a dask task must not change its
+    inputs).
+    """
+    X = as_block(X)
+    w = as_weight(sample_weight)
+    if state is None:
+        candidates, lower = new_bounds(X.shape[0], centers.shape[0])
+    elif in_place:
+        candidates, lower = state
+    else:
+        candidates, lower = (np.array(a) for a in state)
+    outputs = _lloyd_outputs(centers, n_far, with_moments)
+    inertia, n_compared = kernels.bounded_lloyd_partial_sums(
+        X, shift, scale, centers, w, *drift, candidates, lower, *outputs,
+        parallel=parallel)
+    partial = _lloyd_partial(X, w, row_offset, shift, scale, inertia, outputs, n_far,
+                             with_moments, n_compared)
+    return (candidates, lower), partial
 
 
 def _sample_partial(X, w, total, stats, top_key, top_idx, row_offset):
@@ -154,7 +201,8 @@ def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, 
 
 
 def round_part(result, i):
-    """Item i of a `mindist_block` result: 0 distances, 1 nearest ids, 2 the partial."""
+    """Item i of a block function's tuple: of `mindist_block`'s, 0 distances, 1 nearest
+    ids, 2 the partial; of `bounded_lloyd_block`'s, 0 the state, 1 the partial."""
     return result[i]
 
 

@@ -92,6 +92,9 @@ class LloydPartial:
     far_weight: np.ndarray  # (m,) float64
     far_X: np.ndarray  # (m, n_features) float64: the rows, in the frame
     min_weight: float  # smallest weight of a row (+inf for no rows)
+    # Rows compared with every center: all of them, but in the passes that carry bounds
+    # (kernels.bounded_lloyd_partial_sums), where the others' bounds settled their label.
+    n_compared: int = -1  # -1: every row (a plain pass)
 
 
 def merge_lloyd(parts, axis=None, keepdims=True):
@@ -112,6 +115,8 @@ def merge_lloyd(parts, axis=None, keepdims=True):
         weight=_sum([p.weight for p in parts]),
         moments=moments,
         min_weight=min(p.min_weight for p in parts),
+        n_compared=(-1 if parts[0].n_compared < 0
+                    else sum(p.n_compared for p in parts)),
         **_best_of(parts, "far_dist", "far_row", ("far_label", "far_weight", "far_X"),
                    parts[0].n_far),
     )

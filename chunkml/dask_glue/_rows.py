@@ -22,6 +22,7 @@ import numpy as np
 
 from ._blocks import (
     block_rows,
+    bounded_lloyd_block,
     candidate_weight_block,
     labels_block,
     labels_only_block,
@@ -130,6 +131,12 @@ class NumpyRows:
     def lloyd(self, centers, n_far, with_moments):
         return lloyd_block(self.X, self.sample_weight, 0, *self.frame.args, centers, n_far,
                            with_moments, parallel=use_parallel(self.X))
+
+    def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
+        """`lloyd` carrying per-row bounds; the state is updated in place."""
+        return bounded_lloyd_block(self.X, state, self.sample_weight, 0, *self.frame.args,
+                                   centers, drift, n_far, with_moments,
+                                   parallel=use_parallel(self.X), in_place=True)
 
     def sample(self, seed, stream, n_top, *, split_every=None):
         return sample_block(self.X, self.sample_weight, 0, seed, stream, n_top)
@@ -267,6 +274,26 @@ class DaskRows:
         (partial,) = self.compute(self.lloyd_graph(centers, n_far, with_moments))
         return partial
 
+    def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
+        """`lloyd` carrying per-row bounds: the new state, one object per block, is
+        persisted, not computed."""
+        shift, scale = self.frame.args
+        # The state has one chunk per block of X, not X's row chunks: matched by block,
+        # not unified with X's chunks (which would rechunk X).
+        state_args = (None, None) if state is None else (state, "i")
+        results = self._per_block(
+            bounded_lloyd_block, *state_args, *self._weight(), self.offsets, "i",
+            shift=shift, scale=scale, centers=centers, drift=drift, n_far=n_far,
+            with_moments=with_moments, align_arrays=False, token=LLOYD_NAME)
+        new_state = results.map_blocks(round_part, 0, dtype=object, meta=_OBJECTS,
+                                       token=f"{LLOYD_NAME}-bounds")
+        partials = results.map_blocks(round_part, 1, dtype=object, meta=_OBJECTS,
+                                      token=f"{LLOYD_NAME}-partials")
+        new_state, reduced = dask.persist(new_state,
+                                          self._reduce(partials, merge_lloyd, LLOYD_NAME))
+        (partial,) = self.compute(reduced)
+        return new_state, partial
+
     def sample(self, seed, stream, n_top, *, split_every=None):
         partials = self._per_block(sample_block, *self._weight(), self.offsets, "i",
                                    seed=seed, stream=stream, n_top=n_top, token=SAMPLE_NAME)
@@ -334,9 +361,17 @@ class DaskRows:
         return sampled_kmeanspp(self, part, n_clusters, seed)
 
 
+def unbounded_lloyd(self, state, centers, drift, n_far, with_moments):
+    """`bounded_lloyd` of rows whose passes carry no bounds (a method of theirs): a
+    plain `lloyd` pass and no state."""
+    return None, self.lloyd(centers, n_far, with_moments)
+
+
 class SparseNumpyRows(UnshiftedFrame, NumpyRows):
     """NumpyRows over an in-memory scipy.sparse X, read as CSR (converted once), in a
     frame without shift (see _sparse.py)."""
+
+    bounded_lloyd = unbounded_lloyd
 
     def __init__(self, X, sample_weight=None, frame=None):
         set_rows(self, as_csr(X), sample_weight, frame)
@@ -344,3 +379,5 @@ class SparseNumpyRows(UnshiftedFrame, NumpyRows):
 
 class SparseDaskRows(UnshiftedFrame, DaskRows):
     """DaskRows over a dask array of scipy.sparse blocks, in a frame without shift."""
+
+    bounded_lloyd = unbounded_lloyd

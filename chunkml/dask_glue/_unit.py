@@ -18,6 +18,7 @@ import dask.array as da
 import numpy as np
 
 from ._blocks import (
+    bounded_lloyd_block,
     as_block,
     candidate_weight_block,
     check_finite_block,
@@ -186,6 +187,18 @@ class UnitNumpyRows:
             lloyd_block(self._unit(sl), self._weight(sl), sl.start, *self.frame.args,
                         centers, n_far, with_moments, parallel=self._parallel)
             for sl in self._slabs])
+
+    def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
+        """`lloyd` carrying per-row bounds: one state per slab, updated in place."""
+        states, parts = [], []
+        for s, sl in enumerate(self._slabs):
+            new, part = bounded_lloyd_block(
+                self._unit(sl), None if state is None else state[s], self._weight(sl),
+                sl.start, *self.frame.args, centers, drift, n_far, with_moments,
+                parallel=self._parallel, in_place=True)
+            states.append(new)
+            parts.append(part)
+        return states, merge_lloyd(parts)
 
     def sample(self, seed, stream, n_top, *, split_every=None):
         return merge_sample([sample_block(self._unit(sl), self._weight(sl), sl.start, seed,

@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from .. import kernels
 from . import progress
 
 logger = logging.getLogger("chunkml")
@@ -95,6 +96,30 @@ def update_centers(partial, centers_old):
     return centers
 
 
+# How far the centers moved before the first pass of a fit: nowhere (the rows have no
+# bounds yet; each is compared with every center).
+NO_DRIFT = (np.empty(0, dtype=np.int64), np.empty(0), 0.0)
+
+# Relative slack on the drifts handed to the bounded passes: more than float64 rounding
+# of a distance (a bound too small only costs a comparison; one too large, a label).
+_DRIFT_SLACK = 1e-9
+
+
+def center_drift(old, new):
+    """(movers, mover_drift, rest_drift) of centers moving from `old` to `new`, for
+    `kernels.bounded_lloyd_partial_sums`: the ids of the centers that moved most,
+    farthest first, upper bounds on their distances moved, and one on every other
+    center's (inf where a move is not finite)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        drift = np.sqrt(((new - old) ** 2).sum(axis=1)) * (1.0 + _DRIFT_SLACK)
+    drift = np.where(np.isnan(drift), np.inf, drift)
+    _, n_movers = kernels.bounds_shape(drift.shape[0])
+    order = np.argsort(-drift, kind="stable")
+    movers = order[:n_movers]
+    rest = float(drift[order[n_movers]]) if drift.shape[0] > n_movers else 0.0
+    return movers.astype(np.int64), np.ascontiguousarray(drift[movers]), rest
+
+
 class FrameMismatch(Exception):
     """The first Lloyd pass found that X is not represented well in the rows' frame
     (`Frame.suits`): the frame must come from X itself, by a pass that measures it."""
@@ -161,9 +186,18 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
     partial = None
     shift = np.inf
     n_iter = 0
+    # Where the kernels choose it, every pass carries per-row bounds to the next one
+    # (same labels and results as plain passes; the passes after the first skip the
+    # rows whose label the bounds settle).
+    bounded = kernels.use_bounds(rows.n_features, n_clusters)
+    bounds, drift = None, NO_DRIFT
     for n_iter in range(1, max_iter + 1):
         first = tol_abs is None
-        partial = rows.lloyd(centers, n_far=n_clusters, with_moments=first)
+        if bounded:
+            bounds, partial = rows.bounded_lloyd(bounds, centers, drift, n_far=n_clusters,
+                                                 with_moments=first)
+        else:
+            partial = rows.lloyd(centers, n_far=n_clusters, with_moments=first)
         if first:
             if check_frame and not rows.frame.suits(partial.n_samples, partial.moments):
                 raise FrameMismatch
@@ -177,8 +211,11 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         # inf (not converged), which is right, and no RuntimeWarning for the user.
         with np.errstate(over="ignore"):
             shift = float(((new_centers - centers) ** 2).sum())
-        logger.debug("%s iteration %d: inertia %.9g, center shift %.9g", name, n_iter,
-                     partial.inertia, shift)
+        logger.debug("%s iteration %d: inertia %.9g, center shift %.9g%s", name, n_iter,
+                     partial.inertia, shift,
+                     "" if partial.n_compared < 0 else
+                     f", {partial.n_compared} of {partial.n_samples} rows compared with "
+                     "every center")
         if report and progress.active():
             progress.report("step", "KMeans", "lloyd", n_iter, max_iter,
                             inertia=rows.frame.restore_squared(partial.inertia)
@@ -188,6 +225,8 @@ def lloyd(rows, centers, *, max_iter, tol, tol_abs=None, check_frame=False,
         if verbose:
             print_iteration(rows.frame, n_iter, partial.inertia, shift, tol_abs,
                             shift <= tol_abs, cost_factor)
+        if bounded:
+            drift = center_drift(centers, new_centers)
         centers = new_centers
         if shift <= tol_abs:
             break

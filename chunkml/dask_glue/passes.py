@@ -109,6 +109,20 @@ class Passes(Protocol):
         `with_moments`, X's (mean, M2) rows in the frame.
         """
 
+    def bounded_lloyd(self, state: object, centers: np.ndarray, drift: tuple, n_far: int,
+                      with_moments: bool) -> tuple[object, LloydPartial]:
+        """`lloyd`, carrying per-row bounds from pass to pass
+        (`kernels.bounded_lloyd_partial_sums`): the same partial, up to summation order,
+        for fewer operations.
+
+        `state` is None for the first pass, then what the previous one returned (opaque:
+        numpy arrays in memory, persisted dask objects on dask); `drift` is how far the
+        centers moved since (lloyd.center_drift; lloyd.NO_DRIFT for the first). Returns
+        (new state, partial); the partial's `n_compared` counts the rows compared with
+        every center. Rows that carry no bounds (CSR X) make a plain pass and return
+        no state.
+        """
+
     def final(self, centers: np.ndarray,
               last_partial: LloydPartial | None = None) -> tuple[object, float, int]:
         """(labels, inertia, number of non-empty clusters) for the final centers.

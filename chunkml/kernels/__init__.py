@@ -21,7 +21,7 @@ in-memory rows, skipping the distances the triangle inequality rules out.
 """
 
 from . import _notice  # noqa: F401  (says so, once, when a kernel compiles)
-from ._dispatch import Variant, read_only, variant, variants
+from ._dispatch import Variant, bounds_shape, read_only, use_bounds, variant, variants
 from ._moments import (
     N_STATS,
     STAT_EXP,
@@ -34,6 +34,7 @@ from ._moments import (
 )
 from ._ops import (
     assign_labels,
+    bounded_lloyd_partial_sums,
     euclidean_distances,
     lloyd_partial_sums,
     minibatch_step,
@@ -66,6 +67,8 @@ __all__ = [
     "STAT_MIN",
     "Variant",
     "assign_labels",
+    "bounds_shape",
+    "bounded_lloyd_partial_sums",
     "block_stats",
     "counter_uniform",
     "euclidean_distances",
@@ -86,6 +89,7 @@ __all__ = [
     "sparse_update_mindist_sample",
     "splitmix64",
     "update_mindist_sample",
+    "use_bounds",
     "variant",
     "variants",
     "warm_up",

@@ -77,6 +77,17 @@ def tile_work(n_features, n_clusters, rows):
              np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.int32)))
 
 
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
+def score_bound(norm, radius, n_features):
+    """4e, where e bounds the error of each float32 score of a row of norm `norm`
+    against centers within `radius` of their mean, at n_features features: twice the
+    margin 2e that certifies a best score (see `nearest_tile`)."""
+    rel = 8.0 * _EPS32
+    absolute = 8.0 * (n_features + 2) * _TINY32
+    return (rel * (radius * radius + (n_features + 4) * norm * radius)
+            + absolute * (1.0 + radius + norm))
+
+
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def exact_argmin(X, i, shift, scale, centers):
     """Index of the center nearest to row i of X (in the frame) by exact float64 squared
@@ -223,16 +234,13 @@ def nearest_tile(X, start, stop, frame_shift, frame_scale, centers, gemm_centers
     # e = u (2 R^2 + 2 (d + 4) |x| R), R = radius, plus a few float32 `tiny` where values
     # underflow. The best score is the exact argmin's whenever the runner-up is more than
     # 2e above it; the bound below is twice that.
-    rel = 8.0 * _EPS32
-    absolute = 8.0 * (n_features + 2) * _TINY32
     # A row that fails the certificate is compared exactly with the centers its float32
     # scores cannot rule out (at 1024 clusters 8% of the rows of clustered data fail it
     # at 128 features, 60% at 768: comparing those with every center took 40% of the
     # tile's time at 128 features).
     n_check = 0
     for i in range(m):
-        bound = (rel * (radius * radius + (n_features + 4) * norm[i] * radius)
-                 + absolute * (1.0 + radius + norm[i]))
+        bound = score_bound(norm[i], radius, n_features)
         row_best = np.float64(best[i])
         margin = np.float64(second[i]) - row_best
         if best[i] > -np.inf and margin > bound:

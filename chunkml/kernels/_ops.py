@@ -9,7 +9,7 @@ import numpy as np
 
 from . import minibatch as _minibatch
 from . import sampling as _sampling
-from ._dispatch import read_only, squared_norms, variant
+from ._dispatch import gemm_rows, read_only, squared_norms, variant
 from .sampling import key_rows, start_round
 
 
@@ -50,6 +50,47 @@ def lloyd_partial_sums(X, shift, scale, centers, sample_weight, out_sums, out_we
     v = variant("lloyd_partial_sums", X.shape[1], centers.shape[0], parallel, X.dtype)
     return v(X, shift, scale, centers, sample_weight, out_sums, out_weight, out_moments,
              out_far_dist, out_far_idx, out_far_label, *v.method_args(shift, centers))
+
+
+def bounded_lloyd_partial_sums(X, shift, scale, centers, sample_weight, movers,
+                               mover_drift, rest_drift, candidates, lower, out_sums, out_weight,
+                               out_moments, out_far_dist, out_far_idx, out_far_label,
+                               parallel=False):
+    """`lloyd_partial_sums` that skips the rows whose nearest center per-row bounds
+    prove (bounds.py); returns (inertia, rows compared with every center).
+
+    The outputs from `out_sums` on, and the labels they come from, are
+    `lloyd_partial_sums`'s for the same block and centers (bit for bit, serial or
+    parallel alike), whatever the state, as long as the state is one these passes left
+    and movers / rest_drift describe how far the centers moved since.
+
+    Parameters
+    ----------
+    X, shift, scale, centers, sample_weight : as `lloyd_partial_sums`; X has at least
+        `_dispatch.GEMM_MIN_FEATURES` features.
+    movers : (b,) int64, IN: ids of the centers that moved most, by decreasing drift
+        (measured exactly where their drift leaves a row's bound too low).
+    mover_drift : (b,) float64, IN: upper bounds on their drifts, non-increasing.
+    rest_drift : float
+        An upper bound, in the frame's units, on the distance by which every other
+        center moved since the pass that left the state (0 for the first pass).
+    candidates : (n, m) int32, INOUT: per row, the m centers nearest to it when it was
+        last compared with every center (m from `_dispatch.bounds_shape`, at most k).
+    lower : (n,) float64, INOUT: per row, a lower bound on its distance to every center
+        not among its candidates, before the move; -inf for a row without state (every
+        row, on the first pass), which is then compared with every center.
+    out_sums, out_weight, out_moments, out_far_dist, out_far_idx, out_far_label :
+        as `lloyd_partial_sums`.
+    parallel : bool
+        The in-memory variant (fixed row chunks on threads, as `lloyd_partial_sums`).
+    """
+    v = variant("bounded_lloyd_partial_sums", X.shape[1], centers.shape[0], parallel,
+                X.dtype)
+    inertia, n_compared = v(X, shift, scale, centers, sample_weight, movers, mover_drift,
+                            float(rest_drift), candidates, lower, out_sums, out_weight,
+                            out_moments, out_far_dist, out_far_idx, out_far_label,
+                            gemm_rows(centers.shape[0]))
+    return float(inertia), int(n_compared)
 
 
 def assign_labels(X, shift, scale, centers, out_labels, out_mindist, parallel=False):

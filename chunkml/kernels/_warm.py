@@ -3,9 +3,11 @@
 import numpy as np
 
 from . import sparse as csr
-from ._dispatch import MAX_TILE_FEATURES, read_only, variant, variants
+from ._dispatch import GEMM_MIN_FEATURES, MAX_TILE_FEATURES, read_only, variant, variants
 from ._moments import N_STATS, merge_moments
-from ._ops import assign_labels, euclidean_distances, lloyd_partial_sums, update_mindist_sample
+from ._dispatch import bounds_shape
+from ._ops import assign_labels, bounded_lloyd_partial_sums, euclidean_distances
+from ._ops import lloyd_partial_sums, update_mindist_sample
 from ._ops import minibatch_step, sample_rows
 from ._ops import sparse_assign_labels, sparse_euclidean_distances, sparse_lloyd_partial_sums
 from .kmeanspp import KmeansppState
@@ -15,6 +17,8 @@ def _used(v, widths):
     """Whether blocks of some width in `widths` run variant v."""
     if v.method == "tiles":
         return v.width in widths
+    if v.method == "gemm":
+        return any(w >= GEMM_MIN_FEATURES for w in widths)
     if variant(v.op, 1, 1).method != "tiles":
         return True  # one method for every width (euclidean_distances)
     return any(w > MAX_TILE_FEATURES for w in widths)
@@ -105,6 +109,16 @@ def _lloyd(X, frame, centers, empty, parallel):
                        np.empty(1, dtype=np.int64), parallel=parallel)
 
 
+def _bounded(X, frame, centers, empty, parallel):
+    k, d = centers.shape
+    m, _ = bounds_shape(k)
+    bounded_lloyd_partial_sums(
+        X, *frame, centers, empty, np.zeros(1, dtype=np.int64), np.zeros(1), 0.0,
+        np.zeros((1, m), dtype=np.int32), np.full(1, -np.inf), np.zeros((k, d)),
+        np.zeros(k), np.zeros((2, d)), np.empty(1), np.empty(1, dtype=np.int64),
+        np.empty(1, dtype=np.int64), parallel=parallel)
+
+
 def _assign(X, frame, centers, empty, parallel):
     assign_labels(X, *frame, centers, np.empty(1, dtype=np.int32), np.empty(1),
                   parallel=parallel)
@@ -122,5 +136,6 @@ def _round(X, frame, centers, empty, parallel):
 
 
 # The dense operations, each on a 1-row block as the glue calls it.
-_CALLS = {"lloyd_partial_sums": _lloyd, "assign_labels": _assign,
+_CALLS = {"lloyd_partial_sums": _lloyd, "bounded_lloyd_partial_sums": _bounded,
+          "assign_labels": _assign,
           "euclidean_distances": _distances, "update_mindist_sample": _round}

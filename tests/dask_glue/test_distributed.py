@@ -136,6 +136,19 @@ def test_same_fit_on_four_schedulers(init, inprocess_client, process_client,
         np.testing.assert_array_equal(labels, ref_labels, err_msg=name)
 
 
+def test_bounded_passes_on_worker_processes(process_client):
+    """Passes carrying per-row bounds (many features and clusters): the state persisted
+    on the workers between passes gives the threaded scheduler's fit."""
+    X, _ = chunkml.datasets.make_blobs(n_samples=6_000, n_features=64, centers=40,
+                                       chunks=1_500, random_state=1)
+    assert chunkml.kernels.use_bounds(64, 128)
+    ref, ref_labels = _fit(X, "threads", n_clusters=128, init="random", max_iter=30)
+    km, labels = _fit(X, process_client, n_clusters=128, init="random", max_iter=30)
+    assert ref.n_iter_ > 5
+    _assert_same_fit(km, ref)
+    np.testing.assert_array_equal(labels, ref_labels)
+
+
 def test_only_small_partials_reach_the_client(process_client, monkeypatch):
     X, _ = _blobs(n_samples=400_000, chunks=50_000)
     n_clusters, n_features = 4, X.shape[1]

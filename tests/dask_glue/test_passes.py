@@ -151,7 +151,8 @@ def _data(sparse=False):
 
 def test_protocol_names_every_pass():
     assert set(_protocol_methods()) == {"sample", "mindist_round", "candidate_weights",
-                                        "lloyd", "final", "kmeanspp", "compute"}
+                                        "lloyd", "bounded_lloyd", "final", "kmeanspp",
+                                        "compute"}
     assert set(Passes.__annotations__) == {"X", "sample_weight", "n_features", "frame",
                                            "in_memory"}
 

@@ -29,7 +29,7 @@ from chunkml.kernels import (
     update_mindist_sample,
 )
 from chunkml.kernels._chunks import merge_chunk_partials
-from chunkml.kernels._dispatch import MAX_TILE_FEATURES
+from chunkml.kernels._dispatch import MAX_TILE_FEATURES, gemm_rows
 from chunkml.kernels._topk import topk_finish, topk_push
 
 # (n_samples, extra clusters): 0 rows, 1 row, n < k, k at the variant's smallest
@@ -59,6 +59,8 @@ def _variant_calls(v):
                 yield (f"{tag} weights={w.size} moments={mom}", run,
                        (X, *f, C, w, np.zeros((k, d)), np.zeros(k), np.zeros((mom, d)),
                         np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)))
+        elif v.op == "bounded_lloyd_partial_sums":
+            yield from _bounded_calls(v, X, f, C, m, tag)
         elif v.op == "update_mindist_sample":
             for mindist, new in itertools.product([np.full(n, np.inf), np.ones(n)],
                                                   [C, C[:0]]):
@@ -72,6 +74,28 @@ def _variant_calls(v):
                        (X, *f, new, 0, mindist, np.zeros(mindist.size, np.int64),
                         np.empty(0), 1, 2, 3, exp, np.empty(n), np.empty(n, np.int64),
                         np.empty(m), np.empty(m, np.int64)))
+
+
+def _bounded_calls(v, X, f, C, m, tag):
+    """The bounded Lloyd pass without state, then with the state it left (rows kept and
+    rows compared again: movers measured, one moved too far), k below and above the
+    candidates per row."""
+    n, d = X.shape
+    k = C.shape[0]
+    rows = gemm_rows(k)
+    n_cand, n_movers = kernels.bounds_shape(k)
+    candidates = np.zeros((n, n_cand), np.int32)
+    lower = np.full(n, -np.inf)
+    movers = np.arange(n_movers, dtype=np.int64)
+    drifts = [(movers[:0], np.empty(0), 0.0),
+              (movers, np.linspace(1e-3, 0.0, n_movers), 0.0),
+              (movers, np.full(n_movers, 50.0), 1e-6)]
+    for w, mom in itertools.product([np.empty(0), np.ones(n)], [2, 0]):
+        for s, drift in enumerate(drifts):
+            yield (f"{tag} weights={w.size} moments={mom} drift={s}", v,
+                   (X, *f, C, w, *drift, candidates, lower, np.zeros((k, d)),
+                    np.zeros(k), np.zeros((mom, d)), np.empty(m), np.empty(m, np.int64),
+                    np.empty(m, np.int64), rows))
 
 
 # The tile kernels are one source for every width (no branch on it: the width is only the

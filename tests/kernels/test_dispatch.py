@@ -14,11 +14,14 @@ from chunkml.kernels._dispatch import (
     GEMM_MIN_FEATURES,
     MAX_TILE_FEATURES,
     Variant,
+    gemm_rows,
 )
 from tests import _reference as ref
 from tests.kernels._util import RTOL, assert_close, assert_nearest
 
 DENSE = ("lloyd_partial_sums", "assign_labels", "update_mindist_sample")
+# The centers moved nowhere: the drift of a bounded Lloyd pass without state.
+NO_DRIFT = (np.empty(0, np.int64), np.empty(0), 0.0)
 
 
 @pytest.mark.parametrize("n_features, n_clusters, method, width", [
@@ -71,10 +74,17 @@ def _run(v, X, centers, w, frame):
     n, d = X.shape
     k = centers.shape[0]
     shift, scale = frame
-    if v.op == "lloyd_partial_sums":
+    if v.op in ("lloyd_partial_sums", "bounded_lloyd_partial_sums"):
         out = (np.zeros((k, d)), np.zeros(k), np.zeros((2, d)), np.empty(5),
                np.empty(5, np.int64), np.empty(5, np.int64))
-        inertia = v(X, shift, scale, centers, w, *out, *v.method_args(shift, centers))
+        if v.op == "lloyd_partial_sums":
+            inertia = v(X, shift, scale, centers, w, *out, *v.method_args(shift, centers))
+        else:  # the first pass: no state, every row compared with every center
+            m, _ = kernels.bounds_shape(k)
+            inertia, n_compared = v(X, shift, scale, centers, w, *NO_DRIFT,
+                                    np.zeros((n, m), np.int32), np.full(n, -np.inf), *out,
+                                    gemm_rows(k))
+            assert n_compared == n
         order = np.argsort(out[4])  # the far rows, in no guaranteed order
         return (np.array(inertia), *out[:3], *(a[order] for a in out[3:]))
     if v.op == "assign_labels":
@@ -93,7 +103,7 @@ def _check(v, X, centers, w, got):
     """got against the reference on the rows in the frame (shift 1, scale 0.5)."""
     rtol = RTOL[v.dtype.type]
     X_frame = (X.astype(np.float64) - 1.0) * 0.5
-    if v.op == "lloyd_partial_sums":
+    if v.op in ("lloyd_partial_sums", "bounded_lloyd_partial_sums"):
         want = ref.lloyd_partial(X_frame, centers, w, 5)
         assert_close(got[0], want.inertia, v.dtype.type)
         assert_close(got[1], want.sums, v.dtype.type)
@@ -121,7 +131,7 @@ def test_every_dense_variant_matches_reference_and_its_parallel_driver(v):
     _check(v, X, centers, w, serial)
     parallel = kernels.variant(v.op, *v.shape(), True, v.dtype)
     for got, want in zip(_run(parallel, X, centers, w, frame), serial, strict=True):
-        if v.op == "lloyd_partial_sums" and want.dtype == np.float64:
+        if v.op.endswith("lloyd_partial_sums") and want.dtype == np.float64:
             # Sums merged chunk by chunk: the same up to the order of the additions.
             np.testing.assert_allclose(got, want, rtol=1e-12)
         else:

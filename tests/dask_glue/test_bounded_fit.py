@@ -1,0 +1,86 @@
+"""Lloyd fits whose passes carry per-row bounds (kernels.use_bounds: many features and
+clusters): the same fit as plain passes, bit for bit, on numpy, dask and cosine rows,
+and scikit-learn's from the same initial centers."""
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SKKMeans
+
+import chunkml
+from chunkml import kernels
+
+N, D, K = 3000, 64, 128
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    means = rng.normal(scale=3.0, size=(40, D))
+    X = means[rng.integers(0, 40, N)] + rng.normal(size=(N, D))
+    init = X[rng.choice(N, K, replace=False)]
+    assert kernels.use_bounds(D, K)
+    return X, init
+
+
+def _fit(X, init, bounded, monkeypatch, **kwargs):
+    with monkeypatch.context() as m:
+        if not bounded:
+            m.setattr(kernels, "use_bounds", lambda n_features, n_clusters: False)
+        with dask.config.set(scheduler="threads"):
+            km = chunkml.KMeans(K, init=init, n_init=1, max_iter=60, **kwargs).fit(X)
+            return km, np.asarray(km.labels_)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "numpy32", "dask", "cosine"])
+def test_bounded_fit_equals_plain_fit(data, kind, monkeypatch):
+    X, init = data
+    kwargs = {}
+    if kind == "numpy32":
+        X = X.astype(np.float32)
+    elif kind == "dask":
+        X = da.from_array(X, chunks=(1000, D))
+    elif kind == "cosine":
+        kwargs = {"metric": "cosine"}
+    bounded, labels = _fit(X, init, True, monkeypatch, **kwargs)
+    plain, plain_labels = _fit(X, init, False, monkeypatch, **kwargs)
+    assert bounded.n_iter_ == plain.n_iter_ > 5
+    np.testing.assert_array_equal(labels, plain_labels)
+    np.testing.assert_array_equal(bounded.cluster_centers_, plain.cluster_centers_)
+    assert bounded.inertia_ == plain.inertia_
+
+
+def test_bounded_fit_is_scikit_learns_from_the_same_centers(data, monkeypatch):
+    X, init = data
+    km, labels = _fit(X, init, True, monkeypatch, tol=1e-4)
+    sk = SKKMeans(K, init=init, n_init=1, max_iter=60, tol=1e-4, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(labels, sk.labels_)
+    assert km.n_iter_ == sk.n_iter_
+    np.testing.assert_allclose(km.cluster_centers_, sk.cluster_centers_, rtol=1e-9,
+                               atol=1e-9)
+    np.testing.assert_allclose(km.inertia_, sk.inertia_, rtol=1e-9)
+
+
+def test_the_passes_after_the_first_skip_rows(data, caplog):
+    X, init = data
+    with caplog.at_level("DEBUG", logger="chunkml"):
+        chunkml.KMeans(K, init=init, n_init=1, max_iter=60).fit(X)
+    compared = [int(r.getMessage().split(", ")[-1].split(" of ")[0])
+                for r in caplog.records if "compared with every center" in r.getMessage()]
+    assert compared[0] == N
+    assert min(compared[1:]) < N // 10, compared
+
+
+def test_one_read_of_x_per_bounded_iteration(data):
+    """The state and the partial of a pass come from one read of each block; X is not
+    persisted here, so each pass reads it again."""
+    X, init = data
+    reads = []
+    counted = da.from_array(X, chunks=(500, D)).map_blocks(
+        lambda block: reads.append(1) or block, dtype=X.dtype, meta=np.empty((0, 0)))
+    with dask.config.set({"scheduler": "threads", "chunkml.persist": False}):
+        km = chunkml.KMeans(K, init=init, n_init=1, max_iter=4, tol=0).fit(counted)
+    assert km.n_iter_ == 4
+    # 4 passes, and one more for inertia_ at the final centers.
+    assert len(reads) == 6 * (4 + 1)
