@@ -47,16 +47,15 @@ GEMM_TILE_ROWS = 256
 GEMM_MIN_TILE_ROWS = 16
 GEMM_TILE_SCORES = 1 << 18
 
-# From this many clusters and n_features * n_clusters (on the matrix-product method)
-# the Lloyd passes carry per-row bounds (bounds.py) and skip the products that cannot
-# change a label; BOUNDS_CANDIDATES centers are kept per row and up to BOUNDS_MOVERS
-# centers that moved most are measured where their move matters. Whole fits to
-# convergence from the same random rows, 100k rows (make_blobs, 64 blobs, float32),
-# 2 threads, 2-core AMD EPYC, plain / bounded time: d=16: k=128 0.83, k=256 1.14,
-# k=1024 1.81; d=128: k=128 1.16, k=256 1.51, k=1024 1.40 (36 iterations); below the
-# thresholds the candidates' exact distances cost more than the product they save.
+# From this many clusters (on the matrix-product method) the Lloyd passes carry per-row
+# bounds (bounds.py) and skip the products that cannot change a label;
+# BOUNDS_CANDIDATES centers are kept per row and up to BOUNDS_MOVERS centers that moved
+# most are measured where their move matters. Whole fits to convergence from the same
+# random rows, 100k rows (make_blobs, 64 blobs, float32), 2 threads, 2-core AMD EPYC,
+# plain / bounded time: k=64: d=16 0.39, d=128 0.64; k=128: d=16 1.05, d=32 1.22,
+# d=128 1.41; k=256: d=5 1.16, d=8 1.22, d=16 1.38, d=32 1.58, d=128 1.75. Below it
+# the candidates' exact distances cost more than the products they save.
 BOUNDS_MIN_CLUSTERS = 128
-BOUNDS_MIN_WORK = 8192
 BOUNDS_CANDIDATES = 8
 BOUNDS_MOVERS = 32
 
@@ -72,8 +71,7 @@ def use_bounds(n_features, n_clusters):
     """Whether the Lloyd passes over blocks of this shape carry per-row bounds
     (`kernels.bounded_lloyd_partial_sums`) instead of comparing every row with every
     center."""
-    return (use_gemm(n_features, n_clusters) and n_clusters >= BOUNDS_MIN_CLUSTERS
-            and n_features * n_clusters >= BOUNDS_MIN_WORK)
+    return use_gemm(n_features, n_clusters) and n_clusters >= BOUNDS_MIN_CLUSTERS
 
 
 def bounds_shape(n_clusters):

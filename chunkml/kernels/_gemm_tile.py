@@ -26,6 +26,7 @@ from ._rowwise import squared_distance
 
 _EPS32 = np.finfo(np.float32).eps / 2  # unit roundoff of float32
 _TINY32 = np.finfo(np.float32).tiny  # below it float32 loses relative accuracy
+_CONTIGUOUS = np.empty(0, dtype=np.int64)  # `recheck`'s x_rows for a tile of rows start..
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -103,14 +104,17 @@ def exact_argmin(X, i, shift, scale, centers):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def recheck(X, start, frame_shift, frame_scale, centers, scores_t, sqnorm, rows, limit,
-            recheck_buffers, labels):
-    """Labels of the rows start + rows[t] by exact float64 squared distances, comparing
+def recheck(X, start, x_rows, frame_shift, frame_scale, centers, scores_t, sqnorm, rows,
+            limit, recheck_buffers, labels):
+    """Labels of the tile's rows rows[t] by exact float64 squared distances, comparing
     only the centers j whose float32 score ``sqnorm[j] - 2 scores_t[j, rows[t]]`` is not
     above limit[t] (the row's best float32 score plus its bound, see `nearest_tile`): the
     others are certified farther. The same label as `exact_argmin`, first on ties, for
     k + (a few) * d operations per row instead of k * d; `exact_argmin` where no
     candidate has a finite distance. Writes labels[rows[t]].
+
+    Tile row c is row start + c of X, or row x_rows[c] when x_rows is not empty (a tile
+    gathered from scattered rows).
 
     Centers outermost, rows innermost: the scores are read along their rows, not one
     column per row (1,024 cache lines a row at k=1024). recheck_buffers: (>= len(rows),)
@@ -120,20 +124,22 @@ def recheck(X, start, frame_shift, frame_scale, centers, scores_t, sqnorm, rows,
     best_dist, best_j = recheck_buffers
     best_dist[:n_rows] = np.inf
     best_j[:n_rows] = -1
+    gathered = x_rows.shape[0] > 0
     for j in range(centers.shape[0]):
         sq = sqnorm[j]
         for t in range(n_rows):
             score = sq - np.float32(2.0) * scores_t[j, rows[t]]
             if not (np.float64(score) > limit[t]):  # NaN scores are compared exactly
-                dist = squared_distance(X, start + rows[t], frame_shift, frame_scale,
-                                        centers, j)
+                i = x_rows[rows[t]] if gathered else start + rows[t]
+                dist = squared_distance(X, i, frame_shift, frame_scale, centers, j)
                 if dist < best_dist[t]:
                     best_dist[t] = dist
                     best_j[t] = j
     for t in range(n_rows):
         label = best_j[t]
         if label < 0:
-            label = exact_argmin(X, start + rows[t], frame_shift, frame_scale, centers)
+            i = x_rows[rows[t]] if gathered else start + rows[t]
+            label = exact_argmin(X, i, frame_shift, frame_scale, centers)
         labels[rows[t]] = label
 
 
@@ -252,6 +258,6 @@ def nearest_tile(X, start, stop, frame_shift, frame_scale, centers, gemm_centers
         else:
             labels[i] = exact_argmin(X, start + i, frame_shift, frame_scale, centers)
     if n_check:
-        recheck(X, start, frame_shift, frame_scale, centers, scores_t, sqnorm,
+        recheck(X, start, _CONTIGUOUS, frame_shift, frame_scale, centers, scores_t, sqnorm,
                 to_check[:n_check], limit[:n_check], recheck_buffers, labels)
     return labels

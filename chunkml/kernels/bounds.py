@@ -22,11 +22,11 @@ the centers that moved most, by decreasing drift, ``mover_drift``, their drifts,
    row's nearest center, as the exact argmin over all centers would find it (first on
    ties), at (m + movers) * d operations instead of k * d;
 3. else the row is compared with every center, with the other such rows of the block:
-   one float32 product per tile (BLAS, as _gemm_tile.py); the centers split into m
-   groups, the row's new candidates are the m group winners, exact distances to them,
-   the nearest certified nearer than every other center's float32 score minus its
-   forward-error bound (else, rarely, `exact_argmin` over all centers), and the row's
-   state set anew from them.
+   one float32 product per tile (BLAS), labelled as the plain pass labels its rows
+   (_gemm_tile.py: the float32 best score where the runner-up is beyond its error
+   bound, else exact distances to the centers within it); the centers split into m
+   groups, the row's new candidates are the m group winners and its lower bound the
+   best score of the others minus its error bound.
 
 Then the tile is accumulated by `lloyd._accumulate`, as the plain matrix-product pass
 accumulates it: with the same labels, the same sums, weights, inertia and far rows, bit
@@ -38,7 +38,7 @@ from numba import njit
 
 from ._chunks import chunk_bounds, chunk_partials
 from ._config import CACHE, FASTMATH
-from ._gemm_tile import best_two, exact_argmin, score_bound, shifted_centers
+from ._gemm_tile import best_two, exact_argmin, recheck, score_bound, shifted_centers
 from ._moments import accumulate_moments
 from ._threads import run_parts
 from .lloyd import _accumulate, _finish, lloyd_merge
@@ -118,11 +118,12 @@ def _kept(X, i, shift, scale, centers, movers, mover_drift, rest_drift, candidat
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _group_best_two(scores_t, sqnorm, n_groups, best_two_buffers, winner, floor):
-    """Per group g of the centers (the contiguous ids g * k // n_groups onwards), the
-    index of each row's smallest float32 score ``sqnorm[j] - 2 scores_t[j, i]``
-    (winner[g, i], the first on ties) and, per row, the smallest score of any center
-    that won no group (floor[i]: the smallest second-best over the groups).
+def _group_best_two(scores_t, sqnorm, n_groups, best_two_buffers, winner, group_best,
+                    floor):
+    """Per group g of the centers (the contiguous ids g * k // n_groups onwards), each
+    row's smallest float32 score ``sqnorm[j] - 2 scores_t[j, i]`` (group_best[g, i])
+    and its center (winner[g, i], the first on ties); per row, the smallest score of
+    any center that won no group (floor[i]: the smallest second-best of the groups).
 
     `_gemm_tile.best_two` on each group: rows on SIMD lanes, the cost of one best-two
     scan (sorting each row's m best scores instead cost more than the product itself
@@ -132,9 +133,10 @@ def _group_best_two(scores_t, sqnorm, n_groups, best_two_buffers, winner, floor)
     for g in range(n_groups):
         first = g * n_clusters // n_groups
         last = (g + 1) * n_clusters // n_groups
-        _, second, labels = best_two(scores_t[first:last], sqnorm[first:last],
-                                     best_two_buffers)
+        best, second, labels = best_two(scores_t[first:last], sqnorm[first:last],
+                                        best_two_buffers)
         for i in range(m):
+            group_best[g, i] = best[i]
             winner[g, i] = labels[i] + first
             floor[i] = min(floor[i], second[i])
 
@@ -143,14 +145,19 @@ def _group_best_two(scores_t, sqnorm, n_groups, best_two_buffers, winner, floor)
 def bounds_work(n_features, n_clusters, n_candidates, rows):
     """Scratch for `_compare_all` on up to `rows` rows: (float32 tile, float32 scores
     centers x rows, the rows' norms, one row in the frame, `best_two`'s buffers, the
-    group winners (n_candidates, rows) int32 and the rows' float32 floors)."""
+    group winners (n_candidates, rows) int32 and their float32 scores, the rows'
+    float32 floors, their labels, and `recheck`'s rows, limits and buffers)."""
     return (np.empty((rows, n_features), dtype=np.float32),
             np.empty(n_clusters * rows, dtype=np.float32), np.empty(rows),
             np.empty(n_features),
             (np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.float32),
              np.empty(rows, dtype=np.int32), np.empty(rows, dtype=np.float32),
              np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.int32)),
-            np.empty((n_candidates, rows), dtype=np.int32), np.empty(rows, dtype=np.float32))
+            np.empty((n_candidates, rows), dtype=np.int32),
+            np.empty((n_candidates, rows), dtype=np.float32),
+            np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.int32),
+            np.empty(rows, dtype=np.int64), np.empty(rows),
+            (np.empty(rows), np.empty(rows, dtype=np.int64)))
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -159,14 +166,17 @@ def _compare_all(X, rows, n_rows, start, shift, scale, centers, gemm_centers, ca
     """Step 3 for the block rows rows[:n_rows] (at most a tile): labels[rows[t] - start]
     and their state from every center.
 
-    The m candidates kept are the winners of m groups of the centers (not the m nearest:
-    sorting those costs more than the product), the lower bound the best score of the
-    centers that won no group."""
+    The labels as `_gemm_tile.nearest_tile` finds them (the float32 best score where
+    the runner-up is beyond its error bound, else `recheck`), at the same cost; the m
+    candidates kept are the winners of m groups of the centers (not the m nearest:
+    sorting those costs more than the product), the lower bound from the best score of
+    the centers that won no group."""
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
     m = candidates.shape[1]
     center_shift, centers32, sqnorm, radius = gemm_centers
-    tile_buf, scores_buf, norm, row, best_two_buffers, winner, floor = work
+    (tile_buf, scores_buf, norm, _, best_two_buffers, winner, group_best, floor,
+     tile_labels, to_check, limit, recheck_buffers) = work
     tile = tile_buf[:n_rows]
     scores_t = scores_buf[:n_clusters * n_rows].reshape((n_clusters, n_rows))
     for t in range(n_rows):
@@ -178,23 +188,42 @@ def _compare_all(X, rows, n_rows, start, shift, scale, centers, gemm_centers, ca
             sq += v * v
         norm[t] = np.sqrt(sq)
     np.dot(centers32, tile.T, scores_t)
-    _group_best_two(scores_t, sqnorm, m, best_two_buffers, winner, floor)
+    _group_best_two(scores_t, sqnorm, m, best_two_buffers, winner, group_best, floor)
+    n_check = 0
     for t in range(n_rows):
         i = rows[t]
+        best = np.float32(np.inf)
+        best_g = 0
+        second = floor[t]
         for g in range(m):
+            score = group_best[g, t]
             candidates[i, g] = winner[g, t]
-        _load_row(X, i, shift, scale, row)
-        best, best_j = _nearest_of(row, centers, candidates, i)
-        # Every other center's exact squared distance is at least its float32 score
-        # plus the row's squared norm (both about the centers' mean) minus the score's
-        # error bound (see _gemm_tile.nearest_tile).
-        bound = (np.float64(floor[t]) + norm[t] * norm[t]
-                 - score_bound(norm[t], radius, n_features))
-        if best_j < 0 or not best < bound * _KEEP:
-            best_j = exact_argmin(X, i, shift, scale, centers)
-        labels[i - start] = best_j
-        finite = np.isfinite(norm[t]) and bound == bound
-        lower[i] = np.sqrt(max(bound, 0.0)) if finite else -np.inf
+            second = min(second, max(score, best))
+            best_g = g if score < best else best_g
+            best = min(score, best)
+        # As nearest_tile: certified where the runner-up is beyond the bound, else
+        # compared exactly with the centers whose scores are within it.
+        bound = score_bound(norm[t], radius, n_features)
+        row_best = np.float64(best)
+        if best > -np.inf and np.float64(second) - row_best > bound:
+            tile_labels[t] = winner[best_g, t]
+        elif np.isfinite(row_best) and np.isfinite(bound):
+            to_check[n_check] = t
+            limit[n_check] = row_best + bound
+            n_check += 1
+        else:
+            tile_labels[t] = exact_argmin(X, i, shift, scale, centers)
+        # Every center that won no group: exact squared distance at least its float32
+        # score plus the row's squared norm (both about the centers' mean) minus the
+        # error bound.
+        floor_sq = np.float64(floor[t]) + norm[t] * norm[t] - bound
+        finite = np.isfinite(norm[t]) and floor_sq == floor_sq
+        lower[i] = np.sqrt(max(floor_sq, 0.0)) if finite else -np.inf
+    if n_check:
+        recheck(X, 0, rows, shift, scale, centers, scores_t, sqnorm, to_check[:n_check],
+                limit[:n_check], recheck_buffers, tile_labels)
+    for t in range(n_rows):
+        labels[rows[t] - start] = tile_labels[t]
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -257,13 +286,16 @@ def bounded_lloyd_block(X, shift, scale, centers, sample_weight, movers, mover_d
     return inertia, n_compared
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def bounded_chunks(X, shift, scale, centers, sample_weight, movers, mover_drift,
-                   rest_drift, candidates, lower, sums, weight, moments, inertia, far_dist, far_idx, far_label,
-                   compared, gemm_rows, rows, first, stop):
+                   rest_drift, candidates, lower, sums, weight, moments, inertia, far_dist,
+                   far_idx, far_label, compared, gemm_rows, rows, first, stop):
     """`bounded_lloyd_block` on chunks first..stop of `rows` rows each, chunk c into row
     c of the partial buffers (`chunk_partials`) and compared[c]: a part of
-    `bounded_lloyd_parallel`."""
+    `bounded_lloyd_parallel`.
+
+    Python, calling the serial kernel once per chunk (a millisecond or more each from
+    128 clusters on): a numba loop over the chunks compiled the whole block kernel
+    again into its own module (7 s per dtype, cold), for no measurable gain."""
     n_samples = X.shape[0]
     unit_weight = sample_weight.shape[0] == 0
     for c in range(first, stop):

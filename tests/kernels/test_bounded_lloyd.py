@@ -134,7 +134,6 @@ def test_fewer_centers_than_candidates_and_empty_blocks():
 
 
 def test_use_bounds_only_where_the_products_are_large():
-    assert kernels.use_bounds(128, 1024) and kernels.use_bounds(16, 512)
-    assert not kernels.use_bounds(16, 256)  # the candidates cost more than they save
+    assert kernels.use_bounds(128, 1024) and kernels.use_bounds(5, 128)
+    assert not kernels.use_bounds(128, 64)  # the candidates cost more than they save
     assert not kernels.use_bounds(4, 4096)  # tiles, not products
-    assert not kernels.use_bounds(64, 64)
