@@ -2,8 +2,9 @@
 
 At many clusters a Lloyd pass is the product of the rows with every center (2 n d k
 flops), yet after the first few iterations almost no row changes cluster. These kernels
-carry, for each row, the state that proves it (as Elkan's and Hamerly's algorithms, with
-a candidate list instead of one bound per center, so the state stays n x m):
+carry, for each row, the state that proves it (in the spirit of Elkan's and Hamerly's
+algorithms, with a candidate list instead of one bound per center, so the state stays
+n x m):
 
 - ``candidates`` (n, m) int32: m centers near the row when it was last compared with
   every center (the nearest of each of m groups of consecutive centers: ascending ids);
@@ -28,9 +29,9 @@ the centers that moved most, by decreasing drift, ``mover_drift``, their drifts,
    groups, the row's new candidates are the m group winners and its lower bound the
    best score of the others minus its error bound.
 
-Then the tile is accumulated by `lloyd._accumulate`, as the plain matrix-product pass
-accumulates it: with the same labels, the same sums, weights, inertia and far rows, bit
-for bit. The public entry point is `kernels.bounded_lloyd_partial_sums` (_ops.py).
+Then the block is accumulated in row order by `lloyd._accumulate`, as the plain
+matrix-product pass accumulates it: with the same labels, the same sums, weights,
+inertia and far rows, bit for bit. The public entry point is `kernels.bounded_lloyd_partial_sums` (_ops.py).
 """
 
 import numpy as np
