@@ -33,10 +33,12 @@ from ._blocks import (
     row_offsets_block,
     sample_block,
 )
+from .. import kernels
 from ._frame import Frame
 from ._sparse import UnshiftedFrame, as_csr
 from ._partials import merge_lloyd, merge_sample
 from .kmeanspp import kmeans_plusplus, sampled_kmeanspp
+from .persist import MEMORY_SHARE, available_memory, in_memory
 
 # Partials merged per reduction task: a tree of depth log_8(n_blocks) keeps the driver
 # from receiving one message per block.
@@ -274,9 +276,21 @@ class DaskRows:
         (partial,) = self.compute(self.lloyd_graph(centers, n_far, with_moments))
         return partial
 
+    def _room_for_bounds(self, n_clusters):
+        """Whether per-row bounds may stay on the cluster for this fit: X is held in
+        memory (a streamed X keeps memory to a few blocks per thread, its rows' bounds
+        would not) and they take at most persist.MEMORY_SHARE of the memory left."""
+        n_candidates, _ = kernels.bounds_shape(n_clusters)
+        state_bytes = (8 + 4 * n_candidates) * self.X.shape[0]
+        return (in_memory(self.X) and not np.isnan(state_bytes)
+                and state_bytes <= MEMORY_SHARE * available_memory())
+
     def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
         """`lloyd` carrying per-row bounds: the new state, one object per block, is
-        persisted, not computed."""
+        persisted, not computed. A plain pass (and no state) where there is no room for
+        the bounds (`_room_for_bounds`, asked before the first pass)."""
+        if state is None and not self._room_for_bounds(centers.shape[0]):
+            return unbounded_lloyd(self, state, centers, drift, n_far, with_moments)
         shift, scale = self.frame.args
         # The state has one chunk per block of X, not X's row chunks: matched by block,
         # not unified with X's chunks (which would rechunk X).

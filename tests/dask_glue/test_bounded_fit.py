@@ -29,7 +29,7 @@ def _fit(X, init, bounded, monkeypatch, **kwargs):
         if not bounded:
             m.setattr(kernels, "use_bounds", lambda n_features, n_clusters: False)
         with dask.config.set(scheduler="threads"):
-            km = chunkml.KMeans(K, init=init, n_init=1, max_iter=60, **kwargs).fit(X)
+            km = chunkml.KMeans(K, init=init, n_init=1, **{"max_iter": 60, **kwargs}).fit(X)
             return km, np.asarray(km.labels_)
 
 
@@ -72,15 +72,40 @@ def test_the_passes_after_the_first_skip_rows(data, caplog):
     assert min(compared[1:]) < N // 10, compared
 
 
-def test_one_read_of_x_per_bounded_iteration(data):
-    """The state and the partial of a pass come from one read of each block; X is not
-    persisted here, so each pass reads it again."""
+def _counting(monkeypatch, calls):
+    from chunkml.dask_glue import _rows
+
+    def counted(*args, _block=_rows.bounded_lloyd_block, **kwargs):
+        calls.append(1)
+        return _block(*args, **kwargs)
+
+    monkeypatch.setattr(_rows, "bounded_lloyd_block", counted)
+
+
+def test_one_read_of_each_block_per_bounded_iteration(data, monkeypatch):
+    """The state and the partial of a pass come from one call per block."""
     X, init = data
-    reads = []
-    counted = da.from_array(X, chunks=(500, D)).map_blocks(
-        lambda block: reads.append(1) or block, dtype=X.dtype, meta=np.empty((0, 0)))
-    with dask.config.set({"scheduler": "threads", "chunkml.persist": False}):
-        km = chunkml.KMeans(K, init=init, n_init=1, max_iter=4, tol=0).fit(counted)
+    calls = []
+    _counting(monkeypatch, calls)
+    with dask.config.set(scheduler="threads"):
+        km = chunkml.KMeans(K, init=init, n_init=1, max_iter=4, tol=0).fit(
+            da.from_array(X, chunks=(500, D)))
     assert km.n_iter_ == 4
-    # 4 passes, and one more for inertia_ at the final centers.
-    assert len(reads) == 6 * (4 + 1)
+    assert len(calls) == 6 * 4
+
+
+def test_a_streamed_x_keeps_no_bounds(data, monkeypatch):
+    """X read from its source on every pass (not persisted): memory stays bounded by a
+    few blocks, so no per-row state is kept; the same fit as with bounds."""
+    X, init = data
+    calls = []
+    _counting(monkeypatch, calls)
+    lazy = da.from_array(X, chunks=(500, D)).map_blocks(lambda b: b + 0.0, dtype=X.dtype,
+                                                         meta=np.empty((0, 0)))
+    with dask.config.set({"scheduler": "threads", "chunkml.persist": False}):
+        streamed = chunkml.KMeans(K, init=init, n_init=1, max_iter=8).fit(lazy)
+    assert not calls
+    held, _ = _fit(da.from_array(X, chunks=(500, D)), init, True, monkeypatch, max_iter=8)
+    assert calls
+    np.testing.assert_array_equal(streamed.cluster_centers_, held.cluster_centers_)
+    assert streamed.n_iter_ == held.n_iter_

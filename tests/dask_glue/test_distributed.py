@@ -136,14 +136,16 @@ def test_same_fit_on_four_schedulers(init, inprocess_client, process_client,
         np.testing.assert_array_equal(labels, ref_labels, err_msg=name)
 
 
-def test_bounded_passes_on_worker_processes(process_client):
+def test_bounded_passes_on_worker_processes(process_client, caplog):
     """Passes carrying per-row bounds (many features and clusters): the state persisted
     on the workers between passes gives the threaded scheduler's fit."""
     X, _ = chunkml.datasets.make_blobs(n_samples=6_000, n_features=64, centers=40,
                                        chunks=1_500, random_state=1)
     assert chunkml.kernels.use_bounds(64, 128)
     ref, ref_labels = _fit(X, "threads", n_clusters=128, init="random", max_iter=30)
-    km, labels = _fit(X, process_client, n_clusters=128, init="random", max_iter=30)
+    with caplog.at_level(logging.DEBUG, logger="chunkml"):
+        km, labels = _fit(X, process_client, n_clusters=128, init="random", max_iter=30)
+    assert any("rows compared with every center" in r.getMessage() for r in caplog.records)
     assert ref.n_iter_ > 5
     _assert_same_fit(km, ref)
     np.testing.assert_array_equal(labels, ref_labels)
