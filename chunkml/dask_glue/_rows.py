@@ -19,6 +19,7 @@ import functools
 import dask
 import dask.array as da
 import numpy as np
+import psutil
 
 from ._blocks import (
     block_rows,
@@ -122,6 +123,16 @@ def final_of(labels, mindist, sample_weight):
     return labels, weighted_total(mindist, sample_weight), int(np.unique(labels).size)
 
 
+def room_for_bounds(n_samples, n_clusters, local=True):
+    """Whether the per-row bounds of n_samples rows (`bounded_lloyd`: a float64 bound and
+    the candidates' int32 ids) take at most persist.MEMORY_SHARE of the memory left:
+    this machine's (`local`: in-memory rows), else the cluster's (persist.py)."""
+    n_candidates, _ = kernels.bounds_shape(n_clusters)
+    state_bytes = (8 + 4 * n_candidates) * n_samples
+    memory = psutil.virtual_memory().available if local else available_memory()
+    return not np.isnan(state_bytes) and state_bytes <= MEMORY_SHARE * memory
+
+
 class NumpyRows:
     """Passes over an in-memory (n_samples, n_features) float array."""
 
@@ -135,7 +146,10 @@ class NumpyRows:
                            with_moments, parallel=use_parallel(self.X))
 
     def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
-        """`lloyd` carrying per-row bounds; the state is updated in place."""
+        """`lloyd` carrying per-row bounds; the state is updated in place. A plain pass
+        and no state without `room_for_bounds`."""
+        if state is None and not room_for_bounds(self.X.shape[0], centers.shape[0]):
+            return unbounded_lloyd(self, state, centers, drift, n_far, with_moments)
         return bounded_lloyd_block(self.X, state, self.sample_weight, 0, *self.frame.args,
                                    centers, drift, n_far, with_moments,
                                    parallel=use_parallel(self.X), in_place=True)
@@ -276,20 +290,13 @@ class DaskRows:
         (partial,) = self.compute(self.lloyd_graph(centers, n_far, with_moments))
         return partial
 
-    def _room_for_bounds(self, n_clusters):
-        """Whether per-row bounds may stay on the cluster for this fit: X is held in
-        memory (a streamed X keeps memory to a few blocks per thread, its rows' bounds
-        would not) and they take at most persist.MEMORY_SHARE of the memory left."""
-        n_candidates, _ = kernels.bounds_shape(n_clusters)
-        state_bytes = (8 + 4 * n_candidates) * self.X.shape[0]
-        return (in_memory(self.X) and not np.isnan(state_bytes)
-                and state_bytes <= MEMORY_SHARE * available_memory())
-
     def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
         """`lloyd` carrying per-row bounds: the new state, one object per block, is
-        persisted, not computed. A plain pass (and no state) where there is no room for
-        the bounds (`_room_for_bounds`, asked before the first pass)."""
-        if state is None and not self._room_for_bounds(centers.shape[0]):
+        persisted, not computed. Only for an X held in memory (a streamed X keeps memory
+        to a few blocks per thread; its rows' bounds would not) with `room_for_bounds`;
+        else a plain pass and no state."""
+        if state is None and not (in_memory(self.X) and room_for_bounds(
+                self.X.shape[0], centers.shape[0], local=False)):
             return unbounded_lloyd(self, state, centers, drift, n_far, with_moments)
         shift, scale = self.frame.args
         # The state has one chunk per block of X, not X's row chunks: matched by block,

@@ -28,7 +28,7 @@ from ._blocks import (
     sample_block,
 )
 from ._partials import merge_lloyd, merge_sample
-from ._rows import final_of, set_rows, use_parallel, weights_or_ones
+from ._rows import final_of, room_for_bounds, set_rows, use_parallel, weights_or_ones
 from ._sparse import is_sparse, is_sparse_dask
 from .kmeanspp import kmeans_plusplus
 
@@ -189,7 +189,10 @@ class UnitNumpyRows:
             for sl in self._slabs])
 
     def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
-        """`lloyd` carrying per-row bounds: one state per slab, updated in place."""
+        """`lloyd` carrying per-row bounds: one state per slab, updated in place (a plain
+        pass and no state without `room_for_bounds`)."""
+        if state is None and not room_for_bounds(self.X.shape[0], centers.shape[0]):
+            return None, self.lloyd(centers, n_far, with_moments)
         states, parts = [], []
         for s, sl in enumerate(self._slabs):
             new, part = bounded_lloyd_block(

@@ -109,3 +109,24 @@ def test_a_streamed_x_keeps_no_bounds(data, monkeypatch):
     assert calls
     np.testing.assert_array_equal(streamed.cluster_centers_, held.cluster_centers_)
     assert streamed.n_iter_ == held.n_iter_
+
+
+def test_no_bounds_without_room_for_them(data, monkeypatch):
+    """Where the per-row state would take more than half of the memory left, the passes
+    stay plain: the same fit."""
+    import psutil
+
+    from chunkml.dask_glue import _rows
+
+    X, init = data
+    calls = []
+    _counting(monkeypatch, calls)
+    tight = psutil.virtual_memory()._replace(available=N * 40)
+    with monkeypatch.context() as m:
+        m.setattr(_rows.psutil, "virtual_memory", lambda: tight)
+        plain, labels = _fit(X, init, True, monkeypatch, max_iter=8)
+    assert not calls
+    bounded, bounded_labels = _fit(X, init, True, monkeypatch, max_iter=8)
+    assert calls
+    np.testing.assert_array_equal(labels, bounded_labels)
+    np.testing.assert_array_equal(plain.cluster_centers_, bounded.cluster_centers_)
