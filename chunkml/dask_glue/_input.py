@@ -9,7 +9,7 @@ import numpy as np
 
 from ._rows import DaskRows, NumpyRows, SparseDaskRows, SparseNumpyRows
 from ._sparse import as_csr, is_sparse, is_sparse_dask
-from ._unit import UnitNumpyRows, check_unit_input, unit_view
+from ._unit import UnitNumpyRows, unit_input, unit_view
 from .persist import persist_for_fit
 
 
@@ -63,10 +63,12 @@ def make_rows(X, sample_weight=None, metric="euclidean"):
     place that chooses the implementation from X's type and the metric (cosine: X read
     as unit rows, see _unit.py)."""
     if metric == "cosine":
-        check_unit_input(X)
-        if is_dask_collection(X):
+        if is_sparse(X) or is_sparse_dask(X):
+            X = unit_input(X)  # then the sparse Euclidean rows below
+        elif is_dask_collection(X):
             return DaskRows(unit_view(X), sample_weight)
-        return UnitNumpyRows(X, sample_weight)
+        else:
+            return UnitNumpyRows(X, sample_weight)
     if is_dask_collection(X):
         rows = SparseDaskRows if is_sparse_dask(X) else DaskRows
     else:

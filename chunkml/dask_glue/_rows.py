@@ -290,13 +290,22 @@ class DaskRows:
         (partial,) = self.compute(self.lloyd_graph(centers, n_far, with_moments))
         return partial
 
+    def _room_for_bounds(self, n_clusters):
+        """X held in memory and `room_for_bounds` on the cluster; asked once per rows
+        object (a fit's run), not before every plain pass."""
+        room = getattr(self, "_bounds_room", {})
+        if n_clusters not in room:
+            room[n_clusters] = in_memory(self.X) and room_for_bounds(
+                self.X.shape[0], n_clusters, local=False)
+            self._bounds_room = room
+        return room[n_clusters]
+
     def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
         """`lloyd` carrying per-row bounds: the new state, one object per block, is
         persisted, not computed. Only for an X held in memory (a streamed X keeps memory
         to a few blocks per thread; its rows' bounds would not) with `room_for_bounds`;
         else a plain pass and no state."""
-        if state is None and not (in_memory(self.X) and room_for_bounds(
-                self.X.shape[0], centers.shape[0], local=False)):
+        if state is None and not self._room_for_bounds(centers.shape[0]):
             return unbounded_lloyd(self, state, centers, drift, n_far, with_moments)
         shift, scale = self.frame.args
         # The state has one chunk per block of X, not X's row chunks: matched by block,

@@ -10,8 +10,10 @@ X itself is never copied as a whole: a dask X gets a lazy ``map_blocks`` that no
 each block when a pass reads it (`unit_view`), and in-memory X is read in slabs of at most
 `SLAB_BYTES` (`UnitNumpyRows`, the `Passes` of passes.py over the normalised slabs).
 A zero row has no direction: it is a `ZeroRowError` (a ValueError that names the row),
-raised in the first pass that reads it. Sparse X is not supported with cosine yet
-(`check_unit_input`).
+raised in the first pass that reads it. Sparse X (CSR) is read by the sparse Euclidean
+passes as its unit rows (`unit_input`): in memory a copy of its stored values, scaled
+(the sparsity pattern is shared), on dask each block when a pass reads it.
+MiniBatchKMeans does not support it yet (`check_unit_input`).
 """
 
 import dask.array as da
@@ -49,12 +51,23 @@ def check_metric(metric):
 
 
 def check_unit_input(X):
-    """NotImplementedError for sparse X with metric="cosine"."""
+    """NotImplementedError for sparse X with MiniBatchKMeans(metric="cosine")."""
     if is_sparse(X) or is_sparse_dask(X):
         raise NotImplementedError(
-            "metric='cosine' does not support sparse X yet; normalise its rows first "
-            "(sklearn.preprocessing.normalize) and fit with metric='euclidean', or pass a "
-            "dense X.")
+            "MiniBatchKMeans(metric='cosine') does not support sparse X yet; normalise "
+            "its rows first (sklearn.preprocessing.normalize) and fit with "
+            "metric='euclidean', use KMeans(metric='cosine'), or pass a dense X.")
+
+
+def unit_input(X):
+    """Sparse X (in memory or dask) as the sparse Euclidean passes read it for cosine:
+    its unit rows (`unit_rows`; lazily, block by block, on dask); dense X as it is
+    (UnitNumpyRows and `unit_view` normalise it a slab or block at a time)."""
+    if is_sparse(X):
+        return unit_rows(X)
+    if is_sparse_dask(X):
+        return unit_view(X)
+    return X
 
 
 def _zero_row_error(where):
@@ -64,8 +77,35 @@ def _zero_row_error(where):
         "metric='euclidean'.")
 
 
+def _zero_row(peak, first_row, block):
+    zero = np.flatnonzero(peak == 0)
+    if zero.size:
+        i = int(zero[0])
+        raise _zero_row_error(f"row {first_row + i}" if first_row is not None
+                              else f"row {i} of block {block}" if block is not None
+                              else f"row {i} of the block")
+
+
+def _unit_csr(X, first_row, block):
+    """`unit_rows` of a CSR block: its stored values scaled (a copy), its indices and
+    row pointers shared."""
+    data = X.data.astype(np.float64)
+    counts = np.diff(X.indptr)
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # NaN (and, through inf / inf, inf) propagates into the row's values.
+        peak = np.zeros(X.shape[0])
+        np.maximum.at(peak, rows, np.abs(data))
+        _zero_row(peak, first_row, block)
+        y = data / peak[rows]
+        norm = peak * np.sqrt(np.bincount(rows, weights=y * y, minlength=X.shape[0]))
+        out = data / norm[rows]
+    return type(X)((out.astype(X.dtype, copy=False), X.indices, X.indptr), shape=X.shape)
+
+
 def unit_rows(X, first_row=0, block=None):
-    """Rows of a dense block scaled to unit Euclidean length, in X's float dtype (a copy).
+    """Rows of a dense or CSR block scaled to unit Euclidean length, in X's float dtype
+    (a copy; of a CSR block, of its stored values).
 
     The norm is taken of the row divided by its largest magnitude, so that no finite
     float64 row overflows (or underflows) its sum of squares. Rows holding NaN or inf
@@ -74,17 +114,14 @@ def unit_rows(X, first_row=0, block=None):
     where that is unknown (`first_row` None), its index in block number `block`.
     """
     X = as_block(X)
+    if is_sparse(X):
+        return _unit_csr(X, first_row, block)
     x = X.astype(np.float64, copy=False)
     if x.shape[0] == 0:
         return X.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         peak = np.abs(x).max(axis=1)
-        zero = np.flatnonzero(peak == 0)
-        if zero.size:
-            i = int(zero[0])
-            raise _zero_row_error(f"row {first_row + i}" if first_row is not None
-                                  else f"row {i} of block {block}" if block is not None
-                                  else f"row {i} of the block")
+        _zero_row(peak, first_row, block)
         y = x / peak[:, None]
         norm = peak * np.sqrt(np.einsum("ij,ij->i", y, y))
         out = x / norm[:, None]
@@ -139,7 +176,7 @@ def _unit_block(X, block_info=None):
 def unit_view(X):
     """A dask X (one column chunk) read as unit rows: lazy, each block normalised when a
     pass reads it."""
-    return X.map_blocks(_unit_block, dtype=X.dtype, meta=np.empty((0, 0), dtype=X.dtype),
+    return X.map_blocks(_unit_block, dtype=X.dtype, meta=X._meta,
                         token="chunkml-unit-rows")
 
 

@@ -14,7 +14,7 @@ from . import progress
 from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_fit_input, prepare_input
 from ._limits import OneBlasThreadOffCaller
-from ._unit import check_metric, check_unit_input, unit_centers_in, unit_vectors
+from ._unit import check_metric, unit_centers_in, unit_vectors
 from .init import (
     DEFAULT_INIT_ROUNDS,
     first_draws,
@@ -99,7 +99,7 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         "cosine": spherical k-means (_unit.py): the rows of X read as unit vectors, every
         initial center (an init array, a callable's) and every updated one scaled to
         unit length; the inertia is the weighted sum of 1 - cos(x, center). Sparse X is
-        a NotImplementedError, a zero row a ValueError naming it.
+        read as its unit rows (_unit.unit_input); a zero row is a ValueError naming it.
     sample_size : None, int or float
         Fit on a sample, as faiss does: every run's init and Lloyd on a uniform sample
         of rows (`resolve_sample_size`, `sample_for_fit`: the same rows whatever the
@@ -115,8 +115,6 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
         itself for dask X, never on a copy persisted for the fit.
     """
     check_metric(metric)
-    if metric == "cosine":
-        check_unit_input(X)
     seeds = random_state.randint(np.iinfo(np.int32).max, size=n_init)
     if callable(init):
         inits = [init(X, n_clusters, random_state=np.random.RandomState(seed))

@@ -119,8 +119,8 @@ class Passes(Protocol):
         numpy arrays in memory, persisted dask objects on dask); `drift` is how far the
         centers moved since (lloyd.center_drift; lloyd.NO_DRIFT for the first). Returns
         (new state, partial); the partial's `n_compared` counts the rows compared with
-        every center. Rows that carry no bounds (CSR X) make a plain pass and return
-        no state.
+        every center. Rows that carry no bounds (CSR X; a streamed dask X; state that
+        would not fit in the memory left) make a plain pass and return no state.
         """
 
     def final(self, centers: np.ndarray,

@@ -12,13 +12,7 @@ from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_dask, prepare_input
 from ._rows import LABELS_NAME, per_row_block, sum_rows, use_parallel, weighted_total
 from ._sparse import is_sparse, is_sparse_dask
-from ._unit import (
-    UnitNumpyRows,
-    check_metric,
-    check_unit_input,
-    cosine_distances,
-    unit_view,
-)
+from ._unit import UnitNumpyRows, check_metric, cosine_distances, unit_input, unit_view
 
 # What a Lloyd inertia (sum of w ||x - c||^2) is in the metric's cost: for unit x and c,
 # ||x - c||^2 = 2 (1 - cos(x, c)).
@@ -38,8 +32,6 @@ def framed(centers, X):
 
 def checked_metric(X, metric):
     check_metric(metric)
-    if metric == "cosine":
-        check_unit_input(X)
 
 
 def predict_labels(X, centers, metric="euclidean"):
@@ -55,9 +47,12 @@ def prepared_labels(X, centers, metric="euclidean"):
     frame, centers = framed(centers, X)
     shift, scale = frame.args
     if metric == "cosine":
-        if not is_dask_collection(X):
+        if is_sparse(X) or is_sparse_dask(X):
+            X = unit_input(X)
+        elif not is_dask_collection(X):
             return UnitNumpyRows(X, frame=frame).labels_mindist(centers)[0]
-        X = unit_view(X)
+        else:
+            X = unit_view(X)
     if is_dask_collection(X):
         return per_row_block(labels_only_block, X, shift=shift, scale=scale,
                              centers=centers, dtype=np.int32,
@@ -97,11 +92,14 @@ def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
     shift, scale = frame.args
     factor = COST_FACTOR[metric]
     if metric == "cosine":
-        if not is_dask_collection(X):
+        if is_sparse(X) or is_sparse_dask(X):
+            X = unit_input(X)
+        elif not is_dask_collection(X):
             rows = UnitNumpyRows(X, sample_weight, frame=frame)
             _, total, _ = rows.final(centers)
             return frame.restore_squared(total) * factor
-        X = unit_view(X)
+        else:
+            X = unit_view(X)
     if is_dask_collection(X):
         weight = (None, None) if sample_weight is None else (sample_weight, "i")
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
@@ -111,7 +109,7 @@ def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
         total = sum_rows(per_block, "chunkml-inertia", axis=None)
         return frame.restore_squared(float(total.compute())) * factor
     _, mindist = labels_block(X, shift, scale, centers, parallel=use_parallel(X))
-    return frame.restore_squared(weighted_total(mindist, sample_weight))
+    return frame.restore_squared(weighted_total(mindist, sample_weight)) * factor
 
 
 def labels_and_inertia(X, centers, sample_weight, metric="euclidean"):
@@ -122,11 +120,11 @@ def labels_and_inertia(X, centers, sample_weight, metric="euclidean"):
         return (prepared_labels(X, centers, metric),
                 prepared_inertia(X, centers, sample_weight, metric), None)
     frame, centers = framed(centers, X)
-    if metric == "cosine":
+    if metric == "cosine" and not is_sparse(X):
         labels, total, n_distinct = UnitNumpyRows(X, sample_weight, frame=frame).final(
             centers)
     else:
-        rows = make_rows(X, sample_weight)
+        rows = make_rows(X, sample_weight, metric)
         rows.frame = frame
         labels, total, n_distinct = rows.final(centers)
     return labels, frame.restore_squared(total) * COST_FACTOR[metric], n_distinct

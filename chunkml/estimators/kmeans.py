@@ -50,7 +50,8 @@ class KMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         their variance, ``transform`` returns the cosine distances 1 - cos(x, c),
         ``inertia_`` and ``score`` use their weighted sum, and ``cluster_centers_`` are
         unit vectors. A zero row of X is a ValueError naming it (found in the first
-        pass for dask X). Sparse X is not supported with "cosine" (NotImplementedError).
+        pass for dask X). Sparse X is read as its unit rows (in memory, a scaled copy of
+        its stored values; on dask, block by block).
     init : {"k-means||", "k-means++", "random"}, callable or array-like of shape \
             (n_clusters, n_features), default="k-means||"
         "k-means||": scalable k-means++ (Bahmani et al. 2012), in ``init_max_iter + 2``

@@ -203,20 +203,68 @@ def test_a_fitted_model_survives_a_failed_refit():
     np.testing.assert_array_equal(km.cluster_centers_, centers)
 
 
+def _sparse_data(dtype, seed=0):
+    """_data with about 40% of its values zeroed (none of its rows), as CSR."""
+    X, init, weight = _data(dtype, seed=seed)
+    keep = np.random.RandomState(seed + 1).uniform(size=X.shape) > 0.4
+    keep[np.arange(len(X)), np.abs(X).argmax(axis=1)] = True
+    return sp.csr_matrix(X * keep), init, weight
+
+
+def _sparse_input(X, kind):
+    if kind == "csr":
+        return X
+    return da.from_array(X, chunks=((333,) * 4 + (168,), X.shape[1]), asarray=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["csr", "dask-csr"])
-def test_sparse_is_not_supported(kind):
-    X, init, _ = _data(np.float64)
-    X_sparse = sp.csr_matrix(X)
-    if kind == "dask-csr":
-        X_sparse = da.from_array(X_sparse, chunks=(500, 5), asarray=False)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_matches_numpy_reference(dtype, kind, weighted):
+    """Sparse X is read as its unit rows: the reference's fit of the same rows, dense,
+    and predict / transform / score as on the dense rows."""
+    X, init, weight = _sparse_data(dtype)
+    sample_weight = weight if weighted else None
+    dense = X.toarray()
+    centers, labels, n_iter, inertia = reference_spherical_kmeans(dense, init,
+                                                                  sample_weight)
+    assert n_iter > 2
+    X_in = _sparse_input(X, kind)
+    km = chunkml.KMeans(4, metric="cosine", init=init).fit(X_in, sample_weight=sample_weight)
+    rtol = RTOL[dtype]
+    np.testing.assert_allclose(km.cluster_centers_, centers, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_array_equal(np.asarray(km.labels_), labels)
+    assert km.n_iter_ == n_iter
+    np.testing.assert_allclose(km.inertia_, inertia, rtol=rtol)
+    np.testing.assert_array_equal(np.asarray(km.predict(X_in)), labels)
+    unit = dense.astype(np.float64) / np.linalg.norm(dense.astype(np.float64), axis=1)[:, None]
+    cos = unit @ km.cluster_centers_.astype(np.float64).T
+    np.testing.assert_allclose(np.asarray(km.transform(X_in)), 1.0 - cos, rtol=rtol,
+                               atol=rtol)
+    w = np.ones(len(dense)) if sample_weight is None else sample_weight
+    best = 1.0 - cos[np.arange(len(dense)), labels]
+    np.testing.assert_allclose(km.score(X_in, sample_weight=sample_weight),
+                               -np.dot(w, best), rtol=rtol)
+
+
+@pytest.mark.parametrize("kind", ["csr", "dask-csr"])
+def test_sparse_zero_row_is_named(kind):
+    X, init, _ = _sparse_data(np.float64)
+    X = X.tolil()
+    X[7] = 0
+    X = _sparse_input(X.tocsr(), kind)
     km = chunkml.KMeans(4, metric="cosine", init=init)
-    with pytest.raises(NotImplementedError, match="sparse"):
-        km.fit(X_sparse)
+    with pytest.raises(ValueError, match="zero row.*row 7"):
+        km.fit(X)
     assert not hasattr(km, "cluster_centers_")
-    km.fit(X)
-    for method in (km.predict, km.transform, km.score):
-        with pytest.raises(NotImplementedError, match="sparse"):
-            method(X_sparse)
+
+
+def test_minibatch_sparse_cosine_is_not_supported():
+    X, init, _ = _sparse_data(np.float64)
+    km = chunkml.MiniBatchKMeans(4, metric="cosine", init=init)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        km.fit(X)
+    assert not hasattr(km, "cluster_centers_")
 
 
 def test_bad_metric():
