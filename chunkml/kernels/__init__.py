@@ -18,6 +18,8 @@ per-feature min, max, mean and scaled M2 (``block_stats``) from which callers ch
 The ``sparse_*`` kernels (sparse.py) take the (data, indices, indptr) arrays of a CSR
 block and a frame without shift. `KmeansppState` (kmeanspp.py) runs greedy k-means++ on
 in-memory rows, skipping the distances the triangle inequality rules out.
+`bounded_lloyd_partial_sums` (bounds.py) is the Lloyd step that carries per-row bounds
+from pass to pass, where `use_bounds` says so (many clusters), with the same results.
 """
 
 from . import _notice  # noqa: F401  (says so, once, when a kernel compiles)
