@@ -12,8 +12,8 @@ each block when a pass reads it (`unit_view`), and in-memory X is read in slabs 
 A zero row has no direction: it is a `ZeroRowError` (a ValueError that names the row),
 raised in the first pass that reads it. Sparse X (CSR) is read by the sparse Euclidean
 passes as its unit rows (`unit_input`): in memory a copy of its stored values, scaled
-(the sparsity pattern is shared), on dask each block when a pass reads it.
-MiniBatchKMeans does not support it yet (`check_unit_input`).
+(the sparsity pattern is shared), on dask each block when a pass reads it;
+MiniBatchKMeans's steps normalise each batch (`unit_rows` of a CSR batch).
 """
 
 import dask.array as da
@@ -48,15 +48,6 @@ class ZeroRowError(ValueError):
 def check_metric(metric):
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
-
-
-def check_unit_input(X):
-    """NotImplementedError for sparse X with MiniBatchKMeans(metric="cosine")."""
-    if is_sparse(X) or is_sparse_dask(X):
-        raise NotImplementedError(
-            "MiniBatchKMeans(metric='cosine') does not support sparse X yet; normalise "
-            "its rows first (sklearn.preprocessing.normalize) and fit with "
-            "metric='euclidean', use KMeans(metric='cosine'), or pass a dense X.")
 
 
 def unit_input(X):

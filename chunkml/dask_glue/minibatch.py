@@ -31,7 +31,7 @@ from ._blocks import labels_block
 from ._frame import Frame
 from ._partials import SamplePartial
 from ._rows import SPLIT_EVERY, _with_row_chunks
-from ._unit import check_metric, check_unit_input, unit_vectors
+from ._unit import check_metric, unit_vectors
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers
 from ._input import is_dask_collection, make_rows, prepare_input
@@ -226,8 +226,6 @@ def fit_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size, batc
     MiniBatchResult
     """
     check_metric(metric)
-    if metric == "cosine":
-        check_unit_input(X)
     rows = make_rows(*prepare_input(X, sample_weight), metric)
     seed, seeds = _seeds(random_state, n_init)
     init_name = (init if isinstance(init, str)
@@ -290,8 +288,6 @@ def start_minibatch(X, sample_weight, n_clusters, *, init, n_init, init_size,
     The same initialisation as `fit_minibatch` would make on that block alone.
     """
     check_metric(metric)
-    if metric == "cosine":
-        check_unit_input(X)
     rows = make_rows(*prepare_input(X, sample_weight), metric)
     seed, seeds = _seeds(random_state, n_init)
     state, _ = initial_state(rows, n_clusters, init=init, init_size=init_size, seed=seed,
@@ -306,8 +302,6 @@ def partial_fit_minibatch(X, sample_weight, state, *, batch_size, reassignment_r
     A stream has no end to converge at: a state that a fit stopped goes on learning.
     """
     check_metric(metric)
-    if metric == "cosine":
-        check_unit_input(X)
     params = StepParams(batch_size=batch_size, reassignment_ratio=reassignment_ratio,
                         metric=metric)
     return minibatch_block(X, sample_weight, replace(state, converged=False), params)

@@ -56,8 +56,8 @@ class MiniBatchKMeans(CentersMixin, ClusterMixin, TransformerMixin, BaseEstimato
         cosine similarity, ``tol`` is relative to the variance of the unit rows,
         ``transform`` returns 1 - cos(x, c), ``inertia_`` and ``score`` use the weighted
         sum of those, and ``cluster_centers_`` are unit vectors. A zero row is a
-        ValueError naming it; sparse X is not supported with "cosine" here
-        (NotImplementedError; ``KMeans`` takes it). See ``KMeans``.
+        ValueError naming it; sparse X is read as its unit rows, a batch at a time. See
+        ``KMeans``.
     init : {"k-means++", "random"}, callable or array-like of shape \
             (n_clusters, n_features), default="k-means++"
         "k-means++": greedy k-means++ on ``init_size`` rows drawn from X in proportion to

@@ -259,14 +259,6 @@ def test_sparse_zero_row_is_named(kind):
     assert not hasattr(km, "cluster_centers_")
 
 
-def test_minibatch_sparse_cosine_is_not_supported():
-    X, init, _ = _sparse_data(np.float64)
-    km = chunkml.MiniBatchKMeans(4, metric="cosine", init=init)
-    with pytest.raises(NotImplementedError, match="sparse"):
-        km.fit(X)
-    assert not hasattr(km, "cluster_centers_")
-
-
 def test_bad_metric():
     X, _, _ = _data(np.float64)
     with pytest.raises(ValueError, match="metric"):
@@ -308,21 +300,24 @@ def reference_spherical_minibatch(blocks, init, n_passes):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["dask", "partial_fit"])
-def test_minibatch_matches_numpy_reference(dtype, kind):
-    X, init, _ = _data(dtype)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_minibatch_matches_numpy_reference(dtype, kind, sparse):
+    X_sparse, init, _ = _sparse_data(dtype) if sparse else (None, *_data(dtype)[1:])
+    X = X_sparse.toarray() if sparse else _data(dtype)[0]
     chunks = (300,) * 5
     blocks = np.split(X, np.cumsum(chunks)[:-1])
     params = dict(metric="cosine", init=init, batch_size=300, reassignment_ratio=0.0,
                   max_no_improvement=None, tol=0.0)
+    data = X_sparse if sparse else X
     if kind == "dask":
         km = chunkml.MiniBatchKMeans(4, max_iter=3, **params).fit(
-            da.from_array(X, chunks=(chunks, 5)))
+            da.from_array(data, chunks=(chunks, 5), asarray=False))
         assert km.n_iter_ == 3 and km.n_steps_ == 15
         n_passes = 3
     else:
         km = chunkml.MiniBatchKMeans(4, **params)
-        for block in blocks:
-            km.partial_fit(block)
+        for start in np.cumsum((0,) + chunks[:-1]):
+            km.partial_fit(data[start:start + 300])
         n_passes = 1
     centers = reference_spherical_minibatch(blocks, init, n_passes)
     rtol = RTOL[dtype]
