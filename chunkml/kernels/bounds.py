@@ -41,6 +41,7 @@ from ._chunks import chunk_bounds, chunk_partials
 from ._config import CACHE, FASTMATH
 from ._gemm_tile import best_two, exact_argmin, recheck, score_bound, shifted_centers
 from ._moments import accumulate_moments
+from ._rowwise import load_rows
 from ._threads import run_parts
 from .lloyd import _accumulate, _finish, lloyd_merge
 
@@ -51,10 +52,11 @@ _KEEP = 1.0 - 1e-9
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
 def _distance(row, centers, j):
-    """Exact squared distance from `row` (d,) float64 in the frame to center j."""
+    """Exact squared distance from row[0] ((1, d) float64, in the frame: `load_rows`'s)
+    to center j."""
     dist = 0.0
-    for f in range(row.shape[0]):
-        diff = row[f] - centers[j, f]
+    for f in range(row.shape[1]):
+        diff = row[0, f] - centers[j, f]
         dist += diff * diff
     return dist
 
@@ -77,12 +79,6 @@ def _nearest_of(row, centers, candidates, i):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
-def _load_row(X, i, shift, scale, row):
-    for f in range(X.shape[1]):
-        row[f] = (X[i, f] - shift[f]) * scale
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
 def _kept(X, i, shift, scale, centers, movers, mover_drift, rest_drift, candidates, lower,
           row):
     """Steps 1 and 2 for row i: its label when a candidate is certified nearest (and
@@ -94,7 +90,7 @@ def _kept(X, i, shift, scale, centers, movers, mover_drift, rest_drift, candidat
     bound = lower[i] - rest_drift
     if not bound > 0.0:
         return -1
-    _load_row(X, i, shift, scale, row)
+    load_rows(X, i, i + 1, shift, scale, row)
     m = candidates.shape[1]
     best, best_j = _nearest_of(row, centers, candidates, i)
     if best_j < 0 or not best < bound * bound * _KEEP:
@@ -150,7 +146,7 @@ def bounds_work(n_features, n_clusters, n_candidates, rows):
     float32 floors, their labels, and `recheck`'s rows, limits and buffers)."""
     return (np.empty((rows, n_features), dtype=np.float32),
             np.empty(n_clusters * rows, dtype=np.float32), np.empty(rows),
-            np.empty(n_features),
+            np.empty((1, n_features)),
             (np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.float32),
              np.empty(rows, dtype=np.int32), np.empty(rows, dtype=np.float32),
              np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.int32)),
