@@ -9,7 +9,7 @@ import numpy as np
 
 from ._rows import DaskRows, NumpyRows, SparseDaskRows, SparseNumpyRows
 from ._sparse import as_csr, is_sparse, is_sparse_dask
-from ._unit import UnitNumpyRows, unit_input, unit_view
+from ._unit import UnitNumpyRows, unit_input
 from .persist import persist_for_fit
 
 
@@ -63,12 +63,9 @@ def make_rows(X, sample_weight=None, metric="euclidean"):
     place that chooses the implementation from X's type and the metric (cosine: X read
     as unit rows, see _unit.py)."""
     if metric == "cosine":
-        if is_sparse(X) or is_sparse_dask(X):
-            X = unit_input(X)  # then the sparse Euclidean rows below
-        elif is_dask_collection(X):
-            return DaskRows(unit_view(X), sample_weight)
-        else:
+        if not (is_dask_collection(X) or is_sparse(X)):
             return UnitNumpyRows(X, sample_weight)
+        X = unit_input(X)  # then the Euclidean rows of its kind, below
     if is_dask_collection(X):
         rows = SparseDaskRows if is_sparse_dask(X) else DaskRows
     else:

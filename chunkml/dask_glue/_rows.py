@@ -229,6 +229,7 @@ class DaskRows:
     def __init__(self, X, sample_weight=None, frame=None):
         set_rows(self, X, sample_weight, frame)
         self._set_offsets()
+        self._bounds_room = {}  # n_clusters -> `_room_for_bounds`
 
     @property
     def known_rows(self):
@@ -293,12 +294,10 @@ class DaskRows:
     def _room_for_bounds(self, n_clusters):
         """X held in memory and `room_for_bounds` on the cluster; asked once per rows
         object (a fit's run), not before every plain pass."""
-        room = getattr(self, "_bounds_room", {})
-        if n_clusters not in room:
-            room[n_clusters] = in_memory(self.X) and room_for_bounds(
+        if n_clusters not in self._bounds_room:
+            self._bounds_room[n_clusters] = in_memory(self.X) and room_for_bounds(
                 self.X.shape[0], n_clusters, local=False)
-            self._bounds_room = room
-        return room[n_clusters]
+        return self._bounds_room[n_clusters]
 
     def bounded_lloyd(self, state, centers, drift, n_far, with_moments):
         """`lloyd` carrying per-row bounds: the new state, one object per block, is

@@ -30,8 +30,15 @@ from ._blocks import (
     sample_block,
 )
 from ._partials import merge_lloyd, merge_sample
-from ._rows import final_of, room_for_bounds, set_rows, use_parallel, weights_or_ones
-from ._sparse import is_sparse, is_sparse_dask
+from ._rows import (
+    final_of,
+    room_for_bounds,
+    set_rows,
+    unbounded_lloyd,
+    use_parallel,
+    weights_or_ones,
+)
+from ._sparse import is_sparse
 from .kmeanspp import kmeans_plusplus
 
 METRICS = ("euclidean", "cosine")
@@ -51,14 +58,13 @@ def check_metric(metric):
 
 
 def unit_input(X):
-    """Sparse X (in memory or dask) as the sparse Euclidean passes read it for cosine:
-    its unit rows (`unit_rows`; lazily, block by block, on dask); dense X as it is
-    (UnitNumpyRows and `unit_view` normalise it a slab or block at a time)."""
-    if is_sparse(X):
-        return unit_rows(X)
-    if is_sparse_dask(X):
+    """X as the Euclidean passes read it for cosine: a dask X (dense or sparse blocks)
+    lazily normalised block by block (`unit_view`), an in-memory CSR X its unit rows
+    (`unit_rows`: a scaled copy of its stored values). Dense in-memory X is read by
+    UnitNumpyRows, a slab at a time, instead."""
+    if isinstance(X, da.Array):
         return unit_view(X)
-    return X
+    return unit_rows(X)
 
 
 def _zero_row_error(where):
@@ -220,7 +226,7 @@ class UnitNumpyRows:
         """`lloyd` carrying per-row bounds: one state per slab, updated in place (a plain
         pass and no state without `room_for_bounds`)."""
         if state is None and not room_for_bounds(self.X.shape[0], centers.shape[0]):
-            return None, self.lloyd(centers, n_far, with_moments)
+            return unbounded_lloyd(self, state, centers, drift, n_far, with_moments)
         states, parts = [], []
         for s, sl in enumerate(self._slabs):
             new, part = bounded_lloyd_block(

@@ -12,7 +12,7 @@ from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_dask, prepare_input
 from ._rows import LABELS_NAME, per_row_block, sum_rows, use_parallel, weighted_total
 from ._sparse import is_sparse, is_sparse_dask
-from ._unit import UnitNumpyRows, check_metric, cosine_distances, unit_input, unit_view
+from ._unit import UnitNumpyRows, check_metric, cosine_distances, unit_input
 
 # What a Lloyd inertia (sum of w ||x - c||^2) is in the metric's cost: for unit x and c,
 # ||x - c||^2 = 2 (1 - cos(x, c)).
@@ -47,12 +47,9 @@ def prepared_labels(X, centers, metric="euclidean"):
     frame, centers = framed(centers, X)
     shift, scale = frame.args
     if metric == "cosine":
-        if is_sparse(X) or is_sparse_dask(X):
-            X = unit_input(X)
-        elif not is_dask_collection(X):
+        if not (is_dask_collection(X) or is_sparse(X)):
             return UnitNumpyRows(X, frame=frame).labels_mindist(centers)[0]
-        else:
-            X = unit_view(X)
+        X = unit_input(X)
     if is_dask_collection(X):
         return per_row_block(labels_only_block, X, shift=shift, scale=scale,
                              centers=centers, dtype=np.int32,
@@ -92,14 +89,11 @@ def prepared_inertia(X, centers, sample_weight=None, metric="euclidean"):
     shift, scale = frame.args
     factor = COST_FACTOR[metric]
     if metric == "cosine":
-        if is_sparse(X) or is_sparse_dask(X):
-            X = unit_input(X)
-        elif not is_dask_collection(X):
+        if not (is_dask_collection(X) or is_sparse(X)):
             rows = UnitNumpyRows(X, sample_weight, frame=frame)
             _, total, _ = rows.final(centers)
             return frame.restore_squared(total) * factor
-        else:
-            X = unit_view(X)
+        X = unit_input(X)
     if is_dask_collection(X):
         weight = (None, None) if sample_weight is None else (sample_weight, "i")
         per_block = da.blockwise(inertia_block, "ij", X, "ij", *weight,
