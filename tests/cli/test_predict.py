@@ -108,6 +108,26 @@ def test_predict_a_npy_in_row_order(tmp_path, cluster):
     assert (summary["n_samples"], summary["n_chunks"]) == (N_SAMPLES, 4)
 
 
+@pytest.mark.skipif(not HAS_ZARR, reason="needs zarr")
+def test_zarr_outputs_are_blosc_lz4_bit_shuffled(tmp_path, cluster):
+    zarr = pytest.importorskip("zarr")
+    if int(zarr.__version__.split(".")[0]) < 3:
+        pytest.skip("zarr 2 keeps its default compressor (Blosc LZ4)")
+    X = _data()
+    np.save(tmp_path / "x.npy", X)
+    model = _write_model(tmp_path / "model.json", _model())
+    out = tmp_path / "out"
+    assert _predict(cluster, model, tmp_path / "x.npy", "--chunks", 200, "--distances",
+                    "--out", out) == 0
+    labels, distances = _reference(X)
+    for name, expected in [("labels.zarr", labels), ("distances.zarr", distances)]:
+        stored = zarr.open_array(str(out / name), mode="r")
+        (codec,) = stored.compressors
+        assert (type(codec).__name__, codec.cname.value, codec.shuffle.value) == (
+            "BloscCodec", "lz4", "bitshuffle"), name
+        np.testing.assert_allclose(stored[:], expected, rtol=1e-7)
+
+
 def test_cluster_then_predict_gives_the_fit_labels(tmp_path, cluster):
     np.save(tmp_path / "x.npy", _data())
     fit = tmp_path / "fit"
