@@ -19,6 +19,12 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 CHUNK_ROWS = 4096
 MAX_CHUNKS = 256
 
+# The parallel Lloyd steps keep each chunk's cluster sums apart (k x d float64 a chunk)
+# while they take at most this much in all; beyond it (many clusters and features: 1M
+# rows, k=1024, d=768 would take 1.6 GB), a ring of two buffers per thread, each folded
+# into the output as its chunk finishes, in chunk order (_threads.run_in_order).
+MAX_CHUNK_SUMS_BYTES = 32 << 20
+
 # Rows per tile in the tiled kernels (_tile.py) and in the row-by-row Lloyd kernel, which
 # assigns a tile before it accumulates it: a tile and its labels stay in L1 (256 measured
 # no faster).

@@ -7,7 +7,9 @@ side by side; the number of threads is numba's (`numba.get_num_threads`, which
 ``NUMBA_NUM_THREADS`` and `numba.set_num_threads` set), and no result depends on it:
 the row-wise operations start every range on a tile boundary of the serial kernel (their
 results equal the serial kernel's bit for bit), and the Lloyd steps keep one partial per
-fixed chunk, merged in chunk order.
+fixed chunk, merged in chunk order (`run_parts`), or, where a partial per chunk would
+take too much memory, a ring of them folded in chunk order as the chunks finish
+(`run_in_order`): the same sums, bit for bit.
 
 Not numba's ``prange``: a prange driver is compiled as a function of its own (its own
 time, callees apart, in a fresh process with an empty cache: the Lloyd step's 4.5 s, the
@@ -68,3 +70,75 @@ def over_rows(func, n_rows, align):
     rows = -(-CHUNK_ROWS // align) * align
     n_parts = max(-(-n_rows // rows), 1)
     run_parts(lambda first, stop: func(first * rows, min(stop * rows, n_rows)), n_parts)
+
+
+def run_in_order(work, fold, n_parts, ring):
+    """Call ``work(p)`` for every part p on the threads (the next part to whichever thread
+    is free), and ``fold(p)`` once work(p) is done, in part order, one fold at a time.
+    work(p) starts only after fold(p - ring), so that parts may share `ring` buffers,
+    part p the buffer p % ring. Returns when every thread has stopped, raising the first
+    error (no part starts after it).
+
+    No thread waits but for a buffer: the lowest part not yet done never waits, and
+    whoever finishes the lowest part folds it and every finished part after it.
+    """
+    n_threads = max(min(numba.get_num_threads(), n_parts), 1)
+    cond = threading.Condition()
+    state = {"next": 0, "folded": 0, "ready": set(), "folding": False, "error": None}
+
+    def fail(exc):
+        with cond:
+            if state["error"] is None:
+                state["error"] = exc
+            cond.notify_all()
+
+    def fold_ready():
+        # With cond held: fold the finished parts from the lowest on, unless a thread
+        # is folding already (it folds these too before it stops).
+        if state["folding"]:
+            return
+        state["folding"] = True
+        try:
+            while state["folded"] in state["ready"] and state["error"] is None:
+                part = state["folded"]
+                cond.release()
+                try:
+                    fold(part)
+                finally:
+                    cond.acquire()
+                state["ready"].discard(part)
+                state["folded"] += 1
+                cond.notify_all()
+        finally:
+            state["folding"] = False
+
+    def loop():
+        while True:
+            with cond:
+                part = state["next"]
+                if part >= n_parts or state["error"] is not None:
+                    return
+                state["next"] += 1
+                while state["folded"] <= part - ring and state["error"] is None:
+                    cond.wait()
+                if state["error"] is not None:
+                    return
+            try:
+                work(part)
+                with cond:
+                    state["ready"].add(part)
+                    fold_ready()
+            except BaseException as exc:
+                fail(exc)
+                return
+
+    if n_threads == 1:
+        loop()
+    else:
+        futures = [_executor().submit(loop) for _ in range(n_threads - 1)]
+        try:
+            loop()
+        finally:
+            wait(futures)  # every thread writes into the caller's buffers
+    if state["error"] is not None:
+        raise state["error"]

@@ -37,12 +37,11 @@ inertia and far rows, bit for bit. The public entry point is `kernels.bounded_ll
 import numpy as np
 from numba import njit
 
-from ._chunks import chunk_bounds, chunk_partials
+from ._chunks import chunk_bounds, chunk_partials, run_chunks, sum_ring
 from ._config import CACHE, FASTMATH
 from ._gemm_tile import best_two, exact_argmin, recheck, score_bound, shifted_centers
 from ._moments import accumulate_moments
 from ._rowwise import load_rows
-from ._threads import run_parts
 from .lloyd import _accumulate, _finish, lloyd_merge
 
 # A candidate is certified nearest when its squared distance is below the squared bound
@@ -287,7 +286,8 @@ def bounded_chunks(X, shift, scale, centers, sample_weight, movers, mover_drift,
                    rest_drift, candidates, lower, sums, weight, moments, inertia, far_dist,
                    far_idx, far_label, compared, gemm_rows, rows, first, stop):
     """`bounded_lloyd_block` on chunks first..stop of `rows` rows each, chunk c into row
-    c of the partial buffers (`chunk_partials`) and compared[c]: a part of
+    c of the partial buffers (`chunk_partials`; of sums, row c % their rows) and
+    compared[c]: a part of
     `bounded_lloyd_parallel`.
 
     Python, calling the serial kernel once per chunk (a millisecond or more each from
@@ -301,7 +301,8 @@ def bounded_chunks(X, shift, scale, centers, sample_weight, movers, mover_drift,
         w = sample_weight if unit_weight else sample_weight[start:end]
         inertia[c], compared[c] = bounded_lloyd_block(
             X[start:end], shift, scale, centers, w, movers, mover_drift, rest_drift,
-            candidates[start:end], lower[start:end], sums[c], weight[c], moments[c],
+            candidates[start:end], lower[start:end], sums[c % sums.shape[0]], weight[c],
+            moments[c],
             far_dist[c], far_idx[c], far_label[c], gemm_rows)
 
 
@@ -315,11 +316,13 @@ def bounded_lloyd_parallel(X, shift, scale, centers, sample_weight, movers, move
     n_clusters = centers.shape[0]
     n_chunks, rows = chunk_bounds(n_samples)
     partials = chunk_partials(n_chunks, n_clusters, n_features, out_moments.shape[0],
-                              out_far_dist.shape[0])
+                              out_far_dist.shape[0],
+                              sum_ring(n_chunks, n_clusters, n_features))
     compared = np.zeros(n_chunks, dtype=np.int64)
-    run_parts(lambda first, stop: bounded_chunks(
+    sums = run_chunks(lambda first, stop: bounded_chunks(
         X, shift, scale, centers, sample_weight, movers, mover_drift, rest_drift,
-        candidates, lower, *partials, compared, gemm_rows, rows, first, stop), n_chunks)
-    inertia = lloyd_merge(*partials, rows, n_samples, out_sums, out_weight, out_moments,
-                          out_far_dist, out_far_idx, out_far_label)
+        candidates, lower, *partials, compared, gemm_rows, rows, first, stop),
+        partials[0], n_chunks, out_sums)
+    inertia = lloyd_merge(sums, *partials[1:], rows, n_samples, out_sums, out_weight,
+                          out_moments, out_far_dist, out_far_idx, out_far_label)
     return inertia, int(compared.sum())

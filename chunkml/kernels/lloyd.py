@@ -11,12 +11,12 @@ which documents the arguments and outputs.
 import numpy as np
 from numba import njit
 
-from ._chunks import chunk_bounds, chunk_partials, merge_chunk_partials
+from ._chunks import (chunk_bounds, chunk_partials, merge_chunk_partials, run_chunks,
+                      sum_ring)
 from ._config import CACHE, FASTMATH, MASKED_MAX_CLUSTERS, TILE_ROWS
 from ._gemm_tile import nearest_tile, shifted_centers, tile_work
 from ._moments import accumulate_moments, finish_moments
 from ._rowwise import load_rows, nearest_center
-from ._threads import run_parts
 from ._tile import load_tile, nearest_in_tile
 from ._topk import decode_far, topk_finish, topk_push
 
@@ -271,7 +271,8 @@ def lloyd_chunks(X, shift, scale, centers, sample_weight, sums, weight, moments,
                  far_dist, far_idx, far_label, centers_sqnorm, tile_shift, gemm_rows, rows,
                  first, stop):
     """`_lloyd_block` on chunks first..stop of `rows` rows each, chunk c into row c of
-    the partial buffers (`chunk_partials`): a part of `lloyd_parallel`."""
+    the partial buffers (`chunk_partials`; of sums, row c % their rows): a part of
+    `lloyd_parallel`."""
     n_samples = X.shape[0]
     unit_weight = sample_weight.shape[0] == 0
     for c in range(first, stop):
@@ -279,7 +280,8 @@ def lloyd_chunks(X, shift, scale, centers, sample_weight, sums, weight, moments,
         end = min(start + rows, n_samples)
         w = sample_weight if unit_weight else sample_weight[start:end]
         inertia[c] = _lloyd_block(
-            X[start:end], shift, scale, centers, w, sums[c], weight[c], moments[c],
+            X[start:end], shift, scale, centers, w, sums[c % sums.shape[0]], weight[c],
+            moments[c],
             far_dist[c], far_idx[c], far_label[c], centers_sqnorm, tile_shift, gemm_rows)
 
 
@@ -305,17 +307,19 @@ def lloyd_parallel(X, shift, scale, centers, sample_weight, out_sums, out_weight
     """In-memory variant of `lloyd_block` (same arguments and meaning), for every method.
 
     Fixed row chunks (`chunk_bounds`: by n_samples only), each into partial buffers of
-    its own, run in parallel (`_threads.run_parts`), then merged in chunk order: no two
+    its own, run in parallel (`_chunks.run_chunks`), then merged in chunk order: no two
     threads ever add into the same cluster sum, and the result does not depend on the
-    number of threads.
+    number of threads. Past MAX_CHUNK_SUMS_BYTES of sums, the chunks share a ring of
+    sums, added into out_sums in chunk order as they finish: the same result.
     """
     n_samples, n_features = X.shape
     n_clusters = centers.shape[0]
     n_chunks, rows = chunk_bounds(n_samples)
     partials = chunk_partials(n_chunks, n_clusters, n_features, out_moments.shape[0],
-                              out_far_dist.shape[0])
-    run_parts(lambda first, stop: lloyd_chunks(
+                              out_far_dist.shape[0],
+                              sum_ring(n_chunks, n_clusters, n_features))
+    sums = run_chunks(lambda first, stop: lloyd_chunks(
         X, shift, scale, centers, sample_weight, *partials, centers_sqnorm, tile_shift,
-        gemm_rows, rows, first, stop), n_chunks)
-    return lloyd_merge(*partials, rows, n_samples, out_sums, out_weight, out_moments,
-                       out_far_dist, out_far_idx, out_far_label)
+        gemm_rows, rows, first, stop), partials[0], n_chunks, out_sums)
+    return lloyd_merge(sums, *partials[1:], rows, n_samples, out_sums, out_weight,
+                       out_moments, out_far_dist, out_far_idx, out_far_label)

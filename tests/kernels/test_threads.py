@@ -141,3 +141,65 @@ def test_a_forked_child_runs_its_own_pool(threads):
     child.join(60)
     assert child.exitcode == 0
     assert queue.get(timeout=5) == 2
+
+
+@pytest.mark.parametrize("ring", [1, 2, 4])
+@pytest.mark.parametrize("n_threads", [1, 2, 5])
+@pytest.mark.parametrize("n_parts", [0, 1, 7, 60])
+def test_run_in_order_folds_every_part_once_in_order_within_the_ring(threads, ring,
+                                                                     n_threads, n_parts):
+    threads(n_threads)
+    lock = threading.Lock()
+    events = []
+    rng = np.random.default_rng(n_parts + 10 * n_threads + 100 * ring)
+    delays = rng.uniform(0, 2e-3, n_parts)
+
+    def work(p):
+        with lock:
+            events.append(("start", p))
+        time.sleep(delays[p])  # parts finish out of order
+        with lock:
+            events.append(("done", p))
+
+    def fold(p):
+        with lock:
+            events.append(("fold", p))
+
+    _threads.run_in_order(work, fold, n_parts, ring)
+    folds = [p for kind, p in events if kind == "fold"]
+    assert folds == list(range(n_parts))
+    starts = sorted(p for kind, p in events if kind == "start")
+    assert starts == list(range(n_parts))
+    position = {event: i for i, event in enumerate(events)}
+    for p in range(n_parts):
+        assert position[("done", p)] < position[("fold", p)]
+        if p >= ring:  # its buffer is free only once part p - ring is folded
+            assert position[("fold", p - ring)] < position[("start", p)]
+
+
+@pytest.mark.parametrize("where", ["work", "fold"])
+def test_run_in_order_raises_once_every_thread_stopped_and_starts_no_more(threads,
+                                                                          where):
+    threads(3)
+    lock = threading.Lock()
+    started, running = [], []
+
+    def work(p):
+        with lock:
+            started.append(p)
+            running.append(p)
+        time.sleep(0.05)
+        with lock:
+            running.remove(p)
+        if where == "work" and p == 2:
+            raise ValueError("part 2 failed")
+
+    def fold(p):
+        if where == "fold" and p == 2:
+            raise KeyError("folding part 2 failed")
+
+    with pytest.raises(ValueError if where == "work" else KeyError, match="part 2"):
+        _threads.run_in_order(work, fold, 100, 4)
+    assert running == []
+    # Parts start in order: the three threads had at most the next few under way.
+    assert sorted(started) == list(range(len(started))) and len(started) < 10
