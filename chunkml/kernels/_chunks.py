@@ -65,7 +65,6 @@ def merge_chunk_partials(sums, weight, moments, inertia, far_dist, far_idx, far_
     return total, far_size
 
 
-
 def sum_ring(n_chunks, n_clusters, n_features):
     """Rows of cluster sums the parallel Lloyd steps keep: one per chunk, or where those
     would take more than MAX_CHUNK_SUMS_BYTES, two per thread (fewer than n_chunks)."""

@@ -287,8 +287,7 @@ def bounded_chunks(X, shift, scale, centers, sample_weight, movers, mover_drift,
                    far_idx, far_label, compared, gemm_rows, rows, first, stop):
     """`bounded_lloyd_block` on chunks first..stop of `rows` rows each, chunk c into row
     c of the partial buffers (`chunk_partials`; of sums, row c % their rows) and
-    compared[c]: a part of
-    `bounded_lloyd_parallel`.
+    compared[c]: a part of `bounded_lloyd_parallel`.
 
     Python, calling the serial kernel once per chunk (a millisecond or more each from
     128 clusters on): a numba loop over the chunks compiled the whole block kernel
@@ -302,8 +301,7 @@ def bounded_chunks(X, shift, scale, centers, sample_weight, movers, mover_drift,
         inertia[c], compared[c] = bounded_lloyd_block(
             X[start:end], shift, scale, centers, w, movers, mover_drift, rest_drift,
             candidates[start:end], lower[start:end], sums[c % sums.shape[0]], weight[c],
-            moments[c],
-            far_dist[c], far_idx[c], far_label[c], gemm_rows)
+            moments[c], far_dist[c], far_idx[c], far_label[c], gemm_rows)
 
 
 def bounded_lloyd_parallel(X, shift, scale, centers, sample_weight, movers, mover_drift,
