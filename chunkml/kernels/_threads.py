@@ -128,7 +128,7 @@ def run_in_order(work, fold, n_parts, ring):
                 with cond:
                     state["ready"].add(part)
                     fold_ready()
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
                 fail(exc)
                 return
 
