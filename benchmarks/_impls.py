@@ -4,7 +4,9 @@
   scikit-learn-intelex (``sklearnex``) and faiss (``faiss-cpu``, through `FaissKMeans`);
   a peer that is not installed is skipped, not failed.
 - One Lloyd pass from given centers (`lloyd_pass`): each implementation's own per-pass
-  code where it has one, and the floor, one plain read of X.
+  code where it has one, and the floors: one read of X's bytes by a numba prange flat sum
+  over the persisted blocks (the physical floor), dask's ``X.sum()`` (dask's per-pass
+  cost: one read plus dask's scheduling) and numpy's one-thread ``np.add.reduce``.
 - Threads (`limits`, `threaded_scheduler`): every implementation gets `threads`.
   numpy-based peers run under ``threadpool_limits(threads)`` (OpenMP loops and BLAS), plus
   ``daal4py.daalinit(threads)`` for scikit-learn-intelex (oneDAL's TBB pool, which
@@ -255,6 +257,37 @@ def _floor_dask(workload, threads):
     return lambda: X.sum().compute(), "X.sum().compute() on the persisted dask array"
 
 
+# fastmath: the reduction vectorises (strict order keeps it one scalar add at a time, slower
+# than numpy's one-thread np.add.reduce).
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath=True)
+def _flat_sum(flat):
+    total = 0.0
+    for i in numba.prange(flat.shape[0]):
+        total += flat[i]
+    return total
+
+
+def _floor_flat(workload, threads):
+    """The physical floor: one read of X's bytes, a numba prange flat sum over each of
+    the persisted blocks in turn (the same memory the dask passes read), on `threads`
+    threads; no dask in the timed call."""
+    (blocks,) = dask.compute(list(workload.X.to_delayed().ravel()))
+    flats = [np.ascontiguousarray(b).reshape(-1) for b in blocks]
+    n_threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    _flat_sum(flats[0][:8])
+
+    def one_read():
+        saved = numba.get_num_threads()
+        numba.set_num_threads(n_threads)
+        try:
+            return sum(_flat_sum(flat) for flat in flats)
+        finally:
+            numba.set_num_threads(saved)
+
+    return one_read, (f"numba prange flat sum of each persisted block, {n_threads} "
+                      "threads (the physical floor)")
+
+
 def _floor_numpy(workload, threads):
     flat = workload.Xnp.reshape(-1)
     return lambda: np.add.reduce(flat), "np.add.reduce on the numpy copy (one thread)"
@@ -268,6 +301,7 @@ PASSES = {
     "faiss": _faiss_pass,
     "dask_ml": _dask_ml_pass,
     "floor_dask": _floor_dask,
+    "floor_flat": _floor_flat,
     "floor_numpy": _floor_numpy,
 }
 

@@ -10,8 +10,10 @@ Groups (each per workload size, see conftest.py):
   -intelex: k-means++, n_init=1; faiss: random rows and FAISS_NITER iterations, since it
   has no convergence test).
 - lloyd-iter, lloyd-iter-highdim: one Lloyd pass (assign + per-cluster sums) from the same
-  k-means++ centers, next to the floor, one plain read of X (``X.sum()`` on the persisted
-  dask array, ``np.add.reduce`` on numpy). Records how far each pass's centers are from
+  k-means++ centers, next to the physical floor (``floor_flat``: one read of X's bytes by
+  a numba prange flat sum over the persisted blocks) and dask's per-pass cost
+  (``floor_dask``: ``X.sum()`` on the persisted dask array; ``floor_numpy``:
+  ``np.add.reduce`` on numpy, one thread). Records how far each pass's centers are from
   an exact float64 pass.
 - lloyd-iter float32, lloyd-iter-highdim float32: the same for chunkml and scikit-learn on
   float32 copies of the data (half the bytes per pass), with their floors.
@@ -30,7 +32,7 @@ from _impls import lloyd_pass, make_estimator, record_fit
 from _workloads import relative_difference, runs_on_numpy
 
 ESTIMATORS = ["chunkml", "sklearn", "sklearnex", "faiss", "dask_ml"]
-FLOORS = ["floor_dask", "floor_numpy"]
+FLOORS = ["floor_flat", "floor_dask", "floor_numpy"]
 # Workload -> (full-fit group, Lloyd-pass group).
 GROUPS = {"seed": ("fit-seed", "lloyd-iter"), "highdim": ("fit-highdim", "lloyd-iter-highdim")}
 # Implementations timed per pass, by dtype of X.

@@ -10,7 +10,7 @@ candidates, Lloyd passes, and the in-memory reclustering of the candidates. Prin
 table per fit next to the time of one dask pass that only reads X (`X.sum().compute()`):
 what any dask pass costs at least, dask's per-pass overhead included. It is not the
 physical floor (one read of X's bytes by a numba prange flat sum, which bench_kmeans.py
-measures as `floor_numpy`/`floor_dask`).
+measures as `floor_flat`).
 """
 
 import argparse
