@@ -112,8 +112,8 @@ class Passes(Protocol):
     def bounded_lloyd(self, state: object, centers: np.ndarray, drift: tuple, n_far: int,
                       with_moments: bool) -> tuple[object, LloydPartial]:
         """`lloyd`, carrying per-row bounds from pass to pass
-        (`kernels.bounded_lloyd_partial_sums`): the same partial, up to summation order,
-        for fewer operations.
+        (`kernels.bounded_lloyd_partial_sums`): the same partial as `lloyd`'s, bit for
+        bit, for fewer operations.
 
         `state` is None for the first pass, then what the previous one returned (opaque:
         numpy arrays in memory, persisted dask objects on dask); `drift` is how far the

@@ -1,4 +1,5 @@
-"""Row chunks of the parallel Lloyd steps, their per-chunk partial buffers, and their
+"""Row chunks of the parallel Lloyd steps, their per-chunk partial buffers (or a ring of
+cluster sums, `sum_ring`), the run of the chunks on threads (`run_chunks`), and their
 merge (a numba kernel, called by `lloyd.lloyd_merge`)."""
 
 import numba
