@@ -36,13 +36,12 @@ def assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindis
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist, tile_shift):
+def _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift):
     """`kernels.assign_labels` a transposed tile of rows at a time (see _tile.py); the
     frame's shift as a tuple, whose length is a compile-time constant."""
     n_features = len(tile_shift)
     flat = X.ravel()
     local_centers = centers.copy()
-    local_sqnorm = centers_sqnorm.copy()
     # This tile loop is lloyd._lloyd_tiled's on purpose, not shared: see the comments there.
     tile = np.empty((n_features, TILE_ROWS))
     best = np.empty(TILE_ROWS)
@@ -55,16 +54,10 @@ def _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist, ti
         for i in range(m):
             best[i] = np.inf
             labels[i] = 0
-        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
-                        labels, spare_best, spare_labels)
-        for i in range(m):
-            j = labels[i]
-            d2 = 0.0
-            for f in range(n_features):
-                diff = tile[f, i] - local_centers[j, f]
-                d2 += diff * diff
-            out_labels[start + i] = j
-            out_mindist[start + i] = d2
+        nearest_in_tile(tile, m, tile_shift, local_centers, 0, best, labels, spare_best,
+                        spare_labels)
+        out_labels[start:start + m] = labels[:m]
+        out_mindist[start:start + m] = best[:m]
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -92,8 +85,7 @@ def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqno
     when tile_shift is given (one signature per width), by matrix products when
     gemm_rows > 0, else row by row (see `lloyd.lloyd_block`)."""
     if tile_shift is not None:
-        _assign_tiled(X, scale, centers, centers_sqnorm, out_labels, out_mindist,
-                      tile_shift)
+        _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
     elif gemm_rows > 0:
         _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
     else:

@@ -33,8 +33,8 @@ def _finish(X, shift, scale, n_clusters, out_moments, out_far_dist, out_far_idx,
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_sums,
-                 out_weight, out_moments, out_far_dist, out_far_idx, tile_shift):
+def _lloyd_tiled(X, scale, centers, sample_weight, out_sums, out_weight, out_moments,
+                 out_far_dist, out_far_idx, tile_shift):
     """For few features, a transposed tile of rows at a time (see _tile.py); the frame's
     shift as the tuple tile_shift, whose length is a compile-time constant. Leaves the
     far-row heap unfinished and the moments as shifted sums."""
@@ -47,7 +47,6 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
         out_moments[:] = 0.0
     flat = X.ravel()
     local_centers = centers.copy()
-    local_sqnorm = centers_sqnorm.copy()
     # The tile and its running minimum here, as in distances._assign_tiled, not from a
     # shared load-and-label helper: through one (4e5060f) this pass took 9.4-9.6 ms
     # against 6.9-7.6 ms (2M x 2, k=3, one thread, min of 40; main 6.8-8.1 ms).
@@ -56,10 +55,14 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
     labels = np.empty(TILE_ROWS, dtype=np.int64)
     spare_best = np.empty(TILE_ROWS)
     spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
-    dist = np.empty(TILE_ROWS)
     w = np.ones(TILE_ROWS)
     sums = np.zeros((n_clusters, n_features))
     weight = np.zeros(n_clusters)
+    # The moments' origin, the block's first row in the frame (see accumulate_moments).
+    origin = np.zeros(n_features)
+    if with_moments and n_samples > 0:
+        for f in range(n_features):
+            origin[f] = (X[0, f] - tile_shift[f]) * scale
     # Few clusters: per-cluster masked sums over the tile vectorise; many: scatter rows.
     masked = n_clusters <= MASKED_MAX_CLUSTERS
     inertia = 0.0
@@ -74,47 +77,75 @@ def _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight, out_su
         for i in range(m):
             best[i] = np.inf
             labels[i] = 0
-        nearest_in_tile(tile, m, n_features, local_centers, local_sqnorm, False, 0, best,
-                        labels, spare_best, spare_labels)
-        farthest = 0.0
-        # Distances as in distances._assign_tiled, fused with the inertia and the heap's
-        # bound: one loop here keeps the inertia's addition order (and so its bits).
+        # Exact squared distances: best[i] is the row's own, with no second loop
+        # gathering its center's coordinates.
+        nearest_in_tile(tile, m, tile_shift, local_centers, 0, best, labels, spare_best,
+                        spare_labels)
+        # The heap's bound as a count, not a running max: a max keeps the compiler
+        # from vectorising the loop (0.7 ns a row, scalar; a count and sum 0.15).
+        bound = out_far_dist[0] if 0 < n_far <= far_size else -np.inf
+        tile_inertia = 0.0
+        n_over = 0
         for i in range(m):
-            j = labels[i]
-            d2 = 0.0
-            for f in range(n_features):
-                diff = tile[f, i] - local_centers[j, f]
-                d2 += diff * diff
-            dist[i] = d2
-            inertia += w[i] * d2
-            farthest = max(farthest, d2)
+            tile_inertia += w[i] * best[i]
+            n_over += 1 if best[i] >= bound else 0
+        inertia += tile_inertia
         if masked:
             # Loads outside the selects: a conditional load becomes a slower masked one.
+            # One loop per cluster, its weight and every feature's sum together, in
+            # scalars (tiles have at most 4 features, a compile-time constant).
             for j in range(n_clusters):
-                total = 0.0
+                t_w = 0.0
+                t_0 = 0.0
+                t_1 = 0.0
+                t_2 = 0.0
+                t_3 = 0.0
                 for i in range(m):
+                    mine = labels[i] == j
                     wi = w[i]
-                    total += wi if labels[i] == j else 0.0
-                weight[j] += total
-                for f in range(n_features):
-                    total = 0.0
-                    for i in range(m):
-                        x = w[i] * tile[f, i]
-                        total += x if labels[i] == j else 0.0
-                    sums[j, f] += total
+                    t_w += wi if mine else 0.0
+                    x = wi * tile[0, i]
+                    t_0 += x if mine else 0.0
+                    if n_features > 1:
+                        x = wi * tile[1, i]
+                        t_1 += x if mine else 0.0
+                    if n_features > 2:
+                        x = wi * tile[2, i]
+                        t_2 += x if mine else 0.0
+                    if n_features > 3:
+                        x = wi * tile[3, i]
+                        t_3 += x if mine else 0.0
+                weight[j] += t_w
+                sums[j, 0] += t_0
+                if n_features > 1:
+                    sums[j, 1] += t_1
+                if n_features > 2:
+                    sums[j, 2] += t_2
+                if n_features > 3:
+                    sums[j, 3] += t_3
         else:
             for i in range(m):
                 j = labels[i]
                 weight[j] += w[i]
                 for f in range(n_features):
                     sums[j, f] += w[i] * tile[f, i]
-        if n_far > 0 and (far_size < n_far or farthest >= out_far_dist[0]):
+        if n_far > 0 and n_over > 0:
             for i in range(m):
-                if far_size < n_far or dist[i] >= out_far_dist[0]:
-                    far_size = topk_push(out_far_dist, out_far_idx, far_size, dist[i],
+                if far_size < n_far or best[i] >= out_far_dist[0]:
+                    far_size = topk_push(out_far_dist, out_far_idx, far_size, best[i],
                                          (start + i) * n_clusters + labels[i])
         if with_moments:
-            accumulate_moments(X, start, start + m, shift, scale, out_moments)
+            # From the tile (in the frame already), feature by feature: sums into
+            # registers, where accumulate_moments adds into memory row by row.
+            for f in range(n_features):
+                s1 = 0.0
+                s2 = 0.0
+                for i in range(m):
+                    t = tile[f, i] - origin[f]
+                    s1 += t
+                    s2 += t * t
+                out_moments[0, f] += s1
+                out_moments[1, f] += s2
     out_sums += sums
     out_weight += weight
     return inertia
@@ -249,12 +280,10 @@ def _lloyd_block(X, shift, scale, centers, sample_weight, out_sums, out_weight, 
     tiled when tile_shift (the shift as a tuple) is given, numba compiling one signature
     per width (the None branch is pruned at compile time); else by matrix products on
     tiles of gemm_rows rows when gemm_rows > 0, else row by row. centers_sqnorm (k,)
-    float64: the squared norms of the centers, read by the tiled and row-by-row methods
-    only."""
+    float64: the squared norms of the centers, read by the row-by-row method only."""
     if tile_shift is not None:
-        inertia = _lloyd_tiled(X, shift, scale, centers, centers_sqnorm, sample_weight,
-                               out_sums, out_weight, out_moments, out_far_dist,
-                               out_far_idx, tile_shift)
+        inertia = _lloyd_tiled(X, scale, centers, sample_weight, out_sums, out_weight,
+                               out_moments, out_far_dist, out_far_idx, tile_shift)
     elif gemm_rows > 0:
         inertia = _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums,
                               out_weight, out_moments, out_far_dist, out_far_idx, gemm_rows)

@@ -107,11 +107,10 @@ def _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_near
     tile = np.empty((n_features, TILE_ROWS))
     spare_best = np.empty(TILE_ROWS)
     spare_id = np.empty(TILE_ROWS, dtype=np.int64)
-    no_offset = np.empty(0)
     for start in range(0, n_samples, TILE_ROWS):
         m = min(TILE_ROWS, n_samples - start)
         load_tile(flat, start, m, n_features, tile_shift, scale, tile)
-        nearest_in_tile(tile, m, n_features, candidates, no_offset, True, first_id,
+        nearest_in_tile(tile, m, tile_shift, candidates, first_id,
                         inout_mindist[start:start + m], inout_nearest[start:start + m],
                         spare_best, spare_id)
 

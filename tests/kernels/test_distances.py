@@ -148,3 +148,22 @@ def test_parallel_equals_serial(data):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(_distances(DISTANCES["parallel"], X, centers),
                                   _distances(euclidean_distances, X, centers))
+
+
+@pytest.mark.parametrize("variant", ASSIGN)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_features", [1, 2, 3, 4, 5])
+def test_equal_centers_give_the_first_label(n_features, dtype, variant):
+    """Copies of a center, inside and across the tiled kernels' groups of four
+    candidates and in the single sweeps after them: a row takes the first copy's label,
+    as numpy's argmin does."""
+    rng = np.random.default_rng(n_features)
+    points = rng.normal(scale=3.0, size=(3, n_features))
+    order = np.array([0, 1, 1, 2, 0, 2, 1, 0, 2])
+    centers = points[order]
+    X = rng.normal(scale=3.0, size=(1000, n_features)).astype(dtype)
+    labels, mindist = _assign(ASSIGN[variant], X, centers)
+    nearest_point = ((X[:, None, :].astype(np.float64) - points[None]) ** 2).sum(-1).argmin(1)
+    first_copy = np.array([np.flatnonzero(order == p)[0] for p in range(3)])
+    np.testing.assert_array_equal(labels, first_copy[nearest_point])
+    np.testing.assert_array_equal(labels, ref.nearest_centers(X, centers)[0])
