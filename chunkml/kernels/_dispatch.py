@@ -6,7 +6,11 @@ features and GEMM_MIN_CLUSTERS clusters (`use_gemm`), else row by row (_rowwise.
 operation has one serial block kernel and one parallel driver (Python: the serial kernel
 on row ranges, on threads, _threads.py) taking the method as their last arguments
 (`Variant.method_args`): the shift as a tuple for tiles, so each width is
-a signature of its own; the rows per matrix-product tile, 0 for row by row. The public
+a signature of its own, and None for the rows per tile; else None for the shift, and the
+rows per matrix-product tile, 0 for row by row. numba prunes a branch at compile time
+only on an argument that is None (`if x is None` on a tuple is kept, and every callee in
+its branch compiled), so the kernels branch on whichever of the two is None: a tiled
+variant compiles no matrix-product nor row-by-row code, and the others no tiles. The public
 functions (_ops.py) ask `variant` for the kernel; `kernels.warm_up`, the tests and the
 bounds check walk `variants`.
 """
@@ -156,11 +160,12 @@ class Variant:
     def method_args(self, shift, centers):
         """The arguments the kernel takes after its own: (centers' squared norms, for
         the operations that read them,) the shift as a tuple for tiles, else None, and
-        the rows per matrix-product tile, 0 unless gemm."""
+        the rows per matrix-product tile, None for tiles, 0 for row by row."""
         if len(_OPS[self.op].methods) == 1:
             return ()
         tiles = tuple(float(s) for s in shift) if self.method == "tiles" else None
-        rows = gemm_rows(centers.shape[0]) if self.method == "gemm" else 0
+        rows = (gemm_rows(centers.shape[0]) if self.method == "gemm"
+                else None if self.method == "tiles" else 0)
         if not _OPS[self.op].reads_sqnorm:
             return tiles, rows
         sqnorm = _EMPTY if self.method == "gemm" else squared_norms(centers)

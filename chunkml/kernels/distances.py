@@ -82,14 +82,15 @@ def _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows):
 def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,
                  tile_shift, gemm_rows):
     """`kernels.assign_labels` on one block by the method `_dispatch.py` chose: tiled
-    when tile_shift is given (one signature per width), by matrix products when
-    gemm_rows > 0, else row by row (see `lloyd.lloyd_block`)."""
+    when tile_shift is given and gemm_rows is None (one signature per width), by matrix
+    products when gemm_rows > 0, else row by row (see `lloyd._lloyd_block`)."""
     if tile_shift is not None:
         _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
-    elif gemm_rows > 0:
-        _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
-    else:
-        assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
+    if gemm_rows is not None:
+        if gemm_rows > 0:
+            _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
+        else:
+            assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
 
 
 def assign_parallel(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,

@@ -176,20 +176,22 @@ def nearest_new_block(X, shift, scale, candidates, first_id, inout_mindist, inou
                       tile_shift, gemm_rows):
     """Lower each row's squared distance / id to the nearest of `candidates` (in the
     frame, ids first_id, first_id + 1, ...) where closer, by the method `_dispatch.py`
-    chose: tiled when tile_shift is given (one signature per width), by matrix products
-    when gemm_rows > 0, else row by row (see `lloyd.lloyd_block`).
+    chose: tiled when tile_shift is given and gemm_rows is None (one signature per
+    width), by matrix products when gemm_rows > 0, else row by row (see
+    `lloyd._lloyd_block`).
 
     inout_mindist (n,) float64 INOUT, exact squared distances (inf where there is no
     candidate yet); inout_nearest (n,) int64 INOUT."""
     if tile_shift is not None:
         _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_nearest,
                            tile_shift)
-    elif gemm_rows > 0:
-        _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
-                          inout_nearest, gemm_rows)
-    else:
-        nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
-                         inout_nearest)
+    if gemm_rows is not None:
+        if gemm_rows > 0:
+            _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
+                              inout_nearest, gemm_rows)
+        else:
+            nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
+                             inout_nearest)
 
 
 def nearest_new_parallel(X, shift, scale, candidates, first_id, inout_mindist,
