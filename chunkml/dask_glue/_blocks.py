@@ -257,7 +257,9 @@ def check_finite_block(X, values):
     makes its distances non-finite, so X itself is only inspected when some value is.
     Finite X whose distances overflow is not an error here (the distance is inf).
     """
-    if np.isfinite(values).all():
+    # Distances are >= 0 or NaN: their sum is finite when all of them are (one read, no
+    # boolean array); a finite sum's overflow only costs the inspection of X below.
+    if np.isfinite(values.sum()):
         return
     X = _sparse.stored_values(X) if _sparse.is_sparse(X) else np.asarray(X)
     if np.isnan(X).any():
