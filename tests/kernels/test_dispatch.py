@@ -3,6 +3,11 @@ dtype and parallel, and every variant of the registry against the plain-numpy re
 its parallel driver equal to its serial kernel (bit for bit but for the Lloyd sums,
 merged chunk by chunk)."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -19,6 +24,7 @@ from chunkml.kernels._dispatch import (
 from tests import _reference as ref
 from tests.kernels._util import RTOL, assert_close, assert_nearest
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 DENSE = ("lloyd_partial_sums", "assign_labels", "update_mindist_sample")
 # The centers moved nowhere: the drift of a bounded Lloyd pass without state.
 NO_DRIFT = (np.empty(0, np.int64), np.empty(0), 0.0)
@@ -200,3 +206,50 @@ def test_read_only_and_writeable_inputs_run_one_compiled_signature():
     assert [sig[i].mutable for i in (0, 1, 3, 4)] == [False] * 4  # X, shift, centers, w
     assert all(sig[i].mutable for i in range(5, 11))  # the outputs
     assert X.flags.writeable and w.flags.writeable  # the caller's arrays untouched
+
+
+_COMPILED = """
+import numpy as np
+from numba.core import event
+compiled = []
+class Seen(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__module__ + "."
+                        + ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Seen())
+from chunkml import kernels
+X = np.random.default_rng(0).normal(size=(300, 2))
+centers = X[:5].copy()
+shift = np.zeros(2)
+kernels.lloyd_partial_sums(X, shift, 1.0, centers, np.empty(0), np.zeros((5, 2)),
+                           np.zeros(5), np.zeros((2, 2)), np.zeros(5),
+                           np.zeros(5, np.int64), np.zeros(5, np.int64))
+kernels.assign_labels(X, shift, 1.0, centers, np.zeros(300, np.int32), np.zeros(300))
+kernels.update_mindist_sample(X, shift, 1.0, centers, 0, np.empty(0),
+                              np.empty(0, np.int64), np.empty(0), 0, 1, 0, False,
+                              np.zeros(300),
+                              np.zeros(300, np.int64), np.zeros(3), np.zeros(3, np.int64))
+print("\\n".join(sorted(set(compiled))))
+"""
+
+
+def test_a_tiled_block_compiles_no_other_method(tmp_path):
+    """numba prunes a branch at compile time only on an argument that is None: the tiled
+    variants get gemm_rows=None, so a 2-feature block compiles no matrix-product or
+    row-by-row code (half of a seed fit's cold start, before)."""
+    env = dict(os.environ, CHUNKML_NUMBA_CACHE="0", NUMBA_OPT="0")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-c", _COMPILED], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    compiled = proc.stdout.split()
+    for tiled in ("lloyd._lloyd_tiled", "distances._assign_tiled",
+                  "sampling._nearest_new_tiled"):
+        assert f"chunkml.kernels.{tiled}" in compiled
+    others = [name for name in compiled
+              if name.startswith("chunkml.kernels._gemm_tile.")
+              or name.endswith(("._lloyd_gemm", "._lloyd_rows", "._assign_gemm",
+                                "assign_rows", "._nearest_new_gemm", "nearest_new_rows"))]
+    assert others == []
