@@ -18,7 +18,7 @@ AVX-512 Xeon, numba 0.68):
   turns ``best[i] = s if s < best[i] else best[i]`` into a masked store, which is
   microcoded on AMD CPUs (3-4x slower per row and candidate).
 - Both operands of every select are loaded before it, so no load is conditional.
-- A sweep compares the tile with four candidates at a time (`_sweep_four`), their
+- A sweep compares the tile with four candidates at a time (`_sweep`), their
   coordinates loop constants and each row's running minimum in registers: one load and
   store of (best, label) per four candidates.
 - The scores are exact squared distances, so that best[i] is the row's distance, which
@@ -54,12 +54,6 @@ def load_tile(flat, start, m, n_features, shift, scale, out_tile):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _coordinate(centers, j, f, n_features):
-    """centers[j, f], or 0.0 past the tile's width (a feature the tile does not have)."""
-    return centers[j, f] if f < n_features else 0.0
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, label, best, best_label):
     """(best, best_label) lowered to candidate c's squared distance and label where it
     is strictly smaller (an earlier candidate wins a tie)."""
@@ -79,62 +73,57 @@ def _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, label, best, best_label)
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _sweep_one(tile, m, width, centers, j, label, src_best, src_label, dst_best,
-               dst_label):
-    """(best, label) of rows :m, from src_* into dst_*, lowered by candidate j (label
-    label); width: the frame's shift as a tuple, whose length, the tile's feature count,
-    is a compile-time constant."""
+def _sweep(tile, m, width, centers, j, n_valid, label, src_best, src_label, dst_best,
+           dst_label):
+    """(best, label) of rows :m, from src_* into dst_*, lowered by candidates
+    j..j+n_valid-1 (labels label, label + 1, ...; n_valid 1 to 4) in one loop over the
+    rows: each row's running minimum stays in registers across them, and their
+    coordinates are loop constants (width: the frame's shift as a tuple, whose length,
+    the tile's feature count, is a compile-time constant).
+
+    Fewer than four candidates: the last one fills the free places, with its own label,
+    so that every sweep is the same loop (one loop to compile; four candidates in one
+    sweep cost less than two in two sweeps). A copy never changes a row's label: it
+    ties with the candidate it copies, and an equal distance does not move a row.
+    """
     n_features = len(width)
-    a0 = _coordinate(centers, j, 0, n_features)
-    a1 = _coordinate(centers, j, 1, n_features)
-    a2 = _coordinate(centers, j, 2, n_features)
-    a3 = _coordinate(centers, j, 3, n_features)
+    last = j + n_valid - 1
+    jb = min(j + 1, last)
+    jc = min(j + 2, last)
+    jd = min(j + 3, last)
+    la = label
+    lb = label + (jb - j)
+    lc = label + (jc - j)
+    ld = label + (jd - j)
+    a0 = centers[j, 0]
+    a1 = centers[j, 1] if n_features > 1 else 0.0
+    a2 = centers[j, 2] if n_features > 2 else 0.0
+    a3 = centers[j, 3] if n_features > 3 else 0.0
+    b0 = centers[jb, 0]
+    b1 = centers[jb, 1] if n_features > 1 else 0.0
+    b2 = centers[jb, 2] if n_features > 2 else 0.0
+    b3 = centers[jb, 3] if n_features > 3 else 0.0
+    c0 = centers[jc, 0]
+    c1 = centers[jc, 1] if n_features > 1 else 0.0
+    c2 = centers[jc, 2] if n_features > 2 else 0.0
+    c3 = centers[jc, 3] if n_features > 3 else 0.0
+    d0 = centers[jd, 0]
+    d1 = centers[jd, 1] if n_features > 1 else 0.0
+    d2 = centers[jd, 2] if n_features > 2 else 0.0
+    d3 = centers[jd, 3] if n_features > 3 else 0.0
     for i in range(m):
         x0 = tile[0, i]
         x1 = tile[1, i] if n_features > 1 else 0.0
         x2 = tile[2, i] if n_features > 2 else 0.0
         x3 = tile[3, i] if n_features > 3 else 0.0
-        best, best_label = _closer(x0, x1, x2, x3, a0, a1, a2, a3, n_features, label,
+        best, best_label = _closer(x0, x1, x2, x3, a0, a1, a2, a3, n_features, la,
                                    src_best[i], src_label[i])
-        dst_best[i] = best
-        dst_label[i] = best_label
-
-
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
-def _sweep_four(tile, m, width, centers, j, label, src_best, src_label, dst_best,
-                dst_label):
-    """As `_sweep_one` for candidates j..j+3 (labels label..label+3) in one loop over
-    the rows: each row's running minimum stays in registers across the four."""
-    n_features = len(width)
-    a0 = _coordinate(centers, j, 0, n_features)
-    a1 = _coordinate(centers, j, 1, n_features)
-    a2 = _coordinate(centers, j, 2, n_features)
-    a3 = _coordinate(centers, j, 3, n_features)
-    b0 = _coordinate(centers, j + 1, 0, n_features)
-    b1 = _coordinate(centers, j + 1, 1, n_features)
-    b2 = _coordinate(centers, j + 1, 2, n_features)
-    b3 = _coordinate(centers, j + 1, 3, n_features)
-    c0 = _coordinate(centers, j + 2, 0, n_features)
-    c1 = _coordinate(centers, j + 2, 1, n_features)
-    c2 = _coordinate(centers, j + 2, 2, n_features)
-    c3 = _coordinate(centers, j + 2, 3, n_features)
-    d0 = _coordinate(centers, j + 3, 0, n_features)
-    d1 = _coordinate(centers, j + 3, 1, n_features)
-    d2 = _coordinate(centers, j + 3, 2, n_features)
-    d3 = _coordinate(centers, j + 3, 3, n_features)
-    for i in range(m):
-        x0 = tile[0, i]
-        x1 = tile[1, i] if n_features > 1 else 0.0
-        x2 = tile[2, i] if n_features > 2 else 0.0
-        x3 = tile[3, i] if n_features > 3 else 0.0
-        best, best_label = _closer(x0, x1, x2, x3, a0, a1, a2, a3, n_features, label,
-                                   src_best[i], src_label[i])
-        best, best_label = _closer(x0, x1, x2, x3, b0, b1, b2, b3, n_features, label + 1,
-                                   best, best_label)
-        best, best_label = _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, label + 2,
-                                   best, best_label)
-        best, best_label = _closer(x0, x1, x2, x3, d0, d1, d2, d3, n_features, label + 3,
-                                   best, best_label)
+        best, best_label = _closer(x0, x1, x2, x3, b0, b1, b2, b3, n_features, lb, best,
+                                   best_label)
+        best, best_label = _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, lc, best,
+                                   best_label)
+        best, best_label = _closer(x0, x1, x2, x3, d0, d1, d2, d3, n_features, ld, best,
+                                   best_label)
         dst_best[i] = best
         dst_label[i] = best_label
 
@@ -153,23 +142,16 @@ def nearest_in_tile(tile, m, width, centers, first_label, best, label, spare_bes
     """
     n_candidates = centers.shape[0]
     n_sweeps = 0
-    # Alternate the buffers: updated in place, the compiler turns the store of a select
-    # into a masked store, microcoded on AMD CPUs (see above).
-    for j in range(0, n_candidates - 3, 4):
+    for j in range(0, n_candidates, 4):
+        n_valid = min(4, n_candidates - j)
+        # Alternate the buffers: updated in place, the compiler turns the store of a
+        # select into a masked store, microcoded on AMD CPUs (see above).
         if n_sweeps % 2 == 0:
-            _sweep_four(tile, m, width, centers, j, first_label + j, best, label,
-                        spare_best, spare_label)
+            _sweep(tile, m, width, centers, j, n_valid, first_label + j, best, label,
+                   spare_best, spare_label)
         else:
-            _sweep_four(tile, m, width, centers, j, first_label + j, spare_best,
-                        spare_label, best, label)
-        n_sweeps += 1
-    for j in range(n_candidates - n_candidates % 4, n_candidates):
-        if n_sweeps % 2 == 0:
-            _sweep_one(tile, m, width, centers, j, first_label + j, best, label,
-                       spare_best, spare_label)
-        else:
-            _sweep_one(tile, m, width, centers, j, first_label + j, spare_best,
-                       spare_label, best, label)
+            _sweep(tile, m, width, centers, j, n_valid, first_label + j, spare_best,
+                   spare_label, best, label)
         n_sweeps += 1
     if n_sweeps % 2 == 1:
         for i in range(m):

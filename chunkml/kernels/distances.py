@@ -87,10 +87,13 @@ def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqno
     if tile_shift is not None:
         _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
     if gemm_rows is not None:
-        if gemm_rows > 0:
-            _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
-        else:
-            assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
+        # (never both: a misuse that passes both runs the tiles only)
+        if tile_shift is None:
+            if gemm_rows > 0:
+                _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
+            else:
+                assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels,
+                            out_mindist)
 
 
 def assign_parallel(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,

@@ -280,21 +280,24 @@ def _lloyd_block(X, shift, scale, centers, sample_weight, out_sums, out_weight, 
     tiled when tile_shift (the shift as a tuple) is given and gemm_rows is None, numba
     compiling one signature per width; else by matrix products on tiles of gemm_rows
     rows when gemm_rows > 0, else row by row. numba prunes the branch on whichever is
-    None at compile time (`_dispatch.py`), so each variant compiles its method only. centers_sqnorm (k,)
-    float64: the squared norms of the centers, read by the row-by-row method only."""
+    None at compile time (`_dispatch.py`), so each variant compiles its method only.
+    centers_sqnorm (k,) float64: the squared norms of the centers, read by the
+    row-by-row method only."""
     inertia = 0.0
     if tile_shift is not None:
         inertia = _lloyd_tiled(X, scale, centers, sample_weight, out_sums, out_weight,
                                out_moments, out_far_dist, out_far_idx, tile_shift)
     if gemm_rows is not None:
-        if gemm_rows > 0:
-            inertia = _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums,
-                                  out_weight, out_moments, out_far_dist, out_far_idx,
-                                  gemm_rows)
-        else:
-            inertia = _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight,
-                                  out_sums, out_weight, out_moments, out_far_dist,
-                                  out_far_idx)
+        # (never both: a misuse that passes both runs the tiles only)
+        if tile_shift is None:
+            if gemm_rows > 0:
+                inertia = _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums,
+                                      out_weight, out_moments, out_far_dist, out_far_idx,
+                                      gemm_rows)
+            else:
+                inertia = _lloyd_rows(X, shift, scale, centers, centers_sqnorm,
+                                      sample_weight, out_sums, out_weight, out_moments,
+                                      out_far_dist, out_far_idx)
     _finish(X, shift, scale, centers.shape[0], out_moments, out_far_dist, out_far_idx,
             out_far_label)
     return inertia

@@ -186,12 +186,14 @@ def nearest_new_block(X, shift, scale, candidates, first_id, inout_mindist, inou
         _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_nearest,
                            tile_shift)
     if gemm_rows is not None:
-        if gemm_rows > 0:
-            _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
-                              inout_nearest, gemm_rows)
-        else:
-            nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
-                             inout_nearest)
+        # (never both: a misuse that passes both runs the tiles only)
+        if tile_shift is None:
+            if gemm_rows > 0:
+                _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
+                                  inout_nearest, gemm_rows)
+            else:
+                nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
+                                 inout_nearest)
 
 
 def nearest_new_parallel(X, shift, scale, candidates, first_id, inout_mindist,
