@@ -10,8 +10,8 @@ unrolls the feature loop. With a run-time row length the same loops are slower t
 row-by-row kernels (measured at 5, 6 and 8 features), so kernels use tiles only up to 4
 features.
 
-What keeps the loops vectorised on x86 (measured on AVX2 and AVX-512 EPYC and on an
-AVX-512 Xeon, numba 0.68):
+What keeps the loops vectorised on x86 (numba 0.68; the first two points measured on an
+AVX2 EPYC, the last four on an AVX-512 Xeon, not yet on AMD):
 
 - The running minimum is double-buffered: each sweep over the tile reads (best, label)
   from one pair of buffers and writes both to the other. Updated in place, the compiler
@@ -28,8 +28,8 @@ AVX-512 Xeon, numba 0.68):
 - Reductions over a tile are sums and counts, never a running max: a max stops the
   compiler from vectorising the loop that holds it (see `lloyd._lloyd_tiled`).
 
-A 10M x 2 float64 Lloyd pass at k=3 on one thread of a 2-core Xeon (Emerald Rapids):
-5.3 ns a row before the last three points, about 3.2 after them.
+A Lloyd block of 100k x 2 float64 rows (in L2) at k=3 on one thread of a 2-core Xeon
+(Emerald Rapids): 5.1 ns a row before the last four points, 2.8 after them (BENCHMARKS.md).
 """
 
 import numpy as np
