@@ -54,6 +54,14 @@ def load_tile(flat, start, m, n_features, shift, scale, out_tile):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _coordinates(centers, j, n_features):
+    """Center j's coordinates as four scalars, 0.0 past the tile's n_features."""
+    return (centers[j, 0], centers[j, 1] if n_features > 1 else 0.0,
+            centers[j, 2] if n_features > 2 else 0.0,
+            centers[j, 3] if n_features > 3 else 0.0)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, label, best, best_label):
     """(best, best_label) lowered to candidate c's squared distance and label where it
     is strictly smaller (an earlier candidate wins a tie)."""
@@ -95,22 +103,10 @@ def _sweep(tile, m, width, centers, j, n_valid, label, src_best, src_label, dst_
     lb = label + (jb - j)
     lc = label + (jc - j)
     ld = label + (jd - j)
-    a0 = centers[j, 0]
-    a1 = centers[j, 1] if n_features > 1 else 0.0
-    a2 = centers[j, 2] if n_features > 2 else 0.0
-    a3 = centers[j, 3] if n_features > 3 else 0.0
-    b0 = centers[jb, 0]
-    b1 = centers[jb, 1] if n_features > 1 else 0.0
-    b2 = centers[jb, 2] if n_features > 2 else 0.0
-    b3 = centers[jb, 3] if n_features > 3 else 0.0
-    c0 = centers[jc, 0]
-    c1 = centers[jc, 1] if n_features > 1 else 0.0
-    c2 = centers[jc, 2] if n_features > 2 else 0.0
-    c3 = centers[jc, 3] if n_features > 3 else 0.0
-    d0 = centers[jd, 0]
-    d1 = centers[jd, 1] if n_features > 1 else 0.0
-    d2 = centers[jd, 2] if n_features > 2 else 0.0
-    d3 = centers[jd, 3] if n_features > 3 else 0.0
+    a0, a1, a2, a3 = _coordinates(centers, j, n_features)
+    b0, b1, b2, b3 = _coordinates(centers, jb, n_features)
+    c0, c1, c2, c3 = _coordinates(centers, jc, n_features)
+    d0, d1, d2, d3 = _coordinates(centers, jd, n_features)
     for i in range(m):
         x0 = tile[0, i]
         x1 = tile[1, i] if n_features > 1 else 0.0
