@@ -168,7 +168,7 @@ class Variant:
                 else None if self.method == "tiles" else 0)
         if not _OPS[self.op].reads_sqnorm:
             return tiles, rows
-        sqnorm = _EMPTY if self.method == "gemm" else squared_norms(centers)
+        sqnorm = squared_norms(centers) if self.method == "rows" else _EMPTY
         return sqnorm, tiles, rows
 
     def __call__(self, *args):
