@@ -12,7 +12,12 @@ import math
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import (
+    CACHE,
+    FASTMATH,
+    STATS_BY_FEATURE_MAX_FEATURES,
+    STATS_CHUNK_VALUES,
+)
 
 # Rows of a block's first-pass statistics (`block_stats`).
 STAT_MIN, STAT_MAX, STAT_MEAN, STAT_M2, STAT_EXP = range(5)
@@ -96,6 +101,28 @@ def stat_units(out_stats, n_samples):
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _feature_range(X, start, stop, f, lo, hi):
+    """(min, max) of lo, hi and X[start:stop, f] as float64: four running pairs, so that
+    each compare waits on the one four rows before it, not the last."""
+    lo1, hi1, lo2, hi2, lo3, hi3 = lo, hi, lo, hi, lo, hi
+    i = start
+    while i + 4 <= stop:
+        a = np.float64(X[i, f])
+        b = np.float64(X[i + 1, f])
+        c = np.float64(X[i + 2, f])
+        e = np.float64(X[i + 3, f])
+        lo, hi = min(lo, a), max(hi, a)
+        lo1, hi1 = min(lo1, b), max(hi1, b)
+        lo2, hi2 = min(lo2, c), max(hi2, c)
+        lo3, hi3 = min(lo3, e), max(hi3, e)
+        i += 4
+    for j in range(i, stop):
+        a = np.float64(X[j, f])
+        lo, hi = min(lo, a), max(hi, a)
+    return min(min(lo, lo1), min(lo2, lo3)), max(max(hi, hi1), max(hi2, hi3))
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def block_stats(X, out_stats):
     """Per-feature min, max, mean and M2 of a block, M2 in a scale of the block's own.
 
@@ -103,23 +130,48 @@ def block_stats(X, out_stats):
     so they merge to X's whatever the chunking; +inf / -inf for 0 rows), mean (in X's
     units), M2 / 4**e and e. e is the exponent of the feature's half range, so the sums
     behind M2 are taken of values in [-1, 1] and can neither overflow nor underflow.
-    NaN or inf in a feature makes its mean and M2 non-finite. Reads the block twice.
+    NaN or inf in a feature makes its mean and M2 non-finite. Reads the block twice:
+    up to STATS_BY_FEATURE_MAX_FEATURES features a feature at a time over chunks of rows
+    held in cache (the running values then stay in registers), wider blocks row by row.
     """
     n_samples, n_features = X.shape
     for f in range(n_features):
         out_stats[STAT_MIN, f] = np.inf
         out_stats[STAT_MAX, f] = -np.inf
-    for i in range(n_samples):
-        for f in range(n_features):
-            x = np.float64(X[i, f])
-            out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], x)
-            out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], x)
+    by_row = n_features > STATS_BY_FEATURE_MAX_FEATURES
+    rows = STATS_CHUNK_VALUES // max(n_features, 1)
+    if by_row:
+        for i in range(n_samples):
+            for f in range(n_features):
+                x = np.float64(X[i, f])
+                out_stats[STAT_MIN, f] = min(out_stats[STAT_MIN, f], x)
+                out_stats[STAT_MAX, f] = max(out_stats[STAT_MAX, f], x)
+    else:
+        for start in range(0, n_samples, rows):
+            stop = min(start + rows, n_samples)
+            for f in range(n_features):
+                out_stats[STAT_MIN, f], out_stats[STAT_MAX, f] = _feature_range(
+                    X, start, stop, f, out_stats[STAT_MIN, f], out_stats[STAT_MAX, f])
     mid, unit = stat_units(out_stats, n_samples)
-    for i in range(n_samples):
-        for f in range(n_features):
-            t = (np.float64(X[i, f]) - mid[f]) * unit[f]
-            out_stats[STAT_MEAN, f] += t
-            out_stats[STAT_M2, f] += t * t
+    if by_row:
+        for i in range(n_samples):
+            for f in range(n_features):
+                t = (np.float64(X[i, f]) - mid[f]) * unit[f]
+                out_stats[STAT_MEAN, f] += t
+                out_stats[STAT_M2, f] += t * t
+    else:
+        for start in range(0, n_samples, rows):
+            stop = min(start + rows, n_samples)
+            for f in range(n_features):
+                m, u = mid[f], unit[f]
+                s1 = 0.0
+                s2 = 0.0
+                for i in range(start, stop):
+                    t = (np.float64(X[i, f]) - m) * u
+                    s1 += t
+                    s2 += t * t
+                out_stats[STAT_MEAN, f] += s1
+                out_stats[STAT_M2, f] += s2
     if n_samples == 0:
         return
     for f in range(n_features):

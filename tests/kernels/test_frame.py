@@ -22,6 +22,7 @@ from chunkml.kernels import (
     update_mindist_sample,
     variant,
 )
+from chunkml.kernels._config import STATS_CHUNK_VALUES
 from tests import _reference as ref
 from tests.kernels._util import assert_close, assert_moments_close, public, sqnorm
 
@@ -157,3 +158,27 @@ def test_block_stats_of_zero_rows():
     np.testing.assert_array_equal(stats[STAT_MIN], np.inf)
     np.testing.assert_array_equal(stats[STAT_MAX], -np.inf)
     np.testing.assert_array_equal(stats[[STAT_MEAN, STAT_M2, STAT_EXP]], 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [1, 3, 8, 9, 20])
+def test_block_stats_by_feature_and_by_row_match_numpy(n_features, dtype):
+    # Up to STATS_BY_FEATURE_MAX_FEATURES (8) features the block is read a feature at a
+    # time over chunks of rows; wider, row by row. Row counts that end a chunk and the
+    # four-row unroll early; a NaN in one feature touches that feature only.
+    rows_per_chunk = STATS_CHUNK_VALUES // n_features
+    rng = np.random.default_rng(n_features)
+    for n_samples in (1, 3, rows_per_chunk, 2 * rows_per_chunk + 5):
+        X = (rng.normal(size=(n_samples, n_features)) * 3 + 40).astype(dtype)
+        stats = np.full((N_STATS, n_features), np.nan)
+        block_stats(X, stats)
+        np.testing.assert_array_equal(stats[STAT_MIN], X.min(axis=0))
+        np.testing.assert_array_equal(stats[STAT_MAX], X.max(axis=0))
+        want = ref.moments(X)
+        np.testing.assert_allclose(stats[STAT_MEAN], want[0], rtol=1e-12)
+        m2 = np.ldexp(stats[STAT_M2], 2 * stats[STAT_EXP].astype(int))
+        np.testing.assert_allclose(m2, want[1], rtol=1e-9, atol=1e-9 * n_samples)
+    X[n_samples // 2, n_features - 1] = np.nan
+    block_stats(X, stats)
+    assert not np.isfinite(stats[[STAT_MEAN, STAT_M2], n_features - 1]).any()
+    assert np.isfinite(stats[:, : n_features - 1]).all()
