@@ -127,22 +127,47 @@ def start_round(mindist, nearest, out_mindist, out_nearest):
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def key_rows(mindist, sample_weight, seed, stream, row_offset, exponential, out_top_key,
               out_top_idx):
-    """phi and the heap of the largest sampling keys (see `kernels.update_mindist_sample`)."""
+    """phi and the heap of the largest sampling keys (see `kernels.update_mindist_sample`).
+
+    TILE_ROWS rows at a time: first, with no branch (so the compiler vectorises it), each
+    row's p, its key's denominator and whether it may enter the heap, against the heap's
+    smallest key when the chunk starts (it only grows, so no row that enters is missed);
+    then the few such rows are offered one by one, in row order, with the exact test.
+    """
     unit_weight = sample_weight.shape[0] == 0
     key_seed = stream_key(seed, stream)
     n_top = out_top_key.shape[0]
+    n_samples = mindist.shape[0]
+    p = np.empty(TILE_ROWS)
+    denom = np.empty(TILE_ROWS)
+    maybe = np.empty(TILE_ROWS, dtype=np.bool_)
     phi = 0.0
     size = 0
-    for i in range(mindist.shape[0]):
-        w = 1.0 if unit_weight else sample_weight[i]
-        p = w * mindist[i]
-        phi += p
-        if p > 0 and n_top > 0:
-            u = uniform_at(key_seed, row_offset + i)
-            denom = -np.log(u) if exponential else u
+    for start in range(0, n_samples, TILE_ROWS):
+        m = min(TILE_ROWS, n_samples - start)
+        full = n_top > 0 and size == n_top
+        worst = out_top_key[0] if full else 0.0
+        # Loops of one kind each: a branch or a call in one keeps it scalar.
+        if unit_weight:
+            for r in range(m):
+                p[r] = mindist[start + r]
+        else:
+            for r in range(m):
+                p[r] = sample_weight[start + r] * mindist[start + r]
+        for r in range(m):
+            denom[r] = uniform_at(key_seed, row_offset + start + r)
+        if exponential:
+            for r in range(m):
+                denom[r] = -np.log(denom[r])
+        for r in range(m):
+            phi += p[r]
+            maybe[r] = p[r] > 0 and p[r] >= worst * denom[r]
+        if n_top == 0:
+            continue
+        for r in range(m):
             # key = p / denom beats the heap's worst key: tested without dividing.
-            if size < n_top or p >= out_top_key[0] * denom:
-                size = topk_push(out_top_key, out_top_idx, size, p / denom, i)
+            if maybe[r] and (size < n_top or p[r] >= out_top_key[0] * denom[r]):
+                size = topk_push(out_top_key, out_top_idx, size, p[r] / denom[r], start + r)
     topk_finish(out_top_key, out_top_idx, size)
     return phi
 

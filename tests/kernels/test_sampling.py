@@ -247,6 +247,25 @@ def test_update_mindist_without_new_centers_keeps_mindist(exponential):
     assert_top(top_key, top_idx, expected.keys, 5, RTOL[np.float64])
 
 
+@pytest.mark.parametrize("m", [1, 7, 300])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
+@pytest.mark.parametrize("exponential", [False, True], ids=["uniform", "exponential"])
+def test_keys_over_many_tiles_match_reference(exponential, weighted, m):
+    # key_rows screens a tile of rows against the heap's smallest key as the tile starts:
+    # 1000 rows are 8 tiles; m=300 fills the heap two tiles in. Zero distances never enter.
+    rng = np.random.default_rng(m)
+    X = rng.normal(size=(1000, 2))
+    mindist = rng.exponential(size=1000)
+    mindist[::7] = 0.0
+    w = make_weight(1000) if weighted else np.empty(0)
+    phi, out_mindist, top_key, top_idx = _round(X, X[:0], mindist, w, m, exponential)
+    expected = ref.kmeans_parallel_round(X, X[:0], mindist, w if weighted else None, SEED,
+                                         STREAM, OFFSET, exponential, m)
+    assert_close(phi, expected.phi, np.float64)
+    assert_top(top_key, top_idx, expected.keys, m, RTOL[np.float64])
+    assert not np.isin(top_idx, np.flatnonzero(mindist == 0.0)).any()
+
+
 def test_update_mindist_rows_at_zero_distance_are_never_kept():
     X, _ = make_data("generic", np.float64)
     new_centers = X[[3, 9]].copy()
