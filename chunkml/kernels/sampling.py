@@ -118,10 +118,14 @@ def _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_near
 @njit(nogil=True, cache=CACHE)
 def start_round(mindist, nearest, out_mindist, out_nearest):
     """out_* = the incoming (distance, id) state, or (inf, -1) when there is none."""
-    have_mindist = mindist.shape[0] > 0
-    for i in range(out_mindist.shape[0]):
-        out_mindist[i] = mindist[i] if have_mindist else np.inf
-        out_nearest[i] = nearest[i] if have_mindist else -1
+    if mindist.shape[0] > 0:  # two loops: a load under a branch keeps one scalar
+        for i in range(out_mindist.shape[0]):
+            out_mindist[i] = mindist[i]
+            out_nearest[i] = nearest[i]
+    else:
+        for i in range(out_mindist.shape[0]):
+            out_mindist[i] = np.inf
+            out_nearest[i] = -1
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -154,6 +158,10 @@ def key_rows(mindist, sample_weight, seed, stream, row_offset, exponential, out_
         else:
             for r in range(m):
                 p[r] = sample_weight[start + r] * mindist[start + r]
+        if n_top == 0:  # phi only (the candidates' weights)
+            for r in range(m):
+                phi += p[r]
+            continue
         for r in range(m):
             denom[r] = uniform_at(key_seed, row_offset + start + r)
         if exponential:
@@ -162,8 +170,6 @@ def key_rows(mindist, sample_weight, seed, stream, row_offset, exponential, out_
         for r in range(m):
             phi += p[r]
             maybe[r] = p[r] > 0 and p[r] >= worst * denom[r]
-        if n_top == 0:
-            continue
         for r in range(m):
             # key = p / denom beats the heap's worst key: tested without dividing.
             if maybe[r] and (size < n_top or p[r] >= out_top_key[0] * denom[r]):

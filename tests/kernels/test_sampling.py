@@ -247,7 +247,7 @@ def test_update_mindist_without_new_centers_keeps_mindist(exponential):
     assert_top(top_key, top_idx, expected.keys, 5, RTOL[np.float64])
 
 
-@pytest.mark.parametrize("m", [1, 7, 300])
+@pytest.mark.parametrize("m", [0, 1, 7, 300])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
 @pytest.mark.parametrize("exponential", [False, True], ids=["uniform", "exponential"])
 def test_keys_over_many_tiles_match_reference(exponential, weighted, m):
