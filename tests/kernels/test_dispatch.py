@@ -61,7 +61,7 @@ def test_registry_lists_every_method_width_and_its_own_shape():
     for v in found:
         # The shape a variant names is one the dispatch gives it.
         assert kernels.variant(v.op, *v.shape(), v.parallel, v.dtype) == v
-        assert v.kernel is (kernels.variant(v.op, 1, 1, v.parallel).kernel)
+        assert v.kernel is kernels.variant(v.op, *v.shape(), v.parallel).kernel
     assert kernels.variant("lloyd_partial_sums", GEMM_MIN_FEATURES - 1,
                            GEMM_MIN_CLUSTERS).method == "tiles"
     assert isinstance(found[0], Variant)
@@ -238,7 +238,8 @@ print("\\n".join(sorted(set(compiled))))
 def test_a_tiled_block_compiles_no_other_method(tmp_path):
     """numba prunes a branch at compile time only on an argument that is None: the tiled
     variants get gemm_rows=None, so a 2-feature block compiles no matrix-product or
-    row-by-row code (half of a seed fit's cold start, before)."""
+    row-by-row code (half of a seed fit's cold start, before), nor the row-by-row Lloyd
+    kernel's extra entry level."""
     env = dict(os.environ, CHUNKML_NUMBA_CACHE="0", NUMBA_OPT="0")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, "-c", _COMPILED], capture_output=True,
@@ -253,3 +254,6 @@ def test_a_tiled_block_compiles_no_other_method(tmp_path):
               or name.endswith(("._lloyd_gemm", "._lloyd_rows", "._assign_gemm",
                                 "assign_rows", "._nearest_new_gemm", "nearest_new_rows"))]
     assert others == []
+    # Nor the deeper entry that only the row-by-row Lloyd kernel needs (`lloyd_block`).
+    assert "chunkml.kernels.lloyd.lloyd_block" not in compiled
+    assert "chunkml.kernels.lloyd._lloyd_block" in compiled
