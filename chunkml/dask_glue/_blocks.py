@@ -259,7 +259,12 @@ def check_finite_block(X, values):
     """
     # Distances are >= 0 or NaN: their sum is finite when all of them are (one read, no
     # boolean array); a finite sum's overflow only costs the inspection of X below.
-    if np.isfinite(values.sum()):
+    check_finite_sum(X, values.sum())
+
+
+def check_finite_sum(X, total):
+    """`check_finite_block` from the sum of the block's distances (`total`)."""
+    if np.isfinite(total):
         return
     X = _sparse.stored_values(X) if _sparse.is_sparse(X) else np.asarray(X)
     if np.isnan(X).any():
@@ -269,9 +274,26 @@ def check_finite_block(X, values):
 
 
 @one_blas_thread
+def labels_of(X, shift, scale, centers, parallel=False):
+    """(labels int32, the sum of the rows' squared distances) of one block: no distance
+    is kept (one row-sized write instead of three, and no second read of them)."""
+    X = as_block(X)
+    if _sparse.is_sparse(X):
+        labels, mindist = labels_block(X, shift, scale, centers, parallel)
+        return labels, mindist.sum()
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    total = kernels.assign_labels(X, shift, scale, centers, labels, _NO_DISTANCES,
+                                  parallel=parallel)
+    return labels, total
+
+
+_NO_DISTANCES = np.empty(0)
+
+
+@one_blas_thread
 def labels_only_block(X, shift, scale, centers):
-    labels, mindist = labels_block(X, shift, scale, centers)
-    check_finite_block(X, mindist)
+    labels, total = labels_of(X, shift, scale, centers)
+    check_finite_sum(X, total)
     return labels
 
 

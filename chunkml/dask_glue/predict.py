@@ -7,7 +7,13 @@ they are asked about.
 import dask.array as da
 import numpy as np
 
-from ._blocks import inertia_block, labels_block, labels_only_block, transform_block
+from ._blocks import (
+    inertia_block,
+    labels_block,
+    labels_of,
+    labels_only_block,
+    transform_block,
+)
 from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_dask, prepare_input
 from ._rows import LABELS_NAME, per_row_block, sum_rows, use_parallel, weighted_total
@@ -54,7 +60,7 @@ def prepared_labels(X, centers, metric="euclidean"):
         return per_row_block(labels_only_block, X, shift=shift, scale=scale,
                              centers=centers, dtype=np.int32,
                              meta=np.empty(0, dtype=np.int32), token=LABELS_NAME)
-    return labels_block(X, shift, scale, centers, parallel=use_parallel(X))[0]
+    return labels_of(X, shift, scale, centers, parallel=use_parallel(X))[0]
 
 
 def transform_distances(X, centers, metric="euclidean"):

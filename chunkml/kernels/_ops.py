@@ -99,11 +99,19 @@ def assign_labels(X, shift, scale, centers, out_labels, out_mindist, parallel=Fa
     X (n, d) float32|float64 IN, C-contiguous; shift (d,) float64 and scale (float) IN,
     the frame; centers (k, d) float64 IN, in that frame; out_labels (n,) int32|int64 OUT
     (overwritten); out_mindist (n,) float64 OUT (overwritten), in the frame's units, exact
-    squared distances. A row holding NaN gets label 0 and a NaN distance. `parallel`: the
-    in-memory variant, parallel over fixed row chunks.
+    squared distances, or (0,) to keep none (labels only: no row-sized write). A row
+    holding NaN gets label 0 and a non-finite distance (NaN; inf on the tiled method,
+    where no center compares closer than the starting inf). `parallel`: the in-memory
+    variant, parallel over fixed row chunks.
+
+    Returns
+    -------
+    total : float
+        The sum of the squared distances (non-finite when one of them is).
     """
     v = variant("assign_labels", X.shape[1], centers.shape[0], parallel, X.dtype)
-    v(X, shift, scale, centers, out_labels, out_mindist, *v.method_args(shift, centers))
+    return v(X, shift, scale, centers, out_labels, out_mindist,
+             *v.method_args(shift, centers))
 
 
 def euclidean_distances(X, shift, scale, centers, out, parallel=False):

@@ -22,6 +22,8 @@ def assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindis
     """`kernels.assign_labels` row by row (for many features, and for callers in numba
     code, such as `minibatch.minibatch_step`)."""
     rows = np.empty((TILE_ROWS, X.shape[1]))
+    keep = out_mindist.shape[0] > 0
+    total = 0.0
     for start in range(0, X.shape[0], TILE_ROWS):
         stop = min(start + TILE_ROWS, X.shape[0])
         load_rows(X, start, stop, shift, scale, rows)
@@ -32,7 +34,10 @@ def assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindis
             for f in range(X.shape[1]):
                 diff = rows[i - start, f] - centers[j, f]
                 dist += diff * diff
-            out_mindist[i] = dist
+            total += dist
+            if keep:
+                out_mindist[i] = dist
+    return total
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -48,6 +53,8 @@ def _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift):
     labels = np.empty(TILE_ROWS, dtype=np.int64)
     spare_best = np.empty(TILE_ROWS)
     spare_labels = np.empty(TILE_ROWS, dtype=np.int64)
+    keep = out_mindist.shape[0] > 0
+    total = 0.0
     for start in range(0, X.shape[0], TILE_ROWS):
         m = min(TILE_ROWS, X.shape[0] - start)
         load_tile(flat, start, m, n_features, tile_shift, scale, tile)
@@ -57,7 +64,11 @@ def _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift):
         nearest_in_tile(tile, m, tile_shift, local_centers, 0, best, labels, spare_best,
                         spare_labels)
         out_labels[start:start + m] = labels[:m]
-        out_mindist[start:start + m] = best[:m]
+        for i in range(m):
+            total += best[i]
+        if keep:
+            out_mindist[start:start + m] = best[:m]
+    return total
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -68,14 +79,19 @@ def _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows):
     local_centers = centers.copy()
     gemm_centers = shifted_centers(local_centers)
     work = tile_work(n_features, centers.shape[0], gemm_rows)
+    keep = out_mindist.shape[0] > 0
+    total = 0.0
     for start in range(0, n_samples, gemm_rows):
         stop = min(start + gemm_rows, n_samples)
         labels = nearest_tile(X, start, stop, shift, scale, local_centers, gemm_centers,
                               work)
         for i in range(start, stop):
             out_labels[i] = labels[i - start]
-            out_mindist[i] = squared_distance(X, i, shift, scale, local_centers,
-                                              labels[i - start])
+            dist = squared_distance(X, i, shift, scale, local_centers, labels[i - start])
+            total += dist
+            if keep:
+                out_mindist[i] = dist
+    return total
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -83,27 +99,39 @@ def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqno
                  tile_shift, gemm_rows):
     """`kernels.assign_labels` on one block by the method `_dispatch.py` chose: tiled
     when tile_shift is given and gemm_rows is None (one signature per width), by matrix
-    products when gemm_rows > 0, else row by row (see `lloyd._lloyd_block`)."""
+    products when gemm_rows > 0, else row by row (see `lloyd._lloyd_block`). Returns the
+    sum of the squared distances; out_mindist of size 0 keeps none of them."""
+    total = 0.0
     if tile_shift is not None:
-        _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
+        total = _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
     if gemm_rows is not None:
         # (never both: a misuse that passes both runs the tiles only)
         if tile_shift is None:
             if gemm_rows > 0:
-                _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
+                total = _assign_gemm(X, shift, scale, centers, out_labels, out_mindist,
+                                     gemm_rows)
             else:
-                assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels,
-                            out_mindist)
+                total = assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels,
+                                    out_mindist)
+    return total
 
 
 def assign_parallel(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,
                     tile_shift, gemm_rows):
     """In-memory variant of `assign_block` (the same results, bit for bit), parallel
-    over row ranges that start on its tiles (`_threads.over_rows`)."""
-    over_rows(lambda start, stop: assign_block(
-        X[start:stop], shift, scale, centers, out_labels[start:stop],
-        out_mindist[start:stop], centers_sqnorm, tile_shift, gemm_rows),
-        X.shape[0], gemm_rows or TILE_ROWS)
+    over row ranges that start on its tiles (`_threads.over_rows`); the sum of the
+    distances adds the ranges' sums in row order."""
+    keep = out_mindist.shape[0] > 0
+    totals = {}
+
+    def part(start, stop):
+        totals[start] = assign_block(
+            X[start:stop], shift, scale, centers, out_labels[start:stop],
+            out_mindist[start:stop] if keep else out_mindist, centers_sqnorm, tile_shift,
+            gemm_rows)
+
+    over_rows(part, X.shape[0], gemm_rows or TILE_ROWS)
+    return sum(totals[start] for start in sorted(totals))
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)

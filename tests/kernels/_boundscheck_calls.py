@@ -52,6 +52,7 @@ def _variant_calls(v):
 
         if v.op == "assign_labels":
             yield tag, run, (X, *f, C, np.empty(n, np.int32), np.empty(n))
+            yield f"{tag} labels only", run, (X, *f, C, np.empty(n, np.int32), np.empty(0))
         elif v.op == "euclidean_distances":
             yield tag, run, (X, *f, C, np.empty((n, k), v.dtype))
         elif v.op == "lloyd_partial_sums":

@@ -167,3 +167,26 @@ def test_equal_centers_give_the_first_label(n_features, dtype, variant):
     first_copy = np.array([np.flatnonzero(order == p)[0] for p in range(3)])
     np.testing.assert_array_equal(labels, first_copy[nearest_point])
     np.testing.assert_array_equal(labels, ref.nearest_centers(X, centers)[0])
+
+
+@pytest.mark.parametrize("variant", ASSIGN)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3), (6, 3), (8, 16)], ids=["tiles", "rows", "gemm"])
+def test_labels_without_distances_and_the_returned_sum(shape, dtype, variant):
+    # out_mindist of size 0 keeps no distance (predict's labels): the same labels, and
+    # the returned sum of the squared distances either way. Several parallel ranges.
+    n_features, n_clusters = shape
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(3 * CHUNK_ROWS + 17, n_features)).astype(dtype)
+    centers = rng.normal(size=(n_clusters, n_features))
+    kernel = ASSIGN[variant]
+    labels = np.full(X.shape[0], -7, dtype=np.int32)
+    mindist = np.full(X.shape[0], np.nan)
+    total = kernel(X, *identity(n_features), centers, labels, mindist)
+    only = np.full(X.shape[0], -7, dtype=np.int32)
+    total_only = kernel(X, *identity(n_features), centers, only, np.empty(0))
+    np.testing.assert_array_equal(only, labels)
+    np.testing.assert_array_equal(labels, ref.nearest_centers(X, centers)[0])
+    np.testing.assert_allclose([total, total_only], mindist.sum(), rtol=1e-12)
+    X[CHUNK_ROWS + 5, 0] = np.nan
+    assert not np.isfinite(kernel(X, *identity(n_features), centers, only, np.empty(0)))
