@@ -9,10 +9,14 @@ on row ranges, on threads, _threads.py) taking the method as their last argument
 a signature of its own, and None for the rows per tile; else None for the shift, and the
 rows per matrix-product tile, 0 for row by row. numba prunes a branch at compile time
 only on an argument that is None (`if x is None` on a tuple is kept, and every callee in
-its branch compiled), so the kernels branch on whichever of the two is None: a tiled
-variant compiles no matrix-product nor row-by-row code, and the others no tiles. The public
-functions (_ops.py) ask `variant` for the kernel; `kernels.warm_up`, the tests and the
-bounds check walk `variants`.
+its branch compiled), so the numba kernels that branch between methods (the parallel Lloyd
+driver's `lloyd._lloyd_block`) branch on whichever of the two is None: a tiled variant
+compiles no matrix-product nor row-by-row code, and the others no tiles. The dense serial
+block kernels (`lloyd.lloyd_block`, `distances.assign_block`, `sampling.nearest_new_block`)
+are Python and enter their method's numba kernel directly: a numba kernel above it
+compiled the code it inlined again for every signature (`Variant.dispatcher` names the
+one that holds a variant's machine code). The public functions (_ops.py) ask `variant`
+for the kernel; `kernels.warm_up`, the tests and the bounds check walk `variants`.
 """
 
 import contextlib
@@ -104,26 +108,20 @@ def gemm_rows(n_clusters):
 
 @dataclass(frozen=True)
 class _Op:
-    serial: object  # a numba dispatcher
+    serial: object  # the block kernel: numba, or Python entering each method's numba kernel
     parallel: object  # its in-memory driver (a Python function, _threads.py)
     methods: tuple  # ("tiles", "rows", "gemm"), or one method taking no method arguments
     reads_sqnorm: bool  # whether the method arguments start with the centers' sq. norms
     outputs: range  # positions of the arrays the kernel writes; it only reads the others
-    # The serial kernel of the tiled method where it differs from `serial`: lloyd's
-    # entry one call deeper (`lloyd.lloyd_block`) is for the row-by-row method only, and
-    # cost its tiled signatures ~0.4 s of compiling each for the same machine code.
-    serial_tiles: object = None
 
     def kernel(self, method, parallel):
-        if parallel:
-            return self.parallel
-        return self.serial_tiles if method == "tiles" and self.serial_tiles else self.serial
+        return self.parallel if parallel else self.serial
 
 
 _DENSE = ("tiles", "rows", "gemm")
 _OPS = {
     "lloyd_partial_sums": _Op(lloyd.lloyd_block, lloyd.lloyd_parallel, _DENSE, True,
-                              range(5, 11), serial_tiles=lloyd._lloyd_block),
+                              range(5, 11)),
     "assign_labels": _Op(distances.assign_block, distances.assign_parallel, _DENSE, True,
                          range(4, 6)),
     "euclidean_distances": _Op(distances.distances_block, distances.distances_parallel,
@@ -179,6 +177,16 @@ class Variant:
             return tiles, rows
         sqnorm = squared_norms(centers) if self.method == "rows" else _EMPTY
         return sqnorm, tiles, rows
+
+    @property
+    def dispatcher(self):
+        """The numba dispatcher holding this variant's machine code: the kernel itself,
+        or, for the dense block kernels (Python, entering each method's numba kernel:
+        `lloyd.lloyd_block`), its method's; None for the parallel drivers."""
+        if self.parallel:
+            return None
+        found = getattr(self.kernel, "dispatchers", None)
+        return self.kernel if found is None else found[self.method]
 
     def __call__(self, *args):
         """Run the kernel on `args`, every array it only reads as a read-only view

@@ -94,26 +94,24 @@ def _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows):
     return total
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def assign_block(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,
                  tile_shift, gemm_rows):
     """`kernels.assign_labels` on one block by the method `_dispatch.py` chose: tiled
     when tile_shift is given and gemm_rows is None (one signature per width), by matrix
-    products when gemm_rows > 0, else row by row (see `lloyd._lloyd_block`). Returns the
-    sum of the squared distances; out_mindist of size 0 keeps none of them."""
-    total = 0.0
+    products when gemm_rows > 0, else row by row. Returns the sum of the squared
+    distances; out_mindist of size 0 keeps none of them. Python: each method's numba
+    kernel is entered directly (a numba kernel branching between them compiled, for
+    every signature, the code it inlined again; the same machine code either way)."""
     if tile_shift is not None:
-        total = _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
-    if gemm_rows is not None:
-        # (never both: a misuse that passes both runs the tiles only)
-        if tile_shift is None:
-            if gemm_rows > 0:
-                total = _assign_gemm(X, shift, scale, centers, out_labels, out_mindist,
-                                     gemm_rows)
-            else:
-                total = assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels,
-                                    out_mindist)
-    return total
+        return _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift)
+    if gemm_rows:
+        return _assign_gemm(X, shift, scale, centers, out_labels, out_mindist, gemm_rows)
+    return assign_rows(X, shift, scale, centers, centers_sqnorm, out_labels, out_mindist)
+
+
+# The numba kernel that holds each method's machine code (`_dispatch.Variant.dispatcher`).
+assign_block.dispatchers = {"tiles": _assign_tiled, "gemm": _assign_gemm,
+                            "rows": assign_rows}
 
 
 def assign_parallel(X, shift, scale, centers, out_labels, out_mindist, centers_sqnorm,

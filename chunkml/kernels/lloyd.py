@@ -3,7 +3,8 @@
 One block kernel, `lloyd_block`, runs the method `_dispatch.py` chose: transposed tiles
 for few features, row by row, or matrix products (the nearest centers of a tile by
 `_gemm_tile.nearest_tile`); the row-by-row and matrix-product methods share one
-accumulate loop. One parallel driver, `lloyd_parallel`, runs it over fixed row chunks on
+accumulate loop. It is Python, entering each method's numba kernel; `_lloyd_block`
+branches between them in numba, for the parallel driver's chunks. One parallel driver, `lloyd_parallel`, runs it over fixed row chunks on
 threads (_threads.py). The public entry point is `kernels.lloyd_partial_sums` (_ops.py),
 which documents the arguments and outputs.
 """
@@ -257,19 +258,63 @@ def _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums, out_weight, o
     return inertia
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def lloyd_block(X, shift, scale, centers, sample_weight, out_sums, out_weight, out_moments,
                 out_far_dist, out_far_idx, out_far_label, centers_sqnorm, tile_shift,
                 gemm_rows):
-    """`_lloyd_block`, one call deeper. Not for nothing: the on-disk cache keeps, for
-    each entry point, the copies of its callees that LLVM optimised again when it linked
-    them into that entry's module, and only the third pass over the row-by-row kernel
-    vectorises its nearest-center dot products (the 4-wide loop main's closure chain
-    got). A process loading this entry from the cache runs that copy: 500k x 8, k=5,
-    one thread: 7.1 ms with lloyd_block as the entry, 5.5 ms with this one, as main."""
-    return _lloyd_block(X, shift, scale, centers, sample_weight, out_sums, out_weight,
-                        out_moments, out_far_dist, out_far_idx, out_far_label,
-                        centers_sqnorm, tile_shift, gemm_rows)
+    """`kernels.lloyd_partial_sums` on one block by the method `_dispatch.py` chose:
+    tiled when tile_shift (the shift as a tuple) is given and gemm_rows is None, numba
+    compiling one signature per width; else by matrix products on tiles of gemm_rows
+    rows when gemm_rows > 0, else row by row (`lloyd_rows_block`). centers_sqnorm (k,)
+    float64: the squared norms of the centers, read by the row-by-row method only.
+
+    Python: it enters each method's numba kernel directly. A numba kernel branching
+    between them (`_lloyd_block`, which the parallel driver's chunks run) compiled, for
+    every width and dtype, the code it inlined again (12 of the 68 s that compiling
+    every variant took), for the same machine code."""
+    if tile_shift is not None:
+        inertia = _lloyd_tiled(X, scale, centers, sample_weight, out_sums, out_weight,
+                               out_moments, out_far_dist, out_far_idx, tile_shift)
+    elif gemm_rows:
+        inertia = _lloyd_gemm(X, shift, scale, centers, sample_weight, out_sums,
+                              out_weight, out_moments, out_far_dist, out_far_idx,
+                              gemm_rows)
+    else:
+        return lloyd_rows_block(X, shift, scale, centers, sample_weight, out_sums,
+                                out_weight, out_moments, out_far_dist, out_far_idx,
+                                out_far_label, centers_sqnorm, tile_shift, gemm_rows)
+    _finish(X, shift, scale, centers.shape[0], out_moments, out_far_dist, out_far_idx,
+            out_far_label)
+    return inertia
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def lloyd_rows_block(X, shift, scale, centers, sample_weight, out_sums, out_weight,
+                     out_moments, out_far_dist, out_far_idx, out_far_label,
+                     centers_sqnorm, tile_shift, gemm_rows):
+    """The row-by-row method's block kernel: `_lloyd_rows_block`, one call deeper. Not
+    for nothing: the on-disk cache keeps, for each entry point, the copies of its callees
+    that LLVM optimised again when it linked them into that entry's module, and only the
+    third pass over the row-by-row kernel vectorises its nearest-center dot products. A
+    process loading this entry from the cache runs that copy: 500k x 8, k=5, one thread:
+    7.1 ms with the kernel itself as the entry, 5.5 ms with this one (AMD EPYC; Intel
+    Xeon, float32: 8.1 vs 6.8 ms). Its middle level holds the row-by-row method only
+    (`_lloyd_block` would compile the matrix products too: both take gemm_rows as an
+    int)."""
+    return _lloyd_rows_block(X, shift, scale, centers, sample_weight, out_sums, out_weight,
+                             out_moments, out_far_dist, out_far_idx, out_far_label,
+                             centers_sqnorm, tile_shift, gemm_rows)
+
+
+@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+def _lloyd_rows_block(X, shift, scale, centers, sample_weight, out_sums, out_weight,
+                      out_moments, out_far_dist, out_far_idx, out_far_label,
+                      centers_sqnorm, tile_shift, gemm_rows):
+    """`_lloyd_block` of the row-by-row method (see `lloyd_rows_block`)."""
+    inertia = _lloyd_rows(X, shift, scale, centers, centers_sqnorm, sample_weight,
+                          out_sums, out_weight, out_moments, out_far_dist, out_far_idx)
+    _finish(X, shift, scale, centers.shape[0], out_moments, out_far_dist, out_far_idx,
+            out_far_label)
+    return inertia
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
@@ -360,3 +405,8 @@ def lloyd_parallel(X, shift, scale, centers, sample_weight, out_sums, out_weight
         gemm_rows, rows, first, stop), partials[0], n_chunks, out_sums)
     return lloyd_merge(sums, *partials[1:], rows, n_samples, out_sums, out_weight,
                        out_moments, out_far_dist, out_far_idx, out_far_label)
+
+
+# The numba kernel that holds each method's machine code (`_dispatch.Variant.dispatcher`).
+lloyd_block.dispatchers = {"tiles": _lloyd_tiled, "gemm": _lloyd_gemm,
+                           "rows": lloyd_rows_block}

@@ -202,29 +202,30 @@ def _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist, inou
             inout_nearest[i] = first_id + j if closer else inout_nearest[i]
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
 def nearest_new_block(X, shift, scale, candidates, first_id, inout_mindist, inout_nearest,
                       tile_shift, gemm_rows):
     """Lower each row's squared distance / id to the nearest of `candidates` (in the
     frame, ids first_id, first_id + 1, ...) where closer, by the method `_dispatch.py`
     chose: tiled when tile_shift is given and gemm_rows is None (one signature per
-    width), by matrix products when gemm_rows > 0, else row by row (see
-    `lloyd._lloyd_block`).
+    width), by matrix products when gemm_rows > 0, else row by row. Python, entering
+    each method's numba kernel directly (see `lloyd.lloyd_block`).
 
     inout_mindist (n,) float64 INOUT, exact squared distances (inf where there is no
     candidate yet); inout_nearest (n,) int64 INOUT."""
     if tile_shift is not None:
         _nearest_new_tiled(X, scale, candidates, first_id, inout_mindist, inout_nearest,
                            tile_shift)
-    if gemm_rows is not None:
-        # (never both: a misuse that passes both runs the tiles only)
-        if tile_shift is None:
-            if gemm_rows > 0:
-                _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
-                                  inout_nearest, gemm_rows)
-            else:
-                nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
-                                 inout_nearest)
+    elif gemm_rows:
+        _nearest_new_gemm(X, shift, scale, candidates, first_id, inout_mindist,
+                          inout_nearest, gemm_rows)
+    else:
+        nearest_new_rows(X, shift, scale, candidates, first_id, inout_mindist,
+                         inout_nearest)
+
+
+# The numba kernel that holds each method's machine code (`_dispatch.Variant.dispatcher`).
+nearest_new_block.dispatchers = {"tiles": _nearest_new_tiled, "gemm": _nearest_new_gemm,
+                                 "rows": nearest_new_rows}
 
 
 def nearest_new_parallel(X, shift, scale, candidates, first_id, inout_mindist,

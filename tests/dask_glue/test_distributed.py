@@ -194,16 +194,17 @@ def _kernel_cache_stats():
         if stats is not None:
             out[name] = (sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
     for v in kernels.variants(parallel=(False,), dtypes=(np.float64,)):
-        stats = v.kernel.stats
-        name = v.op
+        stats = v.dispatcher.stats
+        name = f"{v.op}[{v.method}]"
         out[name] = (sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
         if v.method == "tiles":
-            # The tile width is the length of the tuple shift, the second last argument.
+            # The tile width is the length of the tuple shift, the tiled kernel's last
+            # argument.
             hits = sum(n for sig, n in stats.cache_hits.items()
-                       if getattr(sig[-2], "count", None) == v.width)
+                       if getattr(sig[-1], "count", None) == v.width)
             misses = sum(n for sig, n in stats.cache_misses.items()
-                         if getattr(sig[-2], "count", None) == v.width)
-            out[f"{name}[tiles{v.width}]"] = (hits, misses)
+                         if getattr(sig[-1], "count", None) == v.width)
+            out[f"{v.op}[tiles{v.width}]"] = (hits, misses)
     stats = lloyd_chunks.stats
     out["lloyd_chunks"] = (sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
     return out

@@ -53,7 +53,8 @@ def _probe(delay=0.2):
     """What a task sees: its limits (read at its end, after the other tasks' starts and
     ends), when it ran, where, and what its process had warmed up by then."""
     start = time.time()
-    loaded = bool(chunkml.kernels.variant("update_mindist_sample", 8, 16).kernel.signatures)
+    variant = chunkml.kernels.variant("update_mindist_sample", 8, 16)
+    loaded = bool(variant.dispatcher.signatures)
     warm = joblib_backend.warm_up_state()
     time.sleep(delay)
     return {"start": start, "stop": time.time(), "pid": os.getpid(),
