@@ -128,7 +128,8 @@ def main(argv=None):
                 search = SEARCHES[name](args.size)
                 got = summary(paired(search, client, args.pairs))
                 result["groups"][f"{name} {cluster_name}"] = got
-                print(f"{name} {cluster_name}: dask/chunkml median {got['ratio_median']:.3f}x"
+                print(f"{name} {cluster_name}: dask/chunkml median"
+                      f" {got['ratio_median']:.3f}x"
                       f" (pairs {got['ratio_min']:.3f}-{got['ratio_max']:.3f}), chunkml"
                       f" faster in {got['chunkml_faster_in']}/{args.pairs}; medians"
                       f" {got['dask_median_s']:.3f} / {got['chunkml_median_s']:.3f} s",

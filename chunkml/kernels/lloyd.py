@@ -4,9 +4,10 @@ One block kernel, `lloyd_block`, runs the method `_dispatch.py` chose: transpose
 for few features, row by row, or matrix products (the nearest centers of a tile by
 `_gemm_tile.nearest_tile`); the row-by-row and matrix-product methods share one
 accumulate loop. It is Python, entering each method's numba kernel; `_lloyd_block`
-branches between them in numba, for the parallel driver's chunks. One parallel driver, `lloyd_parallel`, runs it over fixed row chunks on
-threads (_threads.py). The public entry point is `kernels.lloyd_partial_sums` (_ops.py),
-which documents the arguments and outputs.
+branches between them in numba, for the parallel driver's chunks. One parallel driver,
+`lloyd_parallel`, runs them over fixed row chunks on threads (_threads.py). The public
+entry point is `kernels.lloyd_partial_sums` (_ops.py), which documents the arguments and
+outputs.
 """
 
 import numpy as np
