@@ -114,9 +114,6 @@ class _Op:
     reads_sqnorm: bool  # whether the method arguments start with the centers' sq. norms
     outputs: range  # positions of the arrays the kernel writes; it only reads the others
 
-    def kernel(self, method, parallel):
-        return self.parallel if parallel else self.serial
-
 
 _DENSE = ("tiles", "rows", "gemm")
 _OPS = {
@@ -227,7 +224,8 @@ def variant(op, n_features, n_clusters, parallel=False, dtype=None):
     ops = _OPS[op]
     method, width = _method(op, n_features, n_clusters)
     return Variant(op, method, width, bool(parallel),
-                   None if dtype is None else np.dtype(dtype), ops.kernel(method, parallel))
+                   None if dtype is None else np.dtype(dtype),
+                   ops.parallel if parallel else ops.serial)
 
 
 def variants(parallel=(False, True), dtypes=DTYPES):
@@ -241,7 +239,7 @@ def variants(parallel=(False, True), dtypes=DTYPES):
                 for par in parallel:
                     for dtype in dtypes:
                         found.append(Variant(op, method, width, par, np.dtype(dtype),
-                                             ops.kernel(method, par)))
+                                             ops.parallel if par else ops.serial))
     return found
 
 
