@@ -20,6 +20,11 @@ from ._sparse import is_sparse, take_rows
 
 # Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
 _SLAB_ROWS = 1 << 16
+# Up to this many rows x features x clusters (the k-means|| candidates of a few
+# clusters: about 60 x 2 x 3 in the seed workload, 330 x 64 x 16 at float32 d=64, k=16),
+# numpy compares every trial with every row: milliseconds at most, where the kernels'
+# first use compiles for 0.7-1.2 s.
+NUMPY_MAX_WORK = 1 << 20
 
 
 def _slab(X, sl, frame):
@@ -72,6 +77,9 @@ def kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials=None, fram
                                      frame)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
+    if X.shape[0] * X.shape[1] * n_clusters <= NUMPY_MAX_WORK:
+        return _small_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials,
+                                      frame)
     X = np.ascontiguousarray(X)
     n_samples = X.shape[0]
     shift, scale = (np.zeros(X.shape[1]), 1.0) if frame is None else frame.args
@@ -97,6 +105,35 @@ def _draw(weighted_closest, n_local_trials, rng):
     return np.minimum(np.searchsorted(cumulative, draws), weighted_closest.shape[0] - 1)
 
 
+def _greedy(n_samples, rows, distances, n_clusters, sample_weight, rng, n_local_trials):
+    """`kmeans_plusplus` comparing every trial with every row: rows(idx), the rows idx
+    in the frame, (len(idx), n_features) float64; distances(points), their squared
+    distances to every row, (len(points), n_samples)."""
+    indices = np.empty(n_clusters, dtype=np.int64)
+    indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
+    closest = distances(rows(indices[:1]))[0]
+    for c in range(1, n_clusters):
+        candidates = _draw(sample_weight * closest, n_local_trials, rng)
+        dist = np.minimum(closest, distances(rows(candidates)))
+        potentials = dist @ sample_weight
+        best = int(np.argmin(potentials))
+        closest = dist[best]
+        indices[c] = candidates[best]
+    return np.ascontiguousarray(rows(indices), dtype=np.float64), indices
+
+
+def _small_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, frame):
+    """`kmeans_plusplus` on few dense rows (the k-means|| candidates of few clusters):
+    exact squared distances of differences, as the kernels take them, by numpy."""
+    X = np.asarray(X, dtype=np.float64) if frame is None else frame.apply(X)
+
+    def distances(points):
+        return np.square(X[None, :, :] - points[:, None, :]).sum(axis=2)
+
+    return _greedy(X.shape[0], X.__getitem__, distances, n_clusters, sample_weight, rng,
+                   n_local_trials)
+
+
 def _slab_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, frame):
     """`kmeans_plusplus` on rows read a slab at a time: CSR X, or dense rows made on
     demand (cosine's unit rows, _unit.py): the trials' distances to every row by numpy
@@ -112,17 +149,11 @@ def _slab_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, fra
             return take_rows(X, idx, 1.0 if frame is None else frame.scale)
         return X[idx] if frame is None else frame.apply(X[idx])
 
-    indices = np.empty(n_clusters, dtype=np.int64)
-    indices[0] = rng.choice(n_samples, p=sample_weight / sample_weight.sum())
-    closest = _sq_distances(rows(indices[:1]), X, X_sqnorm, frame)[0]
-    for c in range(1, n_clusters):
-        candidates = _draw(sample_weight * closest, n_local_trials, rng)
-        dist = np.minimum(closest, _sq_distances(rows(candidates), X, X_sqnorm, frame))
-        potentials = dist @ sample_weight
-        best = int(np.argmin(potentials))
-        closest = dist[best]
-        indices[c] = candidates[best]
-    return np.ascontiguousarray(rows(indices), dtype=np.float64), indices
+    def distances(points):
+        return _sq_distances(points, X, X_sqnorm, frame)
+
+    return _greedy(n_samples, rows, distances, n_clusters, sample_weight, rng,
+                   n_local_trials)
 
 
 def sampled_kmeanspp(rows, part, n_clusters, seed):

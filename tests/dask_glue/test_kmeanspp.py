@@ -13,11 +13,21 @@ from scipy.stats import chisquare
 from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
 from sklearn.datasets import make_blobs
 
+from chunkml.dask_glue import kmeanspp as kmeanspp_module
 from chunkml.dask_glue._frame import Frame
 from chunkml.dask_glue.kmeanspp import kmeans_plusplus
 
 N_CLUSTERS = 6
 SEEDS = range(5)
+
+
+@pytest.fixture(params=["numpy", "kernels"])
+def path(request, monkeypatch):
+    """Dense X up to NUMPY_MAX_WORK rows x features x clusters goes through numpy, above it
+    through the kernels (kernels/kmeanspp.py): each test runs both."""
+    limit = np.iinfo(np.int64).max if request.param == "numpy" else 0
+    monkeypatch.setattr(kmeanspp_module, "NUMPY_MAX_WORK", limit)
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +45,7 @@ def _potential(X, centers, weight):
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
 @pytest.mark.parametrize("n_local_trials", [None, 1, 5])
-def test_same_rows_as_scikit_learn(blobs, weighted, n_local_trials):
+def test_same_rows_as_scikit_learn(path, blobs, weighted, n_local_trials):
     X, weight = blobs
     w = weight if weighted else np.ones(X.shape[0])
     for seed in SEEDS:
@@ -63,7 +73,7 @@ def test_same_rows_as_scikit_learn_on_sparse_X(blobs):
         np.testing.assert_array_equal(centers, X[indices])
 
 
-def test_same_rows_as_scikit_learn_measured_in_a_frame(blobs):
+def test_same_rows_as_scikit_learn_measured_in_a_frame(path, blobs):
     # Far from the origin: chunkml measures in the frame of X (as KMeans does, see
     # _frame.py), scikit-learn in X's units; at this offset both keep enough digits.
     X, weight = blobs
@@ -80,7 +90,7 @@ def test_same_rows_as_scikit_learn_measured_in_a_frame(blobs):
         np.testing.assert_allclose(frame.restore(centers), X[indices], rtol=1e-15)
 
 
-def test_greedy_trials_lower_the_potential(blobs):
+def test_greedy_trials_lower_the_potential(path, blobs):
     # The greedy choice (best of 2 + log(k) candidates) beats plain D^2 sampling (one
     # candidate) on average, and is no worse than scikit-learn's own.
     X, weight = blobs
@@ -99,7 +109,7 @@ def test_greedy_trials_lower_the_potential(blobs):
     np.testing.assert_allclose(np.mean(greedy), np.mean(reference), rtol=1e-12)
 
 
-def test_one_trial_follows_the_d2_law():
+def test_one_trial_follows_the_d2_law(path):
     # With one trial per center, k-means++ is D^2 sampling: the first center drawn with
     # probability proportional to weight, each next one proportional to weight times
     # the squared distance to the nearest center so far. A row of weight 0 is never
@@ -131,3 +141,24 @@ def test_one_trial_follows_the_d2_law():
     probabilities = np.array([expected[key] for key in keys])
     np.testing.assert_allclose(probabilities.sum(), 1.0)
     assert chisquare(observed, n_draws * probabilities).pvalue > 1e-3
+
+
+def test_the_path_is_chosen_by_the_work(blobs, monkeypatch):
+    # The seed workload's recluster (about 60 candidates x 2 features, k=3) compiles no
+    # kernel; above NUMPY_MAX_WORK the kernels run, with the same rows.
+    X, weight = blobs
+    states = []
+
+    class Recording(kmeanspp_module.KmeansppState):
+        def __init__(self, *args):
+            states.append(args[0].shape)
+            super().__init__(*args)
+
+    monkeypatch.setattr(kmeanspp_module, "KmeansppState", Recording)
+    small = kmeans_plusplus(X[:60, :2], 3, weight[:60], np.random.RandomState(0))
+    assert states == []
+    monkeypatch.setattr(kmeanspp_module, "NUMPY_MAX_WORK", 60 * 2 * 3 - 1)
+    large = kmeans_plusplus(X[:60, :2], 3, weight[:60], np.random.RandomState(0))
+    assert states == [(60, 2)]
+    np.testing.assert_array_equal(large[1], small[1])
+    np.testing.assert_array_equal(large[0], small[0])
