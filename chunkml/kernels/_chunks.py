@@ -50,9 +50,13 @@ def merge_chunk_partials(sums, weight, moments, inertia, far_dist, far_idx, far_
     total = 0.0
     for c in range(inertia.shape[0]):
         start = c * rows
-        if sums.shape[0] > 0:
-            out_sums += sums[c]
-        out_weight += weight[c]
+        # Loops, not array expressions: those compile numba's broadcasting checks and
+        # their formatted error messages (0.5-1 s of a cold in-memory fit).
+        for j in range(out_weight.shape[0]):
+            if sums.shape[0] > 0:
+                for f in range(out_sums.shape[1]):
+                    out_sums[j, f] += sums[c, j, f]
+            out_weight[j] += weight[c, j]
         total += inertia[c]
         if out_moments.shape[0] == 2:
             n_rows = max(min(rows, n_samples - start), 0)

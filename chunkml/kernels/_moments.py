@@ -63,7 +63,9 @@ def merge_moments(n_a, moments_a, n_b, moments_b):
     if n_b == 0:
         return n
     if n_a == 0:
-        moments_a[:] = moments_b
+        for f in range(moments_a.shape[1]):  # a loop: see _chunks.merge_chunk_partials
+            moments_a[0, f] = moments_b[0, f]
+            moments_a[1, f] = moments_b[1, f]
         return n
     for f in range(moments_a.shape[1]):
         delta = moments_b[0, f] - moments_a[0, f]

@@ -63,11 +63,13 @@ def _assign_tiled(X, scale, centers, out_labels, out_mindist, tile_shift):
             labels[i] = 0
         nearest_in_tile(tile, m, tile_shift, local_centers, 0, best, labels, spare_best,
                         spare_labels)
-        out_labels[start:start + m] = labels[:m]
+        # Loops, not slice assignments (see _chunks.merge_chunk_partials).
         for i in range(m):
+            out_labels[start + i] = labels[i]
             total += best[i]
         if keep:
-            out_mindist[start:start + m] = best[:m]
+            for i in range(m):
+                out_mindist[start + i] = best[i]
     return total
 
 
