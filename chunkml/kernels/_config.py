@@ -1,6 +1,9 @@
 """Compilation flags shared by every kernel (one place, as stumpy's ``config.py``)."""
 
+import functools
 import os
+
+from numba.extending import overload
 
 from ._cache import SALTED
 
@@ -51,3 +54,34 @@ MASKED_MAX_CLUSTERS = 6
 # d=16: k=32 8.0 vs 8.6, k=48 10.7 vs 12.8, k=64 13.4 vs 20.6; d=128: k=256 241 vs 279,
 # k=1024 792 vs 1052; d=768, k=1024: 5960 vs 6781.
 GEMM_TRANSPOSED_MIN_CLUSTERS = 48
+
+
+
+def helper(fastmath=FASTMATH):
+    """Decorate a function that only chunkml's kernels call (the kernels Python calls
+    are ``numba.njit(nogil=True, cache=CACHE, ...)``).
+
+    numba compiles it into each kernel that calls it, as ``numba.extending``'s
+    `register_jitable` does, without the Python and C entry points that an ``njit``
+    function compiles for its every signature (and every caller links in again): the
+    seed workload's cold first fit 5.6 -> 4.8 s on a 2-core Intel Xeon (BENCHMARKS.md,
+    "numba compile and load"). Its machine code is cached with the kernels it is
+    compiled into. Called from Python it raises TypeError, where register_jitable would
+    run it as plain Python, a thousand times slower: tests call it through a kernel of
+    their own.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def python_call(*args, **kwargs):
+            raise TypeError(f"{fn.__module__}.{fn.__qualname__} runs only inside chunkml's "
+                            "numba kernels")
+
+        def implementation(*args, **kwargs):
+            return fn
+
+        overload(python_call, jit_options={"fastmath": fastmath}, strict=False)(
+            implementation)
+        return python_call
+
+    return decorate

@@ -21,7 +21,7 @@ runs every block under a one-thread BLAS limit (dask_glue/_limits.py,
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH, GEMM_TRANSPOSED_MIN_CLUSTERS
+from ._config import CACHE, FASTMATH, GEMM_TRANSPOSED_MIN_CLUSTERS, helper
 from ._rowwise import squared_distance
 
 _EPS32 = np.finfo(np.float32).eps / 2  # unit roundoff of float32
@@ -29,7 +29,7 @@ _TINY32 = np.finfo(np.float32).tiny  # below it float32 loses relative accuracy
 _CONTIGUOUS = np.empty(0, dtype=np.int64)  # `recheck`'s x_rows for a tile of rows start..
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def shifted_centers(centers):
     """The centers as the float32 product sees them.
 
@@ -59,7 +59,7 @@ def shifted_centers(centers):
     return shift, centers32, sqnorm, radius
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def tile_work(n_features, n_clusters, rows):
     """Scratch for `nearest_tile` on tiles of `rows` rows (`_dispatch.gemm_rows`): (rows,
     flat float32 tile, flat float32 scores (centers x rows) and, below
@@ -89,7 +89,7 @@ def score_bound(norm, radius, n_features):
             + absolute * (1.0 + radius + norm))
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def exact_argmin(X, i, shift, scale, centers):
     """Index of the center nearest to row i of X (in the frame) by exact float64 squared
     distances; the first on ties, and 0 when every distance is NaN."""
@@ -103,7 +103,7 @@ def exact_argmin(X, i, shift, scale, centers):
     return best_j
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def recheck(X, start, x_rows, frame_shift, frame_scale, centers, scores_t, sqnorm, rows,
             limit, recheck_buffers, labels):
     """Labels of the tile's rows rows[t] by exact float64 squared distances, comparing
@@ -143,7 +143,7 @@ def recheck(X, start, x_rows, frame_shift, frame_scale, centers, scores_t, sqnor
         labels[rows[t]] = label
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def transpose(a, out):
     """out[j, i] = a[i, j]; a (m, k) IN, out (k, m) OUT. Eight rows of `a` at a time:
     writing one row of `out` after the other strides k times over the same few cache
@@ -159,7 +159,7 @@ def transpose(a, out):
             out[j, i] = a[i, j]
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def best_two(scores_t, sqnorm, buffers):
     """Smallest and second smallest score ``sqnorm[j] - 2 scores_t[j, i]`` of each row i,
     and the index of the smallest (the first on ties).
@@ -194,7 +194,7 @@ def best_two(scores_t, sqnorm, buffers):
     return best[:m], second[:m], labels[:m]
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def nearest_tile(X, start, stop, frame_shift, frame_scale, centers, gemm_centers, work):
     """Nearest center of each of the rows start:stop of X (at most one tile of rows).
 

@@ -17,6 +17,7 @@ from ._config import (
     FASTMATH,
     STATS_BY_FEATURE_MAX_FEATURES,
     STATS_CHUNK_VALUES,
+    helper,
 )
 
 # Rows of a block's first-pass statistics (`block_stats`).
@@ -24,7 +25,7 @@ STAT_MIN, STAT_MAX, STAT_MEAN, STAT_M2, STAT_EXP = range(5)
 N_STATS = 5
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def accumulate_moments(X, start, stop, shift, scale, out_sums):
     """Add sum(x' - x0') and sum((x' - x0')^2) over rows start:stop into out_sums (2, d).
 
@@ -39,7 +40,7 @@ def accumulate_moments(X, start, stop, shift, scale, out_sums):
             out_sums[1, f] += t * t
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def finish_moments(X, shift, scale, out_moments):
     """Turn the shifted sums of all of X's rows in out_moments (2, d) into (mean, M2) of
     x' = (x - shift) * scale."""
@@ -74,7 +75,7 @@ def merge_moments(n_a, moments_a, n_b, moments_b):
     return n
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _exponent(half_range):
     """e with half_range < 2**e (0 for 0 or a non-finite value), within float64's range."""
     if not (half_range > 0.0 and half_range < np.inf):
@@ -82,7 +83,7 @@ def _exponent(half_range):
     return min(max(math.frexp(half_range)[1], -1000), 1000)
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def stat_units(out_stats, n_samples):
     """From the min and max rows of out_stats (N_STATS, d) INOUT: each feature's middle
     and unit 2**-e (e the exponent of its half range, stored in the STAT_EXP row), the
@@ -102,7 +103,7 @@ def stat_units(out_stats, n_samples):
     return mid, unit
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _feature_range(X, start, stop, f, lo, hi):
     """(min, max) of lo, hi and X[start:stop, f] as float64: four running pairs, so that
     each compare waits on the one four rows before it, not the last."""

@@ -10,7 +10,7 @@ SplitMix64 generator seeded with that key, one finaliser per row.
 import numpy as np
 from numba import njit
 
-from ._config import CACHE
+from ._config import CACHE, helper
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -31,7 +31,7 @@ def splitmix64(x):
     return z ^ (z >> _S31)
 
 
-@njit(nogil=True, cache=CACHE)
+@helper(fastmath=False)
 def stream_key(seed, stream):
     """uint64 key of the random stream (seed, stream), both non-negative integers."""
     return splitmix64(splitmix64(np.uint64(seed)) ^ np.uint64(stream))

@@ -11,7 +11,7 @@ from the origin or however large or small the data. The identity frame is (zeros
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import CACHE, FASTMATH, helper
 
 
 @njit(nogil=True, cache=CACHE, fastmath=FASTMATH, inline="always")
@@ -36,7 +36,7 @@ def nearest_center(X, i, centers, centers_sqnorm):
     return best_j
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def squared_distance(X, i, shift, scale, centers, j):
     """Exact squared euclidean distance between row i of X, in the frame (shift, scale),
     and center j (float64)."""
@@ -47,7 +47,7 @@ def squared_distance(X, i, shift, scale, centers, j):
     return dist
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def load_rows(X, start, stop, shift, scale, out_rows):
     """Rows start:stop of X in the frame (shift, scale) into out_rows[:stop - start]
     ((>= stop - start, d) float64 OUT)."""

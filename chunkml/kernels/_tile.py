@@ -33,12 +33,11 @@ A Lloyd block of 100k x 2 float64 rows (in L2) at k=3 on one thread of a 2-core 
 """
 
 import numpy as np
-from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import helper
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def load_tile(flat, start, m, n_features, shift, scale, out_tile):
     """Rows start:start+m of a C-ordered (n, n_features) array, given flattened, into
     out_tile[:, :m] (n_features, TILE_ROWS) float64, transposed, in the frame (shift, a
@@ -53,7 +52,7 @@ def load_tile(flat, start, m, n_features, shift, scale, out_tile):
             out_tile[f, i] = (flat[base + i * width + np.uint64(f)] - shift[f]) * scale
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _coordinates(centers, j, n_features):
     """Center j's coordinates as four scalars, 0.0 past the tile's n_features."""
     return (centers[j, 0], centers[j, 1] if n_features > 1 else 0.0,
@@ -61,7 +60,7 @@ def _coordinates(centers, j, n_features):
             centers[j, 3] if n_features > 3 else 0.0)
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, label, best, best_label):
     """(best, best_label) lowered to candidate c's squared distance and label where it
     is strictly smaller (an earlier candidate wins a tie)."""
@@ -80,7 +79,7 @@ def _closer(x0, x1, x2, x3, c0, c1, c2, c3, n_features, label, best, best_label)
     return (score if better else best), (label if better else best_label)
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _sweep(tile, m, width, centers, j, n_valid, label, src_best, src_label, dst_best,
            dst_label):
     """(best, label) of rows :m, from src_* into dst_*, lowered by candidates
@@ -124,7 +123,7 @@ def _sweep(tile, m, width, centers, j, n_valid, label, src_best, src_label, dst_
         dst_label[i] = best_label
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def nearest_in_tile(tile, m, width, centers, first_label, best, label, spare_best,
                     spare_label):
     """Lower best[:m]/label[:m] to the squared distance and label of the nearest of

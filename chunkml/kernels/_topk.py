@@ -1,17 +1,15 @@
 """A fixed-capacity min-heap that keeps the rows with the largest keys seen so far."""
 
-from numba import njit
-
-from ._config import CACHE
+from ._config import helper
 
 
-@njit(nogil=True, cache=CACHE)
+@helper(fastmath=False)
 def _worse(key_a, idx_a, key_b, idx_b):
     """Whether row a ranks below row b: a smaller key, or an equal key and larger index."""
     return key_a < key_b or (key_a == key_b and idx_a > idx_b)
 
 
-@njit(nogil=True, cache=CACHE)
+@helper(fastmath=False)
 def topk_push(heap_key, heap_idx, size, key, idx):
     """Offer (key, idx) to the heap; return the new size.
 
@@ -54,7 +52,7 @@ def topk_push(heap_key, heap_idx, size, key, idx):
     return size
 
 
-@njit(nogil=True, cache=CACHE)
+@helper(fastmath=False)
 def topk_finish(heap_key, heap_idx, size):
     """Mark unused heap slots with key -1 and index -1 (keys of real rows are >= 0)."""
     for j in range(size, heap_key.shape[0]):
@@ -62,7 +60,7 @@ def topk_finish(heap_key, heap_idx, size):
         heap_idx[j] = -1
 
 
-@njit(nogil=True, cache=CACHE)
+@helper(fastmath=False)
 def decode_far(heap_idx, out_label, n_clusters):
     """Split a far-row heap's codes (row * n_clusters + label) into rows and labels.
 

@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from ._chunks import chunk_bounds, chunk_partials, run_chunks, sum_ring
-from ._config import CACHE, FASTMATH
+from ._config import CACHE, FASTMATH, helper
 from ._gemm_tile import best_two, exact_argmin, recheck, score_bound, shifted_centers
 from ._moments import accumulate_moments
 from ._rowwise import load_rows
@@ -113,7 +113,7 @@ def _kept(X, i, shift, scale, centers, movers, mover_drift, rest_drift, candidat
     return best_j
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _group_best_two(scores_t, sqnorm, n_groups, best_two_buffers, winner, group_best,
                     floor):
     """Per group g of the centers (the contiguous ids g * k // n_groups onwards), each
@@ -137,7 +137,7 @@ def _group_best_two(scores_t, sqnorm, n_groups, best_two_buffers, winner, group_
             floor[i] = min(floor[i], second[i])
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def bounds_work(n_features, n_clusters, n_candidates, rows):
     """Scratch for `_compare_all` on up to `rows` rows: (float32 tile, float32 scores
     centers x rows, the rows' norms, one row in the frame, `best_two`'s buffers, the
@@ -156,7 +156,7 @@ def bounds_work(n_features, n_clusters, n_candidates, rows):
             (np.empty(rows), np.empty(rows, dtype=np.int64)))
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _compare_all(X, rows, n_rows, start, shift, scale, centers, gemm_centers, candidates,
                  lower, labels, work):
     """Step 3 for the block rows rows[:n_rows] (at most a tile): labels[rows[t] - start]
@@ -222,7 +222,7 @@ def _compare_all(X, rows, n_rows, start, shift, scale, centers, gemm_centers, ca
         labels[rows[t] - start] = tile_labels[t]
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _bounded_pass(X, shift, scale, centers, sample_weight, movers, mover_drift, rest_drift,
                   candidates, lower, out_sums, out_weight, out_moments, out_far_dist,
                   out_far_idx, gemm_rows):

@@ -19,12 +19,12 @@ frame (shift, scale) as every kernel reads them (_rowwise.py); centers are in th
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import CACHE, FASTMATH, helper
 from ._dispatch import read_only
 from ._rowwise import load_rows, squared_distance
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _center_distance(centers, j, point):
     dist = 0.0
     for f in range(point.shape[0]):

@@ -26,14 +26,14 @@ not be sorted, but must not repeat (scipy's canonical format; `sum_duplicates`).
 import numpy as np
 from numba import njit
 
-from ._config import CACHE, FASTMATH
+from ._config import CACHE, FASTMATH, helper
 from ._moments import STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN, stat_units
 from ._threads import over_rows
 from ._topk import decode_far, topk_finish, topk_push
 from .sampling import key_rows, start_round
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _scores(data, indices, start, stop, scale, centers_t, centers_sqnorm, out_dot):
     """Index of the nearest center of one row, by ||c||^2 - 2 x.c (x.c into out_dot).
 
@@ -57,7 +57,7 @@ def _scores(data, indices, start, stop, scale, centers_t, centers_sqnorm, out_do
     return best_j
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _sq_dist(data, indices, start, stop, scale, centers, j, c_sqnorm):
     """scikit-learn's `_euclidean_sparse_dense`, squared: ||c||^2 + sum((x-c)^2 - c^2)."""
     dist = 0.0
@@ -117,7 +117,7 @@ def sparse_lloyd_block(data, indices, indptr, scale, centers, centers_sqnorm,
     return inertia
 
 
-@njit(nogil=True, cache=CACHE, fastmath=FASTMATH)
+@helper()
 def _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_far_label):
     """Complete the far-row heap and turn the moments' sums into (mean, M2)."""
     topk_finish(out_far_dist, out_far_idx, min(out_far_dist.shape[0], n_samples))

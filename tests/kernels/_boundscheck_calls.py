@@ -30,7 +30,7 @@ from chunkml.kernels import (
 )
 from chunkml.kernels._chunks import merge_chunk_partials
 from chunkml.kernels._dispatch import MAX_TILE_FEATURES, gemm_rows
-from chunkml.kernels._topk import topk_finish, topk_push
+from tests.kernels._util import topk_finish, topk_push
 
 # (n_samples, extra clusters): 0 rows, 1 row, n < k, k at the variant's smallest
 EDGES = [(0, 1), (1, 0), (3, 4), (6, 0)]

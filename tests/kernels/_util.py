@@ -3,8 +3,10 @@
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from numba import njit
 
 from chunkml import kernels
+from chunkml.kernels import _topk
 from tests import _reference as ref
 
 DTYPES = [np.float32, np.float64]
@@ -22,6 +24,18 @@ CASES = {
     "all_equal": (25, 3, 3, "equal"),
     "generic": (300, 6, 5, "normal"),
 }
+
+
+# The heap's functions are helpers, compiled into the kernels that call them
+# (`_config.helper`): the tests call them through these kernels.
+@njit
+def topk_push(heap_key, heap_idx, size, key, idx):
+    return _topk.topk_push(heap_key, heap_idx, size, key, idx)
+
+
+@njit
+def topk_finish(heap_key, heap_idx, size):
+    _topk.topk_finish(heap_key, heap_idx, size)
 
 
 def blocks(n_samples):

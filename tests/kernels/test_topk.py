@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chunkml.kernels._topk import topk_finish, topk_push
 from tests import _reference as ref
+from tests.kernels._util import topk_finish, topk_push
 
 
 def _topk(keys, m):
