@@ -44,7 +44,8 @@ def shifted_centers(centers):
     for j in range(n_clusters):
         for f in range(n_features):
             shift[f] += centers[j, f]
-    shift /= max(n_clusters, 1)
+    for f in range(n_features):  # a loop, not an array expression (lloyd._add_sums)
+        shift[f] /= max(n_clusters, 1)
     centers32 = np.empty((n_clusters, n_features), dtype=np.float32)
     sqnorm = np.empty(n_clusters, dtype=np.float32)
     radius = 0.0

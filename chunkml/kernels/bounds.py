@@ -31,7 +31,8 @@ the centers that moved most, by decreasing drift, ``mover_drift``, their drifts,
 
 Then the block is accumulated in row order by `lloyd._accumulate`, as the plain
 matrix-product pass accumulates it: with the same labels, the same sums, weights,
-inertia and far rows, bit for bit. The public entry point is `kernels.bounded_lloyd_partial_sums` (_ops.py).
+inertia and far rows, bit for bit. The public entry point is
+`kernels.bounded_lloyd_partial_sums` (_ops.py).
 """
 
 import numpy as np

@@ -112,7 +112,8 @@ def sparse_lloyd_block(data, indices, indptr, scale, centers, centers_sqnorm,
         if n_far > 0 and (far_size < n_far or dist >= out_far_dist[0]):
             far_size = topk_push(out_far_dist, out_far_idx, far_size, dist,
                                  i * n_clusters + j)
-    out_weight += weight
+    for j in range(n_clusters):  # a loop, not an array expression (lloyd._add_sums)
+        out_weight[j] += weight[j]
     _finish(n_samples, n_clusters, out_moments, out_far_dist, out_far_idx, out_far_label)
     return inertia
 
