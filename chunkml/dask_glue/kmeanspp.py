@@ -21,10 +21,11 @@ from ._sparse import is_sparse, take_rows
 # Rows per slab when computing candidate-to-row distances, to bound the temporary memory.
 _SLAB_ROWS = 1 << 16
 # Up to this many rows x features x clusters (the k-means|| candidates of a few
-# clusters: about 60 x 2 x 3 in the seed workload, 330 x 64 x 16 at float32 d=64, k=16),
-# numpy compares every trial with every row: milliseconds at most, where the kernels'
-# first use compiles for 0.7-1.2 s.
-NUMPY_MAX_WORK = 1 << 20
+# clusters: about 60 x 2 x 3 in the seed workload), numpy compares every trial with every
+# row: at most 1-1.5 ms more than the kernels (4096 x 2 candidates, k=16: 2.9 against
+# 1.6 ms; 2.5-4x more at twice the work), where the kernels' first use compiles for
+# 0.7-1.2 s.
+NUMPY_MAX_WORK = 1 << 17
 
 
 def _slab(X, sl, frame):
@@ -128,7 +129,8 @@ def _small_kmeans_plusplus(X, n_clusters, sample_weight, rng, n_local_trials, fr
     X = np.asarray(X, dtype=np.float64) if frame is None else frame.apply(X)
 
     def distances(points):
-        return np.square(X[None, :, :] - points[:, None, :]).sum(axis=2)
+        diff = X[None, :, :] - points[:, None, :]
+        return np.einsum("tnd,tnd->tn", diff, diff)  # 2-4x .sum(axis=2) at d <= 64
 
     return _greedy(X.shape[0], X.__getitem__, distances, n_clusters, sample_weight, rng,
                    n_local_trials)
