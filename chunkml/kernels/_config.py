@@ -56,7 +56,6 @@ MASKED_MAX_CLUSTERS = 6
 GEMM_TRANSPOSED_MIN_CLUSTERS = 48
 
 
-
 def helper(fastmath=FASTMATH):
     """Decorate a function that only chunkml's kernels call (the kernels Python calls
     are ``numba.njit(nogil=True, cache=CACHE, ...)``).
