@@ -41,8 +41,8 @@ def as_block(X):
 
 
 def _first(row_offset):
-    """A block's first global row index, from a scalar or a broadcast offsets block
-    (read by `flat`: np.ravel would copy the stride-0 block, 8 bytes a row)."""
+    """A block's first global row index, from a scalar or the block's (1,) offsets
+    block (`DaskRows.offsets`)."""
     offsets = np.asarray(row_offset)
     return int(offsets.flat[0]) if offsets.size else 0
 
@@ -188,7 +188,7 @@ def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, 
 
     Returns (mindist, nearest, partial): the updated squared distances of the block's
     rows, (n,) float64; the ids of their nearest candidates, (n,) int64; the
-    SamplePartial of the rows drawn, in X's units, without stats. `round_part` picks one.
+    SamplePartial of the rows drawn, in X's units, without stats.
     """
     X = as_block(X)
     out_mindist = np.empty(X.shape[0])
@@ -198,12 +198,6 @@ def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, 
                                       n_top, exponential, out_mindist, out_nearest)
     partial = _sample_partial(X, w, phi, None, top_key, top_idx, _first(row_offset))
     return out_mindist, out_nearest, partial
-
-
-def round_part(result, i):
-    """Item i of a block function's tuple: of `mindist_block`'s, 0 distances, 1 nearest
-    ids, 2 the partial; of `bounded_lloyd_block`'s, 0 the state, 1 the partial."""
-    return result[i]
 
 
 @one_blas_thread
@@ -221,17 +215,6 @@ def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new
     weights = None if w.shape[0] == 0 else w
     return np.bincount(ids, weights=weights, minlength=n_candidates)[None, :].astype(
         np.float64)
-
-
-def row_offsets_block(block_info=None):
-    """A broadcast (zero-copy) block holding the global index of the block's first row."""
-    start, stop = block_info[None]["array-location"][0]
-    return np.broadcast_to(np.int64(start), (stop - start,))
-
-
-def pseudo_offsets_block(block_id=None):
-    """Stand-in first-row index while block sizes are unknown: block number * 2**40."""
-    return np.array([np.int64(block_id[0]) << 40])
 
 
 def block_rows(X):

@@ -18,6 +18,7 @@ import functools
 
 import dask
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 import psutil
 
@@ -29,9 +30,6 @@ from ._blocks import (
     labels_only_block,
     lloyd_block,
     mindist_block,
-    pseudo_offsets_block,
-    round_part,
-    row_offsets_block,
     sample_block,
 )
 from .. import kernels
@@ -197,6 +195,44 @@ def _identity(x, axis=None, keepdims=True):
     return x
 
 
+def _last_item(result, axis=None, keepdims=True):
+    """The partial of a block's (state..., partial) result: the chunk function of the
+    reduction that reads the results of a pass that also makes a state."""
+    return result[-1]
+
+
+def _round_state(result):
+    """A round's state, (distances, nearest ids), of a block's `mindist_block` result."""
+    return result[:2]
+
+
+def _bounds_state(result):
+    """The bounds of a block's `bounded_lloyd_block` result."""
+    return result[0]
+
+
+def _state_part(results, pick, token):
+    """The state part of each block's result, a task a block: the results themselves,
+    persisted, would hold every block's partial (its drawn rows, or k x d sums) until
+    the next pass."""
+    return results.map_blocks(pick, dtype=object, meta=_OBJECTS, token=token)
+
+
+def _state_of(state):
+    """A block's (distances, nearest ids), or (None, None) before the first round."""
+    return (None, None) if state is None else state
+
+
+def _round_block(X, state, sample_weight, row_offset, **kwargs):
+    """`mindist_block` on a block's state (see `DaskRows.mindist_round`)."""
+    return mindist_block(X, *_state_of(state), sample_weight, row_offset, **kwargs)
+
+
+def _weights_block(X, state, sample_weight, **kwargs):
+    """`candidate_weight_block` on a block's state."""
+    return candidate_weight_block(X, *_state_of(state), sample_weight, **kwargs)
+
+
 # The meta of the arrays of partials: one Python object per block.
 _OBJECTS = np.empty(0, dtype=object)
 
@@ -236,14 +272,23 @@ class DaskRows:
         return not any(np.isnan(c) for c in self.X.chunks[0])
 
     def _set_offsets(self):
-        if self.known_rows:
-            self.offsets = da.map_blocks(row_offsets_block, chunks=(self.X.chunks[0],),
-                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64),
-                                         token="chunkml-offsets")
-        else:
-            self.offsets = da.map_blocks(pseudo_offsets_block, chunks=(self.X.chunks[0],),
-                                         dtype=np.int64, meta=np.empty(0, dtype=np.int64),
-                                         token="chunkml-offsets")
+        self._offsets = None  # made on first use, for X's row chunks as they are now
+
+    @property
+    def offsets(self):
+        """Each block's first global row index (block number * 2**40 while the row chunk
+        sizes are unknown), one (1,) block per block of X, persisted: the passes read
+        them as data, with no task of their own (a task costs ~1 ms on a distributed
+        Client)."""
+        if self._offsets is None:
+            rows = self.X.chunks[0]
+            if self.known_rows:
+                starts = np.concatenate([[0], np.cumsum(rows[:-1])]).astype(np.int64)
+            else:
+                starts = np.arange(len(rows), dtype=np.int64) << 40
+            self._offsets = da.from_array(
+                starts, chunks=1, name=f"chunkml-offsets-{tokenize(starts)}").persist()
+        return self._offsets
 
     def compute(self, *results):
         """dask.compute the results; while the row chunk sizes are unknown, counts each
@@ -271,11 +316,12 @@ class DaskRows:
     def _per_block(self, func, *args, **kwargs):
         """(n_blocks,) lazy array of func's partial of each block (an object each)."""
         return per_row_block(func, self.X, *args, out_chunks=1, dtype=object, meta=_OBJECTS,
-                             **kwargs)
+                             **{"align_arrays": False, **kwargs})
 
-    def _reduce(self, partials, merge, name, split_every=SPLIT_EVERY):
-        """Lazy (1,) array of the one partial that `merge` makes of all of them."""
-        return da.reduction(partials, _identity, merge, combine=merge, axis=0,
+    def _reduce(self, partials, merge, name, split_every=SPLIT_EVERY, chunk=None):
+        """Lazy (1,) array of the one partial that `merge` makes of all of them (of
+        chunk(block) for each block, when given)."""
+        return da.reduction(partials, chunk or _identity, merge, combine=merge, axis=0,
                             keepdims=True, dtype=object, split_every=split_every,
                             concatenate=False, meta=_OBJECTS, name=name)
 
@@ -307,19 +353,16 @@ class DaskRows:
         if state is None and not self._room_for_bounds(centers.shape[0]):
             return unbounded_lloyd(self, state, centers, drift, n_far, with_moments)
         shift, scale = self.frame.args
-        # The state has one chunk per block of X, not X's row chunks: matched by block,
-        # not unified with X's chunks (which would rechunk X).
+        # The state has one chunk per block of X, as the offsets: matched by block
+        # (`_per_block`), not unified with X's chunks (which would rechunk X).
         state_args = (None, None) if state is None else (state, "i")
         results = self._per_block(
             bounded_lloyd_block, *state_args, *self._weight(), self.offsets, "i",
             shift=shift, scale=scale, centers=centers, drift=drift, n_far=n_far,
-            with_moments=with_moments, align_arrays=False, token=LLOYD_NAME)
-        new_state = results.map_blocks(round_part, 0, dtype=object, meta=_OBJECTS,
-                                       token=f"{LLOYD_NAME}-bounds")
-        partials = results.map_blocks(round_part, 1, dtype=object, meta=_OBJECTS,
-                                      token=f"{LLOYD_NAME}-partials")
-        new_state, reduced = dask.persist(new_state,
-                                          self._reduce(partials, merge_lloyd, LLOYD_NAME))
+            with_moments=with_moments, token=LLOYD_NAME)
+        new_state, reduced = dask.persist(
+            _state_part(results, _bounds_state, f"{LLOYD_NAME}-bounds"),
+            self._reduce(results, merge_lloyd, LLOYD_NAME, chunk=_last_item))
         (partial,) = self.compute(reduced)
         return new_state, partial
 
@@ -330,43 +373,36 @@ class DaskRows:
                                                split_every or SPLIT_EVERY))
         return partial
 
-    def _state_args(self, state):
-        if state is None:
-            return (None, None, None, None)
-        return (state[0], "i", state[1], "i")
+    @staticmethod
+    def _state_args(state):
+        return (None, None) if state is None else (state, "i")
 
     def mindist_round(self, state, new_centers, first_id, seed, stream, n_top, exponential):
-        """One round; the new state (distances, nearest ids) is persisted, not computed."""
+        """One round. The new state, each block's (distances, nearest ids), is persisted,
+        not computed."""
         if not self.known_rows:
             self.compute()
         shift, scale = self.frame.args
         name = _ROUND_NAMES[exponential]
-        # Each block's (distances, nearest ids, partial); the three are taken apart below.
         results = self._per_block(
-            mindist_block, *self._state_args(state), *self._weight(), self.offsets, "i",
+            _round_block, *self._state_args(state), *self._weight(), self.offsets, "i",
             shift=shift, scale=scale, new_centers=new_centers, first_id=first_id, seed=seed,
             stream=stream, n_top=n_top, exponential=exponential, token=f"{name}-round")
-        mindist = results.map_blocks(round_part, 0, chunks=(self.row_chunks,),
-                                     dtype=np.float64, meta=np.empty(0),
-                                     token=f"{name}-distances")
-        nearest = results.map_blocks(round_part, 1, chunks=(self.row_chunks,),
-                                     dtype=np.int64, meta=np.empty(0, dtype=np.int64),
-                                     token=f"{name}-nearest")
-        partials = results.map_blocks(round_part, 2, dtype=object, meta=_OBJECTS,
-                                      token=f"{name}-partials")
-        mindist, nearest, reduced = dask.persist(
-            mindist, nearest, self._reduce(partials, merge_sample, f"{name}-round"))
+        new_state, reduced = dask.persist(
+            _state_part(results, _round_state, f"{name}-state"),
+            self._reduce(results, merge_sample, f"{name}-round", chunk=_last_item))
         (partial,) = dask.compute(reduced)
-        return (mindist, nearest), partial
+        return new_state, partial
 
     def candidate_weights(self, state, new_centers, first_id, n_candidates):
         """Total weight of the rows nearest to each candidate; one read of X."""
         shift, scale = self.frame.args
         per_block = da.blockwise(
-            candidate_weight_block, "ij", self.X, "ij", *self._state_args(state),
+            _weights_block, "ij", self.X, "ij", *self._state_args(state),
             *self._weight(), adjust_chunks={"i": 1, "j": n_candidates}, dtype=np.float64,
             meta=np.empty((0, 0)), shift=shift, scale=scale, new_centers=new_centers,
-            first_id=first_id, n_candidates=n_candidates, token=WEIGHTS_NAME)
+            first_id=first_id, n_candidates=n_candidates, align_arrays=False,
+            token=WEIGHTS_NAME)
         (weights,) = self.compute(sum_rows(per_block, WEIGHTS_NAME))
         return weights
 

@@ -258,11 +258,13 @@ def test_dask_passes_equal_the_in_memory_ones(sizes):
         for split_every in (2, SPLIT_EVERY):
             assert_same_sample(dask_rows.sample(1, 0, 5, split_every=split_every),
                                numpy_rows.sample(1, 0, 5))
-        (mindist, nearest), part = dask_rows.mindist_round(None, centers, 0, 1, 1, 5, False)
+        state, part = dask_rows.mindist_round(None, centers, 0, 1, 1, 5, False)
         (want_mindist, want_nearest), want = numpy_rows.mindist_round(None, centers, 0, 1, 1,
                                                                       5, False)
-        np.testing.assert_array_equal(mindist.compute(), want_mindist)
-        np.testing.assert_array_equal(nearest.compute(), want_nearest)
+        # The dask state: each block's (distances, nearest ids, partial), in block order.
+        blocks = dask.compute(*state.to_delayed().ravel())
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks]), want_mindist)
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in blocks]), want_nearest)
     assert_same_sample(part, want)
 
 
