@@ -279,3 +279,37 @@ def test_reduction_merges_at_most_split_every_partials_per_task():
     assert len(merges) == 13 + 2 + 1
     for key in merges:
         assert 1 <= len(get_dependencies(graph, key)) <= SPLIT_EVERY
+
+
+def _tasks(*collections):
+    """Keys of the optimized graph of `collections` that are tasks, not data."""
+    from dask._task_spec import DataNode
+
+    graph = {}
+    for c in dask.optimize(*collections):
+        graph.update(dict(c.__dask_graph__()))
+    return [key for key, node in graph.items() if not isinstance(node, DataNode)]
+
+
+def test_a_pass_runs_one_task_a_block_and_its_reduction(monkeypatch):
+    # On a distributed Client a task costs ~1 ms (BENCHMARKS.md, "On a cluster"): a
+    # pass runs a task per block of X and the reduction's tree, and a round two more a
+    # block, the state it keeps and the partial the reduction reads (both taken from the
+    # block's result, which is not kept: it holds the drawn rows); no task computes the
+    # row offsets again.
+    X = _data(10, 1000, 2, False)
+    rows = DaskRows(_chunked(X, [100] * 10).persist())
+    n_blocks, n_reduce = 10, 2 + 1  # 8 partials at a time: 2, then the aggregate
+    assert len(_tasks(rows.lloyd_graph(X[:3], n_far=3, with_moments=False))) == (
+        n_blocks + n_reduce)
+    persisted = []
+    real_persist = dask.persist
+
+    def recording(*collections, **kwargs):
+        persisted.append(len(_tasks(*collections)))
+        return real_persist(*collections, **kwargs)
+
+    monkeypatch.setattr("chunkml.dask_glue._rows.dask.persist", recording)
+    state, _ = rows.mindist_round(None, X[:1], 0, 1, 1, 5, False)
+    rows.mindist_round(state, X[1:2], 1, 1, 2, 5, False)
+    assert persisted == [3 * n_blocks + n_reduce] * 2
