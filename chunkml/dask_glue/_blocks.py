@@ -165,25 +165,29 @@ def sample_block(X, sample_weight, row_offset, seed, stream, n_top):
 
 
 def _round(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
-           first_id, seed, stream, n_top, exponential, out_mindist, out_nearest):
-    """Run the k-means|| round kernel on a block; returns (phi, top keys, top rows, w)."""
+           first_id, seed, stream, n_top, exponential, out_mindist, out_nearest,
+           parallel=False):
+    """Run the k-means|| round kernel on a block; returns (phi, top keys, top rows, w).
+    `parallel`: the distances on threads over fixed row chunks (dense in-memory X; the
+    same results)."""
     top_key = np.empty(n_top)
     top_idx = np.empty(n_top, dtype=np.int64)
     w = as_weight(sample_weight)
     mindist = np.empty(0) if mindist is None else np.ascontiguousarray(mindist)
     nearest = (np.empty(0, dtype=np.int64) if nearest is None
                else np.ascontiguousarray(nearest, dtype=np.int64))
-    step = (_sparse.update_mindist_sample if _sparse.is_sparse(X)
-            else kernels.update_mindist_sample)
-    phi = step(
-        X, shift, scale, new_centers, first_id, mindist, nearest, w, seed, stream,
-        _first(row_offset), exponential, out_mindist, out_nearest, top_key, top_idx)
+    args = (X, shift, scale, new_centers, first_id, mindist, nearest, w, seed, stream,
+            _first(row_offset), exponential, out_mindist, out_nearest, top_key, top_idx)
+    if _sparse.is_sparse(X):
+        phi = _sparse.update_mindist_sample(*args)
+    else:
+        phi = kernels.update_mindist_sample(*args, parallel=parallel)
     return phi, top_key, top_idx, w
 
 
 @one_blas_thread
 def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, new_centers,
-                  first_id, seed, stream, n_top, exponential):
+                  first_id, seed, stream, n_top, exponential, parallel=False):
     """One k-means|| / k-means++ round over a block, in the frame (shift, scale).
 
     Returns (mindist, nearest, partial): the updated squared distances of the block's
@@ -195,14 +199,15 @@ def mindist_block(X, mindist, nearest, sample_weight, row_offset, shift, scale, 
     out_nearest = np.empty(X.shape[0], dtype=np.int64)
     phi, top_key, top_idx, w = _round(X, mindist, nearest, sample_weight, row_offset,
                                       shift, scale, new_centers, first_id, seed, stream,
-                                      n_top, exponential, out_mindist, out_nearest)
+                                      n_top, exponential, out_mindist, out_nearest,
+                                      parallel)
     partial = _sample_partial(X, w, phi, None, top_key, top_idx, _first(row_offset))
     return out_mindist, out_nearest, partial
 
 
 @one_blas_thread
 def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new_centers,
-                           first_id, n_candidates):
+                           first_id, n_candidates, parallel=False):
     """(1, n_candidates) total weight of the block's rows nearest to each candidate.
 
     Only the candidates not yet in `mindist`/`nearest` are measured.
@@ -211,7 +216,7 @@ def candidate_weight_block(X, mindist, nearest, sample_weight, shift, scale, new
     n_samples = X.shape[0]
     ids = np.empty(n_samples, dtype=np.int64)
     _, _, _, w = _round(X, mindist, nearest, sample_weight, 0, shift, scale, new_centers,
-                        first_id, 0, 0, 0, False, np.empty(n_samples), ids)
+                        first_id, 0, 0, 0, False, np.empty(n_samples), ids, parallel)
     weights = None if w.shape[0] == 0 else w
     return np.bincount(ids, weights=weights, minlength=n_candidates)[None, :].astype(
         np.float64)

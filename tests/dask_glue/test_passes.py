@@ -15,6 +15,7 @@ from sklearn.datasets import make_blobs
 
 import chunkml
 from chunkml.dask_glue._rows import (
+    PARALLEL_MIN_ROWS,
     SAMPLE_NAME,
     DaskRows,
     NumpyRows,
@@ -308,3 +309,31 @@ def test_every_pass_and_the_labels_read_each_block_itself_not_a_copy():
     np.testing.assert_array_equal(labels.compute(scheduler="sync"), np.full(120, 3))
     with pytest.raises(ValueError, match="one column chunk"):
         per_row_block(_address, X.rechunk((50, 2)), out_chunks=1, **meta)
+
+
+@pytest.mark.parametrize("n_samples", [500, PARALLEL_MIN_ROWS + 1000],
+                         ids=["serial", "parallel"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
+def test_in_memory_final_labels_inertia_and_distinct_clusters(n_samples, weighted):
+    # NumpyRows.final, with the last Lloyd pass of these centers or without one, against
+    # numpy: every row's nearest center, the weighted inertia, and the clusters some
+    # row is labelled with (a cluster whose rows all weigh 0 counts, as in
+    # scikit-learn).
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n_samples, 2))
+    centers = np.array([[0.0, 0.0], [6.0, 6.0], [50.0, 50.0], [-2.0, 1.0]])
+    X[:7] = centers[1] + rng.normal(size=(7, 2)) * 0.1  # cluster 1's only rows
+    weight = None
+    if weighted:
+        weight = rng.uniform(0.5, 2.0, n_samples)
+        weight[:7] = 0.0
+    d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    want_labels = d2.argmin(axis=1)
+    want_inertia = (d2.min(axis=1) * (1.0 if weight is None else weight)).sum()
+    rows = NumpyRows(X, weight)
+    last = rows.lloyd(centers, n_far=0, with_moments=False)
+    for last_partial in (None, last):
+        labels, inertia, n_distinct = rows.final(centers, last_partial=last_partial)
+        np.testing.assert_array_equal(labels, want_labels)
+        np.testing.assert_allclose(inertia, want_inertia, rtol=1e-12)
+        assert n_distinct == 3  # no row near centers[2]
