@@ -24,13 +24,14 @@ import pytest
 from _impls import make_estimator
 from _workloads import SIZES, SPECS, make_data, scaling_chunks, start_centers
 
-from chunkml.dask_glue._rows import DaskRows
+from chunkml.dask_glue._rows import DaskRows, NumpyRows
 
 DTYPES = ["float64", "float32"]
 SERIES = ["scaling", "scaling-lloyd"]
 # Lloyd iterations of each scaling-lloyd fit (tol=0: it stops early only on no change).
 LLOYD_MAX_ITER = 5
-# The DaskRows methods that read X once per call.
+# The methods of the rows (dask, or numpy for an X fitted in memory: dask_glue/persist.py)
+# that read X once per call.
 PASS_METHODS = ("sample", "mindist_round", "candidate_weights", "lloyd")
 
 
@@ -59,7 +60,9 @@ def scaling_data():
 
 
 def count_passes(monkeypatch):
-    """Count the calls of every DaskRows method that reads X (for this test only)."""
+    """Count the calls of every rows method that reads X (for this test only). A small X
+    is fitted as one numpy array (`persist.fit_in_memory`): its NumpyRows passes count,
+    the final one included (`NumpyRows.final` makes it a Lloyd pass)."""
     calls = {"passes": 0}
 
     def counted(method):
@@ -70,8 +73,9 @@ def count_passes(monkeypatch):
 
         return wrapper
 
-    for name in PASS_METHODS:
-        monkeypatch.setattr(DaskRows, name, counted(getattr(DaskRows, name)))
+    for rows in (DaskRows, NumpyRows):
+        for name in PASS_METHODS:
+            monkeypatch.setattr(rows, name, counted(getattr(rows, name)))
     return calls
 
 

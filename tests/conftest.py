@@ -12,6 +12,17 @@ settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "chunkml"))
 
 
+@pytest.fixture(autouse=True)
+def dask_passes():
+    """The tests of dask input test its dask passes: a small X would be fitted as one
+    numpy array (dask_glue/persist.py, `fit_in_memory`), which tests/dask_glue/
+    test_persist.py tests on its own."""
+    import dask
+
+    with dask.config.set({"chunkml.in_memory": False}):
+        yield
+
+
 @pytest.fixture(scope="session")
 def compiled_kernels():
     """Compile, in this process, the serial float64 kernels of every width case and what a

@@ -4,13 +4,14 @@
 rows' implementation from X's type and the metric.
 """
 
+import dask
 import dask.array as da
 import numpy as np
 
 from ._rows import DaskRows, NumpyRows, SparseDaskRows, SparseNumpyRows
 from ._sparse import as_csr, is_sparse, is_sparse_dask
 from ._unit import UnitNumpyRows, unit_input
-from .persist import persist_for_fit
+from .persist import fit_in_memory, persist_for_fit
 
 
 def is_dask_collection(X):
@@ -75,9 +76,13 @@ def make_rows(X, sample_weight=None, metric="euclidean"):
 
 def prepare_fit_input(X, sample_weight=None):
     """X and weights, as `prepare_input` returns them, as the runs of one fit should
-    read them: a lazy dask X that fits in memory is persisted once for all of them (see
-    persist.py), else streamed; scipy.sparse X is converted to CSR once for all runs."""
+    read them: a small dense dask X under a local scheduler as numpy arrays (`fit_in_memory`),
+    a lazy dask X that fits in memory persisted once for all of them (see persist.py),
+    else streamed; scipy.sparse X converted to CSR once for all runs."""
     if is_dask_collection(X):
+        if fit_in_memory(X, sample_weight):
+            X, sample_weight = dask.compute(X, sample_weight)
+            return np.ascontiguousarray(X), sample_weight
         return persist_for_fit(X, sample_weight)
     return (as_csr(X) if is_sparse(X) else X), sample_weight
 

@@ -82,3 +82,69 @@ def test_bad_config_value(lazy_X):
     with dask.config.set({"chunkml.persist": "sometimes"}):
         with pytest.raises(ValueError, match="chunkml.persist"):
             chunkml.KMeans(4).fit(lazy)
+
+
+@pytest.fixture
+def in_memory_auto():
+    with dask.config.set({"chunkml.in_memory": "auto"}):
+        yield
+
+
+def _small_blobs():
+    X, _ = make_blobs(n_samples=3000, centers=4, n_features=3, random_state=1)
+    return X, np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unit", "weighted"])
+def test_a_small_dask_x_is_fitted_in_memory(in_memory_auto, weighted, monkeypatch):
+    # Fitted as the numpy array it holds (no pass runs a dask graph), with the numpy
+    # fit's results, and labels_ a dask array on X's own row chunks.
+    X, weight = _small_blobs()
+    w = weight if weighted else None
+    Xd = da.from_array(X, chunks=(700, 3))
+    wd = None if w is None else da.from_array(w, chunks=700)
+    params = dict(n_clusters=4, random_state=0, n_init=2)
+    want = chunkml.KMeans(**params).fit(X, sample_weight=w)
+    from chunkml.dask_glue import _rows
+
+    def no_dask_rows(*args, **kwargs):
+        raise AssertionError("a dask pass ran")
+
+    monkeypatch.setattr(_rows.DaskRows, "lloyd", no_dask_rows)
+    got = chunkml.KMeans(**params).fit(Xd, sample_weight=wd)
+    np.testing.assert_array_equal(got.cluster_centers_, want.cluster_centers_)
+    assert got.inertia_ == want.inertia_ and got.n_iter_ == want.n_iter_
+    assert isinstance(got.labels_, da.Array) and got.labels_.chunks == Xd.chunks[:1]
+    np.testing.assert_array_equal(got.labels_.compute(), want.labels_)
+
+
+def test_dask_passes_above_the_limit_or_when_set_off(in_memory_auto, monkeypatch):
+    from chunkml.dask_glue import persist
+
+    X, _ = _small_blobs()
+    Xd = da.from_array(X, chunks=(700, 3))
+    assert persist.fit_in_memory(Xd)
+    monkeypatch.setattr(persist, "IN_MEMORY_MAX_BYTES", X.nbytes - 1)
+    assert not persist.fit_in_memory(Xd)
+    monkeypatch.undo()
+    with dask.config.set({"chunkml.in_memory": False}):
+        assert not persist.fit_in_memory(Xd)
+    with dask.config.set({"chunkml.in_memory": "yes"}):
+        with pytest.raises(ValueError, match="chunkml.in_memory"):
+            persist.fit_in_memory(Xd)
+
+
+def test_a_distributed_client_keeps_the_dask_passes(in_memory_auto):
+    # Its workers hold X: not pulled into the client.
+    from distributed import Client
+
+    from chunkml.dask_glue import persist
+
+    Xd = da.from_array(_small_blobs()[0], chunks=(700, 3))
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=None) as client:
+        with dask.config.set(scheduler=client):
+            assert not persist.fit_in_memory(Xd)
+        with dask.config.set(scheduler="dask.distributed"), client.as_current():
+            assert not persist.fit_in_memory(Xd)
+    assert persist.fit_in_memory(Xd)
