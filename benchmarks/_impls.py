@@ -28,7 +28,8 @@ from _workloads import reference_inertia, runs_on_numpy
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
 import chunkml
-from chunkml.dask_glue._rows import DaskRows, NumpyRows
+from chunkml.dask_glue._dask_rows import DaskRows
+from chunkml.dask_glue._rows import NumpyRows
 from chunkml.dask_glue.lloyd import update_centers
 
 # faiss has no convergence test: it runs every iteration it is given. Its full fits run

@@ -24,7 +24,8 @@ import pytest
 from _impls import make_estimator
 from _workloads import SIZES, SPECS, make_data, scaling_chunks, start_centers
 
-from chunkml.dask_glue._rows import DaskRows, NumpyRows
+from chunkml.dask_glue._dask_rows import DaskRows
+from chunkml.dask_glue._rows import NumpyRows
 
 DTYPES = ["float64", "float32"]
 SERIES = ["scaling", "scaling-lloyd"]

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _impls import threaded_scheduler  # noqa: E402
 
 import chunkml  # noqa: E402
-from chunkml.dask_glue import _rows, init  # noqa: E402
+from chunkml.dask_glue import _dask_rows, _rows, init  # noqa: E402
 
 TIMES = defaultdict(list)  # phase -> [(wall seconds, CPU seconds of all threads)]
 _stage = ["fit"]
@@ -54,8 +54,8 @@ def _timed(name, fn):
 
 
 def _instrument():
-    for cls in (_rows.DaskRows, _rows.NumpyRows):
-        prefix = "dask" if cls is _rows.DaskRows else "numpy (candidates)"
+    for cls in (_dask_rows.DaskRows, _rows.NumpyRows):
+        prefix = "dask" if cls is _dask_rows.DaskRows else "numpy (candidates)"
         # Each pass once: compute runs inside the passes, kmeanspp is made of them.
         methods = [name for name, value in vars(cls).items() if callable(value)
                    and not name.startswith("_") and not name.endswith("_graph")

@@ -8,7 +8,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._rows import DaskRows, NumpyRows, SparseDaskRows, SparseNumpyRows
+from ._dask_rows import DaskRows, SparseDaskRows
+from ._rows import NumpyRows, SparseNumpyRows
 from ._sparse import as_csr, is_sparse, is_sparse_dask
 from ._unit import UnitNumpyRows, unit_input
 from .persist import fit_in_memory, persist_for_fit

@@ -1,4 +1,5 @@
-"""Sparse X: the CSR side of the block functions (_blocks.py) and of the rows (_rows.py).
+"""Sparse X: the CSR side of the block functions (_blocks.py) and of the rows (_rows.py,
+_dask_rows.py).
 
 A block of a sparse X (in memory, or a dask array whose blocks are scipy.sparse
 matrices or arrays) is read as CSR and handed to the ``kernels.sparse_*`` kernels as

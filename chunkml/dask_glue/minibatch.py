@@ -30,7 +30,7 @@ from . import progress
 from ._blocks import labels_block
 from ._frame import Frame
 from ._partials import SamplePartial
-from ._rows import SPLIT_EVERY, _with_row_chunks
+from ._dask_rows import SPLIT_EVERY, _with_row_chunks
 from ._unit import check_metric, unit_vectors
 from ._sparse import is_sparse, is_sparse_dask
 from .init import pad_centers

@@ -3,8 +3,8 @@
 A fit never reads X itself. It makes one rows object for its X (`make_rows` in
 _input.py, the one place that chooses a rows class from X's type) and calls the methods
 of `Passes` on it; each method that reads X reads it once, a "pass". Two families implement it (in
-_rows.py), with the same arguments and the same results up to floating-point summation
-order:
+_rows.py and _dask_rows.py), with the same arguments and the same results up to
+floating-point summation order:
 
 - `NumpyRows` (and `SparseNumpyRows` for scipy.sparse X): X in this process's memory;
   every pass runs the kernels on all of X in the calling thread (their parallel

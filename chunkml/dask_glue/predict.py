@@ -16,7 +16,8 @@ from ._blocks import (
 )
 from ._frame import Frame
 from ._input import is_dask_collection, make_rows, prepare_dask, prepare_input
-from ._rows import LABELS_NAME, per_row_block, sum_rows, use_parallel, weighted_total
+from ._dask_rows import LABELS_NAME, per_row_block, sum_rows
+from ._rows import use_parallel, weighted_total
 from ._sparse import is_sparse, is_sparse_dask
 from ._unit import UnitNumpyRows, check_metric, cosine_distances, unit_input
 

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from ._input import is_dask_collection, make_rows
 from ._partials import SamplePartial
-from ._rows import SPLIT_EVERY
+from ._dask_rows import SPLIT_EVERY
 from ._sparse import is_sparse, is_sparse_dask
 from .lloyd import check_first_pass
 

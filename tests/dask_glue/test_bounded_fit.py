@@ -73,13 +73,14 @@ def test_the_passes_after_the_first_skip_rows(data, caplog):
 
 
 def _counting(monkeypatch, calls):
-    from chunkml.dask_glue import _rows
+    from chunkml.dask_glue import _dask_rows, _rows
 
     def counted(*args, _block=_rows.bounded_lloyd_block, **kwargs):
         calls.append(1)
         return _block(*args, **kwargs)
 
-    monkeypatch.setattr(_rows, "bounded_lloyd_block", counted)
+    for rows in (_rows, _dask_rows):
+        monkeypatch.setattr(rows, "bounded_lloyd_block", counted)
 
 
 def test_one_read_of_each_block_per_bounded_iteration(data, monkeypatch):

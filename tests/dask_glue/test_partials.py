@@ -18,7 +18,8 @@ from chunkml.dask_glue._partials import (
     merge_lloyd,
     merge_sample,
 )
-from chunkml.dask_glue._rows import SPLIT_EVERY, DaskRows, NumpyRows
+from chunkml.dask_glue._dask_rows import SPLIT_EVERY, DaskRows
+from chunkml.dask_glue._rows import NumpyRows
 from chunkml.kernels import STAT_EXP, STAT_M2, STAT_MAX, STAT_MEAN, STAT_MIN
 from tests import _reference as ref
 

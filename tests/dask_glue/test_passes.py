@@ -14,15 +14,8 @@ from dask.callbacks import Callback
 from sklearn.datasets import make_blobs
 
 import chunkml
-from chunkml.dask_glue._rows import (
-    PARALLEL_MIN_ROWS,
-    SAMPLE_NAME,
-    DaskRows,
-    NumpyRows,
-    SparseDaskRows,
-    SparseNumpyRows,
-    per_row_block,
-)
+from chunkml.dask_glue._dask_rows import SAMPLE_NAME, DaskRows, SparseDaskRows, per_row_block
+from chunkml.dask_glue._rows import PARALLEL_MIN_ROWS, NumpyRows, SparseNumpyRows
 from chunkml.dask_glue.init import first_pass
 from chunkml.dask_glue.kmeans import initial_centers
 from chunkml.dask_glue.passes import Passes

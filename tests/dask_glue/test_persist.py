@@ -105,12 +105,12 @@ def test_a_small_dask_x_is_fitted_in_memory(in_memory_auto, weighted, monkeypatc
     wd = None if w is None else da.from_array(w, chunks=700)
     params = dict(n_clusters=4, random_state=0, n_init=2)
     want = chunkml.KMeans(**params).fit(X, sample_weight=w)
-    from chunkml.dask_glue import _rows
+    from chunkml.dask_glue import _dask_rows
 
     def no_dask_rows(*args, **kwargs):
         raise AssertionError("a dask pass ran")
 
-    monkeypatch.setattr(_rows.DaskRows, "lloyd", no_dask_rows)
+    monkeypatch.setattr(_dask_rows.DaskRows, "lloyd", no_dask_rows)
     got = chunkml.KMeans(**params).fit(Xd, sample_weight=wd)
     np.testing.assert_array_equal(got.cluster_centers_, want.cluster_centers_)
     assert got.inertia_ == want.inertia_ and got.n_iter_ == want.n_iter_
