@@ -247,7 +247,7 @@ class UnitNumpyRows:
             old = (None, None) if state is None else (state[0][sl], state[1][sl])
             d, i, part = mindist_block(self._unit(sl), *old, self._weight(sl), sl.start,
                                        *self.frame.args, new_centers, first_id, seed,
-                                       stream, n_top, exponential)
+                                       stream, n_top, exponential, parallel=self._parallel)
             mindist.append(d)
             nearest.append(i)
             parts.append(part)
@@ -256,7 +256,8 @@ class UnitNumpyRows:
     def candidate_weights(self, state, new_centers, first_id, n_candidates):
         return sum(candidate_weight_block(self._unit(sl), state[0][sl], state[1][sl],
                                           self._weight(sl), *self.frame.args, new_centers,
-                                          first_id, n_candidates)[0]
+                                          first_id, n_candidates,
+                                          parallel=self._parallel)[0]
                    for sl in self._slabs)
 
     def labels_mindist(self, centers):
