@@ -7,6 +7,7 @@ the prepared input as it is.
 import logging
 from dataclasses import dataclass, replace
 
+import dask.array as da
 import joblib
 import numpy as np
 
@@ -167,8 +168,14 @@ def fit_kmeans_runs(X, sample_weight, n_clusters, *, init, n_init, oversampling_
                                                           metric)
         best = replace(best, labels=labels, inertia=inertia_,
                        n_distinct=best.n_distinct if n_distinct is None else n_distinct)
-    elif X_fit is not X:
+    elif X_fit is not X and not isinstance(best.labels, np.ndarray):
+        # Lazy on X itself, not on the copy persisted for the fit.
         best = replace(best, labels=prepared_labels(X, best.centers, metric))
+    elif X_fit is not X and is_dask_collection(X):
+        # X fitted in memory (`fit_in_memory`): its labels, split as X's rows, not a
+        # second labelling pass. (A CSR copy of in-memory X has its rows, and labels.)
+        best = replace(best, labels=da.from_array(best.labels, chunks=(X.chunks[0],),
+                                                  name=False))
     return best
 
 
