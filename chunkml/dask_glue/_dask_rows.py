@@ -157,17 +157,20 @@ class DaskRows:
     @property
     def offsets(self):
         """Each block's first global row index (block number * 2**40 while the row chunk
-        sizes are unknown), one (1,) block per block of X, persisted: the passes read
-        them as data, with no task of their own (a task costs ~1 ms on a distributed
-        Client)."""
+        sizes are unknown), one (1,) block per block of X. Persisted with an X held in
+        memory: the passes read them as data, with no task of their own (a task costs
+        ~1 ms on a distributed Client). A streamed X keeps the workers' memory free of
+        chunkml's keys (nothing a worker under pressure would spill): tasks a pass, next
+        to reading X from its source."""
         if self._offsets is None:
             rows = self.X.chunks[0]
             if self.known_rows:
                 starts = np.concatenate([[0], np.cumsum(rows[:-1])]).astype(np.int64)
             else:
                 starts = np.arange(len(rows), dtype=np.int64) << 40
-            self._offsets = da.from_array(
-                starts, chunks=1, name=f"chunkml-offsets-{tokenize(starts)}").persist()
+            offsets = da.from_array(starts, chunks=1,
+                                    name=f"chunkml-offsets-{tokenize(starts)}")
+            self._offsets = offsets.persist() if in_memory(self.X) else offsets
         return self._offsets
 
     def compute(self, *results):
